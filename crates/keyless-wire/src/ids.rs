@@ -1,0 +1,331 @@
+//! AWS identifier formats: unique ids, access keys, request ids, ARNs, name rules, timestamps.
+
+use std::fmt;
+use std::str::FromStr;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::error::WireError;
+
+/// The 32-character alphabet of AWS unique ids and access key ids (RFC 4648 base32).
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+/// The 64-character alphabet of secret access keys.
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Fills `buf` from the operating system's CSPRNG.
+#[expect(
+    clippy::expect_used,
+    reason = "a failing OS random generator is unrecoverable, and handing out predictable \
+              credentials instead would be worse than stopping"
+)]
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    aws_lc_rs::rand::fill(&mut buf).expect("the operating system's random generator failed");
+    buf
+}
+
+/// `n` random characters from an alphabet whose length divides 256 (so `b % len` is uniform).
+fn random_chars<const N: usize>(alphabet: &[u8]) -> String {
+    let len = alphabet.len().max(1);
+    random_bytes::<N>()
+        .iter()
+        .map(|b| char::from(alphabet.get(usize::from(*b) % len).copied().unwrap_or(b'A')))
+        .collect()
+}
+
+/// A unique id as IAM issues them: `prefix` + 17 characters of `A–Z2–7` (e.g. `AROA…` for
+/// roles, `ANPA…` for managed policies): 21 characters with a 4-character prefix.
+pub fn unique_id(prefix: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + 17);
+    s.push_str(prefix);
+    s.push_str(&random_chars::<17>(BASE32));
+    s
+}
+
+/// An access key id: `prefix` + 16 characters of `A–Z2–7` (`ASIA` + 16 = 20 characters for
+/// temporary credentials).
+pub fn access_key_id(prefix: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + 16);
+    s.push_str(prefix);
+    s.push_str(&random_chars::<16>(BASE32));
+    s
+}
+
+/// A secret access key: 40 characters of `A–Za–z0–9+/`, as AWS issues them (240 bits).
+pub fn secret_access_key() -> String {
+    random_chars::<40>(BASE64)
+}
+
+/// A request id in UUID version 4 form (`xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`), as AWS sends in
+/// `x-amzn-RequestId` and `<RequestId>`.
+pub fn request_id() -> String {
+    let mut b = random_bytes::<16>();
+    if let Some(v) = b.get_mut(6) {
+        *v = (*v & 0x0f) | 0x40;
+    }
+    if let Some(v) = b.get_mut(8) {
+        *v = (*v & 0x3f) | 0x80;
+    }
+    let h = hex::encode(b);
+    let mut s = String::with_capacity(36);
+    for (i, c) in h.chars().enumerate() {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            s.push('-');
+        }
+        s.push(c);
+    }
+    s
+}
+
+/// An Amazon Resource Name: `arn:partition:service:region:account:resource`.
+///
+/// Parsed once at the boundary so the rest of the code handles a type, not a string. The
+/// resource part is kept whole (it may contain `:` and `/`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Arn {
+    /// `aws`, `aws-cn`, `aws-us-gov`, …
+    pub partition: String,
+    /// `iam`, `sts`, `s3`, …
+    pub service: String,
+    /// Empty for global services such as IAM and STS.
+    pub region: String,
+    /// 12-digit account id, `aws` for AWS-managed policies, or empty (e.g. S3 buckets).
+    pub account: String,
+    /// Everything after the fifth colon, e.g. `role/path/Name`.
+    pub resource: String,
+}
+
+impl FromStr for Arn {
+    type Err = WireError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| WireError::InvalidArn { arn: s.to_owned(), reason: why.to_owned() };
+        let mut parts = s.splitn(6, ':');
+        if parts.next() != Some("arn") {
+            return Err(bad("it does not start with `arn:`"));
+        }
+        let (Some(partition), Some(service), Some(region), Some(account), Some(resource)) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad(
+                "it has fewer than six colon-separated parts (arn:partition:service:region:account:resource)",
+            ));
+        };
+        let lower_word =
+            |x: &str| x.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if partition.is_empty() || !lower_word(partition) {
+            return Err(bad("the partition must be lower-case letters, digits and `-` (e.g. `aws`)"));
+        }
+        if service.is_empty() || !lower_word(service) {
+            return Err(bad("the service must be lower-case letters, digits and `-` (e.g. `iam`)"));
+        }
+        if !lower_word(region) {
+            return Err(bad("the region must be lower-case letters, digits and `-`, or empty"));
+        }
+        let account_ok = account.is_empty()
+            || account == "aws"
+            || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()));
+        if !account_ok {
+            return Err(bad("the account must be 12 digits, `aws`, or empty"));
+        }
+        if resource.is_empty() {
+            return Err(bad("the resource part is empty"));
+        }
+        Ok(Arn {
+            partition: partition.to_owned(),
+            service: service.to_owned(),
+            region: region.to_owned(),
+            account: account.to_owned(),
+            resource: resource.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for Arn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "arn:{}:{}:{}:{}:{}",
+            self.partition, self.service, self.region, self.account, self.resource
+        )
+    }
+}
+
+/// `[\w+=,.@-]`: the character class of role session names and IAM entity names.
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | '-')
+}
+
+/// A role session name: 2–64 characters of `[\w+=,.@-]` (so `dependabot[bot]` is invalid, as
+/// on AWS).
+pub fn valid_role_session_name(s: &str) -> bool {
+    (2..=64).contains(&s.len()) && s.chars().all(is_name_char)
+}
+
+/// An IAM entity name (role, policy, …): 1–128 characters of `[\w+=,.@-]`. Roles allow only
+/// 64; use [`valid_iam_name_max`] for the per-entity limit.
+pub fn valid_iam_name(s: &str) -> bool {
+    valid_iam_name_max(s, 128)
+}
+
+/// An IAM entity name of at most `max` characters (64 for roles, 128 for policies).
+pub fn valid_iam_name_max(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len()) && s.chars().all(is_name_char)
+}
+
+/// Everything except RFC 3986 unreserved characters (`A–Z a–z 0–9 - . _ ~`).
+const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Percent-encodes a policy document as IAM returns it in `AssumeRolePolicyDocument`,
+/// `PolicyDocument` and `Document` (RFC 3986: space is `%20`, not `+`; UTF-8 bytes as `%XX`).
+pub fn url_encode_document(doc: &str) -> String {
+    utf8_percent_encode(doc, RFC3986).to_string()
+}
+
+/// Percent-encodes with the RFC 3986 unreserved set (shared with SigV4 canonicalisation).
+pub(crate) fn rfc3986_encode_bytes(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0')));
+            out.push(char::from(HEX.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0')));
+        }
+    }
+}
+
+/// Largest instant we format: 9999-12-31T23:59:59Z. Later values are clamped to it.
+const MAX_FORMATTABLE: u64 = 253_402_300_799;
+
+fn utc(unix_secs: u64) -> time::OffsetDateTime {
+    let secs = i64::try_from(unix_secs.min(MAX_FORMATTABLE)).unwrap_or(0);
+    time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// An ISO-8601 UTC timestamp with seconds, as AWS returns them: `2014-10-24T23:00:23Z`.
+/// Instants after year 9999 are clamped.
+pub fn iso8601(unix_secs: u64) -> String {
+    let t = utc(unix_secs);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// The SigV4 "basic format" timestamp: `20141024T230023Z`.
+pub fn amz_date(unix_secs: u64) -> String {
+    let t = utc(unix_secs);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_formats() {
+        let r = unique_id("AROA");
+        assert_eq!(r.len(), 21);
+        assert!(r.starts_with("AROA"));
+        assert!(r.bytes().skip(4).all(|b| BASE32.contains(&b)));
+        let k = access_key_id("ASIA");
+        assert_eq!(k.len(), 20);
+        assert!(k.bytes().skip(4).all(|b| BASE32.contains(&b)));
+        let s = secret_access_key();
+        assert_eq!(s.len(), 40);
+        assert!(s.bytes().all(|b| BASE64.contains(&b)));
+        assert_ne!(unique_id("ANPA"), unique_id("ANPA"));
+    }
+
+    #[test]
+    fn request_id_is_uuid_v4() {
+        let id = request_id();
+        assert_eq!(id.len(), 36);
+        let groups: Vec<&str> = id.split('-').collect();
+        assert_eq!(groups.iter().map(|g| g.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+        assert!(groups[2].starts_with('4'));
+        assert!(matches!(groups[3].chars().next(), Some('8' | '9' | 'a' | 'b')));
+    }
+
+    #[test]
+    fn arn_round_trip() {
+        for s in [
+            "arn:aws:iam::123456789012:role/path/Deploy",
+            "arn:aws:sts::123456789012:assumed-role/Deploy/gha-1",
+            "arn:aws:iam::aws:policy/AdministratorAccess",
+            "arn:aws:s3:::bucket/key:with:colons",
+            "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com",
+            "arn:aws-us-gov:ec2:us-gov-west-1:123456789012:instance/i-1",
+        ] {
+            let a: Arn = s.parse().unwrap();
+            assert_eq!(a.to_string(), s);
+        }
+        let a: Arn = "arn:aws:iam::123456789012:role/R".parse().unwrap();
+        assert_eq!((a.service.as_str(), a.account.as_str(), a.resource.as_str()), ("iam", "123456789012", "role/R"));
+    }
+
+    #[test]
+    fn arn_errors_name_the_problem() {
+        let cases = [
+            ("role/R", "arn:"),
+            ("arn:aws:iam::123", "six"),
+            ("arn:AWS:iam::123456789012:role/R", "partition"),
+            ("arn:aws::us-east-1:123456789012:x", "service"),
+            ("arn:aws:iam::12345:role/R", "account"),
+            ("arn:aws:iam::123456789012:", "resource"),
+        ];
+        for (s, needle) in cases {
+            let e = s.parse::<Arn>().unwrap_err();
+            assert!(e.to_string().contains(needle), "{s}: {e}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_role_session_name("gha-123"));
+        assert!(valid_role_session_name("a.b@c=d,e+f_g"));
+        assert!(!valid_role_session_name("a"));
+        assert!(!valid_role_session_name("dependabot[bot]"));
+        assert!(!valid_role_session_name("a b"));
+        assert!(!valid_role_session_name("a/b"));
+        assert!(!valid_role_session_name(&"x".repeat(65)));
+        assert!(valid_role_session_name(&"x".repeat(64)));
+        assert!(valid_iam_name("R"));
+        assert!(!valid_iam_name(""));
+        assert!(!valid_iam_name("a:b"));
+        assert!(!valid_iam_name_max(&"x".repeat(65), 64));
+        assert!(!valid_iam_name("é"));
+    }
+
+    #[test]
+    fn documents_encode_as_iam_returns_them() {
+        assert_eq!(
+            url_encode_document("{\"Version\": \"2012-10-17\"}"),
+            "%7B%22Version%22%3A%20%222012-10-17%22%7D"
+        );
+        assert_eq!(url_encode_document("a-b_c.d~é"), "a-b_c.d~%C3%A9");
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(iso8601(1_414_191_623), "2014-10-24T23:00:23Z");
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(amz_date(1_414_191_623), "20141024T230023Z");
+        assert_eq!(iso8601(u64::MAX), "9999-12-31T23:59:59Z");
+    }
+}

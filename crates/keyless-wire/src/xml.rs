@@ -1,0 +1,214 @@
+//! XML responses in AWS's awsQuery shape.
+//!
+//! Why a hand-written writer instead of an XML library: we only ever *emit* XML, never parse it,
+//! and only a fixed, flat vocabulary of element names chosen by our own code (`RoleArn`,
+//! `member`, …) with no attributes other than the root's `xmlns`. What must be right is the
+//! escaping of text content, which is where user data goes; that fits in one small function that
+//! is tested below. A dependency would add surface without adding safety.
+
+/// The XML namespace of an AWS service's responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Namespace {
+    /// STS, API version `2011-06-15`.
+    Sts,
+    /// IAM, API version `2010-05-08`.
+    Iam,
+}
+
+impl Namespace {
+    /// The namespace URI AWS puts on the root element of every response of the service.
+    pub fn uri(&self) -> &'static str {
+        match self {
+            Namespace::Sts => "https://sts.amazonaws.com/doc/2011-06-15/",
+            Namespace::Iam => "https://iam.amazonaws.com/doc/2010-05-08/",
+        }
+    }
+
+    /// The API version string clients send in `Version=`.
+    pub fn version(&self) -> &'static str {
+        match self {
+            Namespace::Sts => "2011-06-15",
+            Namespace::Iam => "2010-05-08",
+        }
+    }
+}
+
+/// A minimal streaming XML writer for response bodies.
+///
+/// Element names are trusted (they come from our code, not from the request); anything that is
+/// not an XML name character is dropped from them as a last line of defence. Text is always
+/// escaped. The writer does not check that `open` and `close` pair up: responses are built by a
+/// few straight-line functions whose output is pinned by tests.
+#[derive(Debug, Default, Clone)]
+pub struct XmlWriter {
+    buf: String,
+}
+
+impl XmlWriter {
+    /// An empty writer.
+    pub fn new() -> Self {
+        Self { buf: String::with_capacity(512) }
+    }
+
+    /// Writes `<name>`.
+    pub fn open(&mut self, name: &str) {
+        self.buf.push('<');
+        push_name(&mut self.buf, name);
+        self.buf.push('>');
+    }
+
+    /// Writes `</name>`.
+    pub fn close(&mut self, name: &str) {
+        self.buf.push_str("</");
+        push_name(&mut self.buf, name);
+        self.buf.push('>');
+    }
+
+    /// Writes `<name>text</name>` with `text` escaped.
+    pub fn elem(&mut self, name: &str, text: &str) {
+        self.open(name);
+        escape_text_into(&mut self.buf, text);
+        self.close(name);
+    }
+
+    /// Writes `<name>text</name>` when `text` is `Some`, nothing otherwise: AWS omits absent
+    /// optional members rather than sending empty elements.
+    pub fn opt_elem(&mut self, name: &str, text: Option<&str>) {
+        if let Some(text) = text {
+            self.elem(name, text);
+        }
+    }
+
+    /// Appends the content of another writer (for building nested parts separately).
+    pub fn append(&mut self, other: XmlWriter) {
+        self.buf.push_str(&other.buf);
+    }
+
+    /// The XML written so far.
+    pub fn into_string(self) -> String {
+        self.buf
+    }
+
+    /// The XML written so far, borrowed.
+    pub fn as_str(&self) -> &str {
+        &self.buf
+    }
+}
+
+/// Element names are our own; keep only characters that are safe in an XML name.
+fn push_name(buf: &mut String, name: &str) {
+    buf.extend(
+        name.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')),
+    );
+}
+
+/// Escapes text content. Besides the five markup characters, `\r` is written as a character
+/// reference so that XML line-end normalisation does not turn it into `\n` on the client, and
+/// characters XML 1.0 cannot carry at all (C0 controls other than tab, newline and carriage
+/// return; U+FFFE, U+FFFF) become U+FFFD so the document stays well-formed.
+pub fn escape_text_into(buf: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => buf.push_str("&amp;"),
+            '<' => buf.push_str("&lt;"),
+            '>' => buf.push_str("&gt;"),
+            '"' => buf.push_str("&quot;"),
+            '\'' => buf.push_str("&apos;"),
+            '\r' => buf.push_str("&#xD;"),
+            '\t' | '\n' => buf.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => buf.push('\u{FFFD}'),
+            c => buf.push(c),
+        }
+    }
+}
+
+/// Escapes text content into a new string (see [`escape_text_into`]).
+pub fn escape_text(text: &str) -> String {
+    let mut s = String::with_capacity(text.len());
+    escape_text_into(&mut s, text);
+    s
+}
+
+/// A complete success document:
+/// `<OpResponse xmlns="…"><OpResult>…</OpResult><ResponseMetadata><RequestId>…</RequestId></ResponseMetadata></OpResponse>`.
+///
+/// `result` is the content of `OpResult`; with `None` the `OpResult` element is omitted, as AWS
+/// does for operations without output (e.g. `DeleteRole`).
+pub fn success_response(
+    op: &str,
+    ns: Namespace,
+    request_id: &str,
+    result: Option<XmlWriter>,
+) -> String {
+    let mut w = XmlWriter::new();
+    w.buf.push('<');
+    push_name(&mut w.buf, op);
+    w.buf.push_str("Response xmlns=\"");
+    w.buf.push_str(ns.uri());
+    w.buf.push_str("\">");
+    if let Some(result) = result {
+        let result_name = format!("{op}Result");
+        w.open(&result_name);
+        w.append(result);
+        w.close(&result_name);
+    }
+    w.open("ResponseMetadata");
+    w.elem("RequestId", request_id);
+    w.close("ResponseMetadata");
+    w.close(&format!("{op}Response"));
+    w.into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_controls() {
+        assert_eq!(
+            escape_text("a<b>&\"c'\r\n\t\u{1}\u{FFFF}"),
+            "a&lt;b&gt;&amp;&quot;c&apos;&#xD;\n\t\u{FFFD}\u{FFFD}"
+        );
+        assert_eq!(escape_text("plain é ✓"), "plain é ✓");
+    }
+
+    #[test]
+    fn success_with_result() {
+        let mut r = XmlWriter::new();
+        r.open("Roles");
+        r.open("member");
+        r.elem("RoleName", "a<b");
+        r.opt_elem("Description", None);
+        r.close("member");
+        r.close("Roles");
+        let doc = success_response("ListRoles", Namespace::Iam, "rid-1", Some(r));
+        assert_eq!(
+            doc,
+            "<ListRolesResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><ListRolesResult>\
+             <Roles><member><RoleName>a&lt;b</RoleName></member></Roles></ListRolesResult>\
+             <ResponseMetadata><RequestId>rid-1</RequestId></ResponseMetadata></ListRolesResponse>"
+        );
+    }
+
+    #[test]
+    fn success_without_result_omits_result_element() {
+        let doc = success_response("DeleteRole", Namespace::Iam, "x", None);
+        assert!(!doc.contains("DeleteRoleResult"));
+        assert!(doc.starts_with("<DeleteRoleResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">"));
+        assert!(doc.ends_with("</DeleteRoleResponse>"));
+    }
+
+    #[test]
+    fn names_are_sanitised() {
+        let mut w = XmlWriter::new();
+        w.elem("a b\"><x", "t");
+        assert_eq!(w.into_string(), "<abx>t</abx>");
+    }
+
+    #[test]
+    fn namespaces() {
+        assert_eq!(Namespace::Sts.uri(), "https://sts.amazonaws.com/doc/2011-06-15/");
+        assert_eq!(Namespace::Iam.version(), "2010-05-08");
+    }
+}
