@@ -1,0 +1,307 @@
+//! Web identity token verification, as AWS STS `AssumeRoleWithWebIdentity` does it.
+//!
+//! Checks, in STS's order (reference §2.3): size, structure (compact JWS, base64url without
+//! padding, JSON objects without duplicate members), header (algorithm allow-list, no embedded
+//! keys, no unknown `crit`), `iss` (exact string), `aud` (string or array, one of the client
+//! ids), key selection by `kid` and the signature, then `exp`, `nbf`, `iat` with a leeway.
+//! Nothing here fetches anything or reads the clock.
+
+pub use crate::error::VerifyError;
+use crate::json::parse_object;
+use crate::jwks::{Algorithm, KeySet};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
+
+/// Longest token accepted, in bytes (STS's `WebIdentityToken` limit); longer ones are refused
+/// before any decoding.
+pub const MAX_TOKEN_LEN: usize = 20000;
+
+/// Default clock-skew allowance for `exp`, `nbf` and `iat`: 60 seconds. AWS does not document
+/// its tolerance; a minute covers ordinary skew between a CI runner and us without keeping an
+/// expired GitHub token (300 s lifetime) alive for long.
+pub const DEFAULT_LEEWAY: u64 = 60;
+
+/// Header parameters that carry or point to a key; a verifier that honoured them would let the
+/// token choose its own key, so their presence alone refuses the token.
+const KEY_CARRYING_HEADERS: [&str; 4] = ["jwk", "jku", "x5u", "x5c"];
+
+/// What the token must satisfy.
+#[derive(Debug, Clone, Copy)]
+pub struct Expectations<'a> {
+    /// The IAM OIDC provider URL; `iss` must equal it byte for byte (scheme, case, path and
+    /// trailing slash included, as STS compares).
+    pub issuer: &'a str,
+    /// The provider's client ids; `aud` (or one element of it) must be one of them.
+    pub audiences: &'a [String],
+    /// Verification time, unix seconds.
+    pub now: u64,
+    /// Clock-skew allowance in seconds for `exp`/`nbf`/`iat`; use [`DEFAULT_LEEWAY`].
+    pub leeway: u64,
+}
+
+impl<'a> Expectations<'a> {
+    /// Expectations with the [`DEFAULT_LEEWAY`].
+    pub fn new(issuer: &'a str, audiences: &'a [String], now: u64) -> Self {
+        Self {
+            issuer,
+            audiences,
+            now,
+            leeway: DEFAULT_LEEWAY,
+        }
+    }
+}
+
+/// A token that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedToken {
+    /// `iss`.
+    pub issuer: String,
+    /// `sub`.
+    pub subject: String,
+    /// The `aud` value that matched one of the expected client ids.
+    pub audience: String,
+    /// `exp`, unix seconds.
+    pub expires_at: u64,
+    /// `iat`, unix seconds, when present.
+    pub issued_at: Option<u64>,
+    /// Every claim, in token order.
+    pub claims: Map<String, Value>,
+    /// The header's `kid`, when present.
+    pub kid: Option<String>,
+}
+
+/// A decoded but unverified token.
+struct Decoded<'t> {
+    alg: Algorithm,
+    kid: Option<String>,
+    claims: Map<String, Value>,
+    signing_input: &'t str,
+    signature: Vec<u8>,
+}
+
+fn b64_segment(name: &str, seg: &str) -> Result<Vec<u8>, VerifyError> {
+    if seg.is_empty() {
+        return Err(VerifyError::malformed(format!(
+            "the {name} segment is empty"
+        )));
+    }
+    URL_SAFE_NO_PAD
+        .decode(seg)
+        .map_err(|_| VerifyError::malformed(format!("the {name} is not base64url without padding")))
+}
+
+fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<String>), VerifyError> {
+    let alg = match header.get("alg") {
+        Some(Value::String(a)) => Algorithm::from_name(a)
+            .ok_or_else(|| VerifyError::UnsupportedAlgorithm { alg: a.clone() })?,
+        Some(other) => {
+            return Err(VerifyError::UnsupportedAlgorithm {
+                alg: other.to_string(),
+            });
+        }
+        None => return Err(VerifyError::malformed("the header has no `alg`")),
+    };
+    if let Some(name) = KEY_CARRYING_HEADERS
+        .iter()
+        .find(|h| header.contains_key(**h))
+    {
+        return Err(VerifyError::ForbiddenHeader {
+            name: (*name).to_owned(),
+        });
+    }
+    if let Some(crit) = header.get("crit") {
+        // We implement no JWS extension, so any critical one is unknown (RFC 7515 §4.1.11).
+        let name = match crit {
+            Value::Array(items) => match items.first() {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => "crit (empty list)".to_owned(),
+            },
+            other => format!("crit ({other})"),
+        };
+        return Err(VerifyError::UnsupportedCritical { name });
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(k)) => Some(k.clone()),
+        Some(_) => return Err(VerifyError::malformed("the header's `kid` is not a string")),
+    };
+    Ok((alg, kid))
+}
+
+fn decode(token: &str) -> Result<Decoded<'_>, VerifyError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(VerifyError::TooLong { len: token.len() });
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        let n = token.split('.').count();
+        return Err(VerifyError::malformed(format!(
+            "the token has {n} dot-separated segments; a compact JWS has 3"
+        )));
+    };
+    let header = parse_object(&b64_segment("header", h)?)
+        .map_err(|e| VerifyError::malformed(format!("the header {e}")))?;
+    let (alg, kid) = check_header(&header)?;
+    let claims = parse_object(&b64_segment("payload", p)?)
+        .map_err(|e| VerifyError::malformed(format!("the payload {e}")))?;
+    let signature = b64_segment("signature", s)?;
+    // INVARIANT: `h` and `p` are prefixes of `token` separated by one '.', so this length is on
+    // a char boundary; `get` keeps it panic-free regardless.
+    let signing_input = token
+        .get(..h.len() + 1 + p.len())
+        .ok_or_else(|| VerifyError::malformed("the token is not ASCII"))?;
+    Ok(Decoded {
+        alg,
+        kid,
+        claims,
+        signing_input,
+        signature,
+    })
+}
+
+/// Reads `iss` from a token **without verifying anything** but its structure, to find the IAM
+/// provider (and so the keys) to verify it with.
+pub fn danger_peek_issuer(token: &str) -> Result<String, VerifyError> {
+    let decoded = decode(token)?;
+    match decoded.claims.get("iss") {
+        Some(Value::String(iss)) => Ok(iss.clone()),
+        Some(_) => Err(VerifyError::invalid_claim("iss", "is not a string")),
+        None => Err(VerifyError::MissingClaim {
+            claim: "iss".to_owned(),
+        }),
+    }
+}
+
+/// Reads the header's `kid` without verifying anything but the token's structure.
+pub fn danger_peek_kid(token: &str) -> Result<Option<String>, VerifyError> {
+    decode(token).map(|d| d.kid)
+}
+
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, VerifyError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
+            VerifyError::invalid_claim(name, format!("is {n}, not a non-negative integer"))
+        }),
+        Some(other) => Err(VerifyError::invalid_claim(
+            name,
+            format!("is {other}, not an integer number of seconds"),
+        )),
+    }
+}
+
+fn string_claim(claims: &Map<String, Value>, name: &str) -> Result<String, VerifyError> {
+    match claims.get(name) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(VerifyError::invalid_claim(name, "is not a string")),
+        None => Err(VerifyError::MissingClaim {
+            claim: name.to_owned(),
+        }),
+    }
+}
+
+fn matched_audience(
+    claims: &Map<String, Value>,
+    expected: &[String],
+) -> Result<String, VerifyError> {
+    let accepted = |a: &str| expected.iter().any(|e| e == a);
+    match claims.get("aud") {
+        None => Err(VerifyError::MissingClaim {
+            claim: "aud".to_owned(),
+        }),
+        Some(Value::String(a)) if accepted(a) => Ok(a.clone()),
+        Some(Value::String(_)) => Err(VerifyError::IncorrectAudience),
+        Some(Value::Array(items)) => {
+            let mut found = None;
+            for item in items {
+                let Value::String(a) = item else {
+                    return Err(VerifyError::invalid_claim(
+                        "aud",
+                        "has a non-string element",
+                    ));
+                };
+                if found.is_none() && accepted(a) {
+                    found = Some(a.clone());
+                }
+            }
+            found.ok_or(VerifyError::IncorrectAudience)
+        }
+        Some(_) => Err(VerifyError::invalid_claim(
+            "aud",
+            "is neither a string nor an array of strings",
+        )),
+    }
+}
+
+/// Verifies `token` against the issuer's `keys` and the `expect`ations.
+///
+/// On `Err`, [`VerifyError::sts_code`] and `Display` give the STS error to return. A
+/// [`VerifyError::KeyNotFound`] means the caller may refetch the JWKS (rate-limited) and retry.
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    expect: &Expectations<'_>,
+) -> Result<VerifiedToken, VerifyError> {
+    let Decoded {
+        alg,
+        kid,
+        claims,
+        signing_input,
+        signature,
+    } = decode(token)?;
+
+    let issuer = string_claim(&claims, "iss")?;
+    if issuer != expect.issuer {
+        return Err(VerifyError::NoProvider { issuer });
+    }
+    let audience = matched_audience(&claims, expect.audiences)?;
+
+    let candidates = keys.candidates(kid.as_deref(), alg)?;
+    let mut tried = "-";
+    let verified = candidates.iter().any(|(k, key)| {
+        tried = k;
+        key.verify_sig(signing_input.as_bytes(), &signature).is_ok()
+    });
+    if !verified {
+        return Err(VerifyError::BadSignature {
+            kid: tried.to_owned(),
+        });
+    }
+
+    let now = expect.now;
+    let expires_at = numeric_date(&claims, "exp")?.ok_or_else(|| VerifyError::MissingClaim {
+        claim: "exp".to_owned(),
+    })?;
+    if now >= expires_at.saturating_add(expect.leeway) {
+        return Err(VerifyError::Expired {
+            now,
+            exp: expires_at,
+        });
+    }
+    if let Some(nbf) = numeric_date(&claims, "nbf")?
+        && nbf > now.saturating_add(expect.leeway)
+    {
+        return Err(VerifyError::NotYetValid { now, nbf });
+    }
+    let issued_at = numeric_date(&claims, "iat")?;
+    if let Some(iat) = issued_at
+        && iat > now.saturating_add(expect.leeway)
+    {
+        return Err(VerifyError::IssuedInFuture { now, iat });
+    }
+    let subject = string_claim(&claims, "sub")?;
+
+    Ok(VerifiedToken {
+        issuer,
+        subject,
+        audience,
+        expires_at,
+        issued_at,
+        claims,
+        kid,
+    })
+}
