@@ -1,0 +1,1021 @@
+//! Parse and validate a policy document the way IAM does before it stores one
+//! (the `MalformedPolicyDocument` cases), collecting every error with its JSON path and
+//! line:column.
+
+use crate::ast::{
+    BaseOperator, Condition, Effect, Operator, Policy, PolicyData, PolicyKind, PrincipalEntry,
+    PrincipalKind, PrincipalSpec, Statement, Version,
+};
+use crate::error::{ErrorKind, PolicyError, PolicyErrors};
+use crate::json::{self, Member, Node, Pos, Value};
+use crate::values;
+use crate::variables::has_variables;
+
+/// The largest document accepted at all, in characters (IAM's API limit on a policy document
+/// parameter). Documents beyond it are refused before parsing.
+pub const MAX_DOCUMENT_CHARS: usize = 131_072;
+
+/// The largest size (characters excluding whitespace) `parse` accepts for each kind: the highest
+/// quota AWS can grant (trust policy 4,096; inline identity policies 10,240 per role; resource
+/// policies 20,480 as for S3 bucket policies). Callers enforce the account's actual quota
+/// (e.g. 2,048 for trust policies, 6,144 for managed policies) with
+/// [`Policy::size_without_whitespace`].
+pub fn size_limit(kind: PolicyKind) -> usize {
+    match kind {
+        PolicyKind::Identity => 10_240,
+        PolicyKind::Resource => 20_480,
+        PolicyKind::Trust => 4_096,
+    }
+}
+
+/// A JSON path built without allocating; rendered only when an error needs it.
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Root,
+    Key(&'a str),
+    Index(usize),
+}
+
+#[derive(Clone, Copy)]
+struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    seg: Seg<'a>,
+}
+
+impl<'a> Path<'a> {
+    const ROOT: Path<'static> = Path {
+        parent: None,
+        seg: Seg::Root,
+    };
+
+    fn key(&'a self, key: &'a str) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            seg: Seg::Key(key),
+        }
+    }
+
+    fn index(&'a self, i: usize) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            seg: Seg::Index(i),
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut segs = Vec::new();
+        let mut cur = Some(self);
+        while let Some(p) = cur {
+            segs.push(p.seg);
+            cur = p.parent;
+        }
+        let mut out = String::new();
+        for seg in segs.iter().rev() {
+            match seg {
+                Seg::Root => out.push('$'),
+                Seg::Index(i) => {
+                    out.push('[');
+                    out.push_str(&i.to_string());
+                    out.push(']');
+                }
+                Seg::Key(k) => {
+                    let plain = k
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if plain {
+                        out.push('.');
+                        out.push_str(k);
+                    } else {
+                        out.push('[');
+                        out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                        out.push(']');
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+struct Validator {
+    kind: PolicyKind,
+    errors: Vec<PolicyError>,
+}
+
+impl Validator {
+    fn push(
+        &mut self,
+        kind: ErrorKind,
+        path: &Path<'_>,
+        pos: Pos,
+        message: String,
+        help: Option<&str>,
+    ) {
+        self.errors.push(PolicyError {
+            kind,
+            message,
+            help: help.map(str::to_string),
+            path: path.render(),
+            line: pos.line,
+            column: pos.column,
+        });
+    }
+
+    /// Reports duplicate keys of an object (IAM refuses them; JSON parsers differ on which wins).
+    fn check_duplicates(&mut self, members: &[Member], path: &Path<'_>) {
+        for (i, m) in members.iter().enumerate() {
+            if members.iter().take(i).any(|earlier| earlier.key == m.key) {
+                self.push(
+                    ErrorKind::DuplicateKey,
+                    &path.key(&m.key),
+                    m.key_pos,
+                    format!("duplicate key `{}`", m.key),
+                    Some("each element may appear only once; merge the values into one list"),
+                );
+            }
+        }
+    }
+
+    fn expect_string<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &Path<'_>,
+        what: &str,
+    ) -> Option<&'n str> {
+        match &node.value {
+            Value::String(s) => Some(s),
+            other => {
+                self.push(
+                    ErrorKind::InvalidValue,
+                    path,
+                    node.start,
+                    format!("{what} must be a string, found {}", other.type_name()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A string or a non-empty array of strings.
+    fn string_list(
+        &mut self,
+        node: &Node,
+        path: &Path<'_>,
+        what: &str,
+    ) -> Option<Vec<(String, Pos)>> {
+        match &node.value {
+            Value::String(s) => Some(vec![(s.clone(), node.start)]),
+            Value::Array(items) => {
+                if items.is_empty() {
+                    self.push(
+                        ErrorKind::InvalidValue,
+                        path,
+                        node.start,
+                        format!("{what} must not be an empty list"),
+                        None,
+                    );
+                    return None;
+                }
+                let mut out = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    match &item.value {
+                        Value::String(s) => out.push((s.clone(), item.start)),
+                        other => {
+                            ok = false;
+                            self.push(
+                                ErrorKind::InvalidValue,
+                                &path.index(i),
+                                item.start,
+                                format!(
+                                    "each value of {what} must be a string, found {}",
+                                    other.type_name()
+                                ),
+                                None,
+                            );
+                        }
+                    }
+                }
+                ok.then_some(out)
+            }
+            other => {
+                self.push(
+                    ErrorKind::InvalidValue,
+                    path,
+                    node.start,
+                    format!(
+                        "{what} must be a string or a list of strings, found {}",
+                        other.type_name()
+                    ),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn document(&mut self, root: &Node) -> Option<(Version, Option<String>, Vec<Statement>)> {
+        let path = Path::ROOT;
+        let Value::Object(members) = &root.value else {
+            self.push(
+                ErrorKind::InvalidValue,
+                &path,
+                root.start,
+                format!(
+                    "a policy must be a JSON object, found {}",
+                    root.value.type_name()
+                ),
+                None,
+            );
+            return None;
+        };
+        self.check_duplicates(members, &path);
+        let mut version = Version::Absent;
+        let mut id = None;
+        let mut statements = None;
+        for m in members {
+            let p = path.key(&m.key);
+            match m.key.as_str() {
+                "Version" => {
+                    if let Some(v) = self.expect_string(&m.value, &p, "`Version`") {
+                        match v {
+                            "2012-10-17" => version = Version::V2012_10_17,
+                            "2008-10-17" => version = Version::V2008_10_17,
+                            other => self.push(
+                                ErrorKind::InvalidValue,
+                                &p,
+                                m.value.start,
+                                format!("unknown policy version `{other}`"),
+                                Some("use `2012-10-17`"),
+                            ),
+                        }
+                    }
+                }
+                "Id" => {
+                    id = self
+                        .expect_string(&m.value, &p, "`Id`")
+                        .map(str::to_string);
+                }
+                "Statement" => statements = Some(self.statements(&m.value, &p)),
+                other => self.push(
+                    ErrorKind::UnknownElement,
+                    &p,
+                    m.key_pos,
+                    format!("unknown top-level element `{other}`"),
+                    Some("a policy has only `Version`, `Id` and `Statement` (names are case-sensitive)"),
+                ),
+            }
+        }
+        let Some(statements) = statements else {
+            self.push(
+                ErrorKind::MissingElement,
+                &path.key("Statement"),
+                root.start,
+                "the policy has no `Statement`".to_string(),
+                None,
+            );
+            return None;
+        };
+        // Sids must be unique within a policy.
+        for (i, s) in statements.iter().enumerate() {
+            if let Some(sid) = &s.sid {
+                if statements
+                    .iter()
+                    .take(i)
+                    .any(|e| e.sid.as_deref() == Some(sid.as_str()))
+                {
+                    let sp = path.key("Statement");
+                    let ip = sp.index(i);
+                    self.push(
+                        ErrorKind::InvalidValue,
+                        &ip.key("Sid"),
+                        Pos {
+                            line: s.line,
+                            column: s.column,
+                        },
+                        format!("duplicate `Sid` `{sid}`"),
+                        Some("statement ids must be unique within a policy"),
+                    );
+                }
+            }
+        }
+        Some((version, id, statements))
+    }
+
+    fn statements(&mut self, node: &Node, path: &Path<'_>) -> Vec<Statement> {
+        match &node.value {
+            Value::Object(_) => self.statement(node, path).into_iter().collect(),
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(s) = self.statement(item, &path.index(i)) {
+                        out.push(s);
+                    }
+                }
+                out
+            }
+            other => {
+                self.push(
+                    ErrorKind::InvalidValue,
+                    path,
+                    node.start,
+                    format!(
+                        "`Statement` must be an object or a list of objects, found {}",
+                        other.type_name()
+                    ),
+                    None,
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn statement(&mut self, node: &Node, path: &Path<'_>) -> Option<Statement> {
+        let Value::Object(members) = &node.value else {
+            self.push(
+                ErrorKind::InvalidValue,
+                path,
+                node.start,
+                format!(
+                    "a statement must be an object, found {}",
+                    node.value.type_name()
+                ),
+                None,
+            );
+            return None;
+        };
+        self.check_duplicates(members, path);
+        let errors_before = self.errors.len();
+        let mut sid = None;
+        let mut effect = None;
+        let mut effect_seen = false;
+        let mut principal = None;
+        let mut not_principal = None;
+        let mut action = None;
+        let mut not_action = None;
+        let mut resource = None;
+        let mut not_resource = None;
+        let mut conditions = Vec::new();
+        let seen = |name: &str| members.iter().any(|m| m.key == name);
+        let has_principal = seen("Principal");
+        let has_not_principal = seen("NotPrincipal");
+        for m in members {
+            let p = path.key(&m.key);
+            match m.key.as_str() {
+                "Sid" => {
+                    if let Some(s) = self.expect_string(&m.value, &p, "`Sid`") {
+                        if self.kind != PolicyKind::Resource
+                            && !s.chars().all(|c| c.is_ascii_alphanumeric())
+                        {
+                            self.push(
+                                ErrorKind::InvalidValue,
+                                &p,
+                                m.value.start,
+                                format!("`Sid` `{s}` may contain only letters and digits"),
+                                Some("IAM statement ids are `[A-Za-z0-9]*`"),
+                            );
+                        }
+                        sid = Some(s.to_string());
+                    }
+                }
+                "Effect" => {
+                    effect_seen = true;
+                    if let Some(s) = self.expect_string(&m.value, &p, "`Effect`") {
+                        match s {
+                            "Allow" => effect = Some(Effect::Allow),
+                            "Deny" => effect = Some(Effect::Deny),
+                            other => self.push(
+                                ErrorKind::InvalidValue,
+                                &p,
+                                m.value.start,
+                                format!("invalid `Effect` `{other}`"),
+                                Some("write `Allow` or `Deny` (case-sensitive)"),
+                            ),
+                        }
+                    }
+                }
+                "Principal" | "NotPrincipal" => {
+                    let not = m.key == "NotPrincipal";
+                    let prohibited = match self.kind {
+                        PolicyKind::Identity => true,
+                        PolicyKind::Trust => not,
+                        PolicyKind::Resource => false,
+                    };
+                    if prohibited {
+                        let help = match self.kind {
+                            PolicyKind::Identity => "identity, boundary and session policies apply to the principal they are attached to; remove the element",
+                            _ => "trust policies cannot use `NotPrincipal`; list the trusted principals in `Principal`",
+                        };
+                        self.push(
+                            ErrorKind::ProhibitedElement,
+                            &p,
+                            m.key_pos,
+                            format!("`{}` is not allowed in a {} policy", m.key, kind_name(self.kind)),
+                            Some(help),
+                        );
+                    } else if let Some(spec) = self.principal(&m.value, &p) {
+                        if not {
+                            not_principal = Some(spec);
+                        } else {
+                            principal = Some(spec);
+                        }
+                    }
+                }
+                "Action" | "NotAction" => {
+                    if let Some(list) = self.string_list(&m.value, &p, &format!("`{}`", m.key)) {
+                        let mut ok = true;
+                        for (i, (a, pos)) in list.iter().enumerate() {
+                            let vp = if matches!(m.value.value, Value::Array(_)) {
+                                p.index(i)
+                            } else {
+                                p
+                            };
+                            if let Err(msg) = check_action(a) {
+                                ok = false;
+                                self.push(
+                                    ErrorKind::InvalidValue,
+                                    &vp,
+                                    *pos,
+                                    msg,
+                                    Some("actions are `service:Name` (wildcards `*` and `?` allowed in the name) or `*`"),
+                                );
+                            }
+                        }
+                        let values = list.into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+                        if ok {
+                            if m.key == "Action" {
+                                action = Some(values);
+                            } else {
+                                not_action = Some(values);
+                            }
+                        }
+                    }
+                }
+                "Resource" | "NotResource" => {
+                    if self.kind == PolicyKind::Trust {
+                        self.push(
+                            ErrorKind::ProhibitedElement,
+                            &p,
+                            m.key_pos,
+                            format!("`{}` is not allowed in a trust policy", m.key),
+                            Some("the resource of a trust policy is always the role itself; remove the element"),
+                        );
+                        continue;
+                    }
+                    if let Some(list) = self.string_list(&m.value, &p, &format!("`{}`", m.key)) {
+                        let mut ok = true;
+                        for (i, (r, pos)) in list.iter().enumerate() {
+                            let vp = if matches!(m.value.value, Value::Array(_)) {
+                                p.index(i)
+                            } else {
+                                p
+                            };
+                            if let Err(msg) = check_resource(r) {
+                                ok = false;
+                                self.push(
+                                    ErrorKind::InvalidValue,
+                                    &vp,
+                                    *pos,
+                                    msg,
+                                    Some("resources are ARNs (`arn:partition:service:region:account:resource`) or `*`"),
+                                );
+                            }
+                        }
+                        let values = list.into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+                        if ok {
+                            if m.key == "Resource" {
+                                resource = Some(values);
+                            } else {
+                                not_resource = Some(values);
+                            }
+                        }
+                    }
+                }
+                "Condition" => self.condition(&m.value, &p, &mut conditions),
+                other => self.push(
+                    ErrorKind::UnknownElement,
+                    &p,
+                    m.key_pos,
+                    format!("unknown statement element `{other}`"),
+                    Some("a statement has `Sid`, `Effect`, `Principal`, `NotPrincipal`, `Action`, `NotAction`, `Resource`, `NotResource` and `Condition` (case-sensitive)"),
+                ),
+            }
+        }
+        let has = |name: &str| members.iter().any(|m| m.key == name);
+        if !effect_seen {
+            self.push(
+                ErrorKind::MissingElement,
+                &path.key("Effect"),
+                node.start,
+                "the statement has no `Effect`".to_string(),
+                Some("add `\"Effect\": \"Allow\"` or `\"Effect\": \"Deny\"`"),
+            );
+        }
+        match (has("Action"), has("NotAction")) {
+            (false, false) => self.push(
+                ErrorKind::MissingElement,
+                &path.key("Action"),
+                node.start,
+                "the statement has neither `Action` nor `NotAction`".to_string(),
+                None,
+            ),
+            (true, true) => self.push(
+                ErrorKind::InvalidValue,
+                &path.key("NotAction"),
+                node.start,
+                "the statement has both `Action` and `NotAction`".to_string(),
+                Some("use exactly one of them"),
+            ),
+            _ => {}
+        }
+        if self.kind != PolicyKind::Trust {
+            match (has("Resource"), has("NotResource")) {
+                (false, false) => self.push(
+                    ErrorKind::MissingElement,
+                    &path.key("Resource"),
+                    node.start,
+                    "the statement has neither `Resource` nor `NotResource`".to_string(),
+                    None,
+                ),
+                (true, true) => self.push(
+                    ErrorKind::InvalidValue,
+                    &path.key("NotResource"),
+                    node.start,
+                    "the statement has both `Resource` and `NotResource`".to_string(),
+                    Some("use exactly one of them"),
+                ),
+                _ => {}
+            }
+        }
+        match self.kind {
+            PolicyKind::Trust if !has_principal => self.push(
+                ErrorKind::MissingElement,
+                &path.key("Principal"),
+                node.start,
+                "the trust policy statement has no `Principal`".to_string(),
+                Some("name who may assume the role, e.g. `\"Principal\": {\"Federated\": \"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com\"}`"),
+            ),
+            PolicyKind::Resource => match (has_principal, has_not_principal) {
+                (false, false) => self.push(
+                    ErrorKind::MissingElement,
+                    &path.key("Principal"),
+                    node.start,
+                    "the resource policy statement has neither `Principal` nor `NotPrincipal`".to_string(),
+                    None,
+                ),
+                (true, true) => self.push(
+                    ErrorKind::InvalidValue,
+                    &path.key("NotPrincipal"),
+                    node.start,
+                    "the statement has both `Principal` and `NotPrincipal`".to_string(),
+                    Some("use exactly one of them"),
+                ),
+                _ => {}
+            },
+            _ => {}
+        }
+        if self.errors.len() != errors_before {
+            return None;
+        }
+        Some(Statement {
+            sid,
+            effect: effect?,
+            principal,
+            not_principal,
+            action,
+            not_action,
+            resource,
+            not_resource,
+            conditions,
+            line: node.start.line,
+            column: node.start.column,
+            end_line: node.end.line,
+            end_column: node.end.column,
+        })
+    }
+
+    fn principal(&mut self, node: &Node, path: &Path<'_>) -> Option<PrincipalSpec> {
+        match &node.value {
+            Value::String(s) if s == "*" => Some(PrincipalSpec::Any),
+            Value::Object(members) => {
+                self.check_duplicates(members, path);
+                if members.is_empty() {
+                    self.push(
+                        ErrorKind::InvalidPrincipal,
+                        path,
+                        node.start,
+                        "the principal is empty".to_string(),
+                        Some("name at least one `AWS`, `Federated`, `Service` or `CanonicalUser` principal"),
+                    );
+                    return None;
+                }
+                let mut entries = Vec::new();
+                let mut ok = true;
+                for m in members {
+                    let p = path.key(&m.key);
+                    let Some(kind) = PrincipalKind::from_key(&m.key) else {
+                        ok = false;
+                        self.push(
+                            ErrorKind::InvalidPrincipal,
+                            &p,
+                            m.key_pos,
+                            format!("unknown principal type `{}`", m.key),
+                            Some("principal types are `AWS`, `Federated`, `Service` and `CanonicalUser` (case-sensitive)"),
+                        );
+                        continue;
+                    };
+                    let Some(list) =
+                        self.string_list(&m.value, &p, &format!("`{}` principal", m.key))
+                    else {
+                        ok = false;
+                        continue;
+                    };
+                    for (i, (v, pos)) in list.iter().enumerate() {
+                        let vp = if matches!(m.value.value, Value::Array(_)) {
+                            p.index(i)
+                        } else {
+                            p
+                        };
+                        if let Err(msg) = check_principal(kind, v) {
+                            ok = false;
+                            self.push(ErrorKind::InvalidPrincipal, &vp, *pos, msg, None);
+                        }
+                    }
+                    entries.push(PrincipalEntry {
+                        kind,
+                        values: list.into_iter().map(|(s, _)| s).collect(),
+                        line: m.key_pos.line,
+                        column: m.key_pos.column,
+                    });
+                }
+                ok.then_some(PrincipalSpec::Map(entries))
+            }
+            Value::String(s) => {
+                self.push(
+                    ErrorKind::InvalidPrincipal,
+                    path,
+                    node.start,
+                    format!("invalid principal `{s}`"),
+                    Some("a principal is `\"*\"` or an object such as `{\"AWS\": \"arn:aws:iam::123456789012:root\"}`"),
+                );
+                None
+            }
+            other => {
+                self.push(
+                    ErrorKind::InvalidPrincipal,
+                    path,
+                    node.start,
+                    format!(
+                        "a principal must be `\"*\"` or an object, found {}",
+                        other.type_name()
+                    ),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn condition(&mut self, node: &Node, path: &Path<'_>, out: &mut Vec<Condition>) {
+        let Value::Object(ops) = &node.value else {
+            self.push(
+                ErrorKind::InvalidValue,
+                path,
+                node.start,
+                format!(
+                    "`Condition` must be an object, found {}",
+                    node.value.type_name()
+                ),
+                Some("write `{\"StringEquals\": {\"key\": \"value\"}}`"),
+            );
+            return;
+        };
+        self.check_duplicates(ops, path);
+        for op_member in ops {
+            let op_path = path.key(&op_member.key);
+            let Some(operator) = Operator::parse(&op_member.key) else {
+                let help = suggest_operator(&op_member.key);
+                self.push(
+                    ErrorKind::UnknownOperator,
+                    &op_path,
+                    op_member.key_pos,
+                    format!("unknown condition operator `{}`", op_member.key),
+                    Some(help.as_deref().unwrap_or("see the IAM condition operators (names are case-sensitive; `IfExists` is not allowed on `Null`)")),
+                );
+                continue;
+            };
+            let Value::Object(keys) = &op_member.value.value else {
+                self.push(
+                    ErrorKind::InvalidValue,
+                    &op_path,
+                    op_member.value.start,
+                    format!(
+                        "the body of `{}` must be an object of condition keys, found {}",
+                        op_member.key,
+                        op_member.value.value.type_name()
+                    ),
+                    None,
+                );
+                continue;
+            };
+            self.check_duplicates(keys, &op_path);
+            for k in keys {
+                let kp = op_path.key(&k.key);
+                if k.key.is_empty() {
+                    self.push(
+                        ErrorKind::InvalidValue,
+                        &kp,
+                        k.key_pos,
+                        "empty condition key".to_string(),
+                        None,
+                    );
+                    continue;
+                }
+                let Some(values) = self.condition_values(&k.value, &kp) else {
+                    continue;
+                };
+                for (i, (v, pos)) in values.iter().enumerate() {
+                    let vp = if matches!(k.value.value, Value::Array(_)) {
+                        kp.index(i)
+                    } else {
+                        kp
+                    };
+                    if operator.base.supports_variables() && has_variables(v) {
+                        continue;
+                    }
+                    if let Err(msg) = values::check_value(operator.base, v) {
+                        self.push(ErrorKind::InvalidValue, &vp, *pos, msg, None);
+                    }
+                }
+                out.push(Condition {
+                    operator,
+                    key: k.key.clone(),
+                    values: values.into_iter().map(|(s, _)| s).collect(),
+                    line: k.key_pos.line,
+                    column: k.key_pos.column,
+                });
+            }
+        }
+    }
+
+    /// A scalar (string, number, boolean) or a list of scalars; numbers and booleans keep
+    /// their JSON text.
+    fn condition_values(&mut self, node: &Node, path: &Path<'_>) -> Option<Vec<(String, Pos)>> {
+        fn scalar(v: &Value) -> Option<String> {
+            match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.clone()),
+                Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            }
+        }
+        match &node.value {
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    match scalar(&item.value) {
+                        Some(s) => out.push((s, item.start)),
+                        None => {
+                            ok = false;
+                            self.push(
+                                ErrorKind::InvalidValue,
+                                &path.index(i),
+                                item.start,
+                                format!(
+                                    "a condition value must be a string, number or boolean, found {}",
+                                    item.value.type_name()
+                                ),
+                                None,
+                            );
+                        }
+                    }
+                }
+                ok.then_some(out)
+            }
+            v => match scalar(v) {
+                Some(s) => Some(vec![(s, node.start)]),
+                None => {
+                    self.push(
+                        ErrorKind::InvalidValue,
+                        path,
+                        node.start,
+                        format!(
+                            "a condition value must be a string, number, boolean or a list of them, found {}",
+                            v.type_name()
+                        ),
+                        None,
+                    );
+                    None
+                }
+            },
+        }
+    }
+}
+
+fn kind_name(kind: PolicyKind) -> &'static str {
+    match kind {
+        PolicyKind::Identity => "identity",
+        PolicyKind::Resource => "resource",
+        PolicyKind::Trust => "trust",
+    }
+}
+
+/// Suggests the right spelling for an operator written in the wrong case.
+fn suggest_operator(name: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    for q in ["", "ForAllValues:", "ForAnyValue:"] {
+        for base in BaseOperator::ALL {
+            for suffix in ["", "IfExists"] {
+                let candidate = format!("{q}{}{suffix}", base.as_str());
+                if candidate.to_ascii_lowercase() == lower && Operator::parse(&candidate).is_some()
+                {
+                    return Some(format!(
+                        "did you mean `{candidate}`? operator names are case-sensitive"
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// `*`, or `service:name` with a service of letters, digits and `-`, and a non-empty name.
+fn check_action(a: &str) -> Result<(), String> {
+    if a == "*" {
+        return Ok(());
+    }
+    let Some((service, name)) = a.split_once(':') else {
+        return Err(format!("invalid action `{a}`: expected `service:Name`"));
+    };
+    if service.is_empty()
+        || !service
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '*' || c == '?')
+    {
+        return Err(format!(
+            "invalid action `{a}`: bad service prefix `{service}`"
+        ));
+    }
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '?' | '-' | '_' | '.'))
+    {
+        return Err(format!("invalid action `{a}`: bad action name `{name}`"));
+    }
+    Ok(())
+}
+
+fn check_resource(r: &str) -> Result<(), String> {
+    if r == "*" || r.starts_with("arn:") || r.starts_with("${") {
+        Ok(())
+    } else {
+        Err(format!("resource `{r}` must be an ARN or `*`"))
+    }
+}
+
+fn check_principal(kind: PrincipalKind, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        return Err(format!("empty `{}` principal", kind.as_str()));
+    }
+    if v == "*" {
+        return Ok(());
+    }
+    if v.contains('*') || v.contains('?') {
+        return Err(format!(
+            "invalid principal `{v}`: wildcards are only allowed as the whole value `*`"
+        ));
+    }
+    if kind == PrincipalKind::Aws {
+        let account = v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit());
+        if !account && !v.starts_with("arn:") {
+            return Err(format!(
+                "invalid principal `{v}`: expected an account id (12 digits) or an ARN"
+            ));
+        }
+    }
+    if v.chars().any(char::is_whitespace) {
+        return Err(format!("invalid principal `{v}`: contains whitespace"));
+    }
+    Ok(())
+}
+
+/// The characters IAM accepts in a policy document parameter.
+fn allowed_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{a}' | '\u{d}' | '\u{20}'..='\u{ff}')
+}
+
+fn position_of(text: &str, byte: usize) -> Pos {
+    let mut line = 1u32;
+    let mut column = 1u32;
+    for (i, c) in text.char_indices() {
+        if i >= byte {
+            break;
+        }
+        if c == '\n' {
+            line = line.saturating_add(1);
+            column = 1;
+        } else {
+            column = column.saturating_add(1);
+        }
+    }
+    Pos { line, column }
+}
+
+/// Parses and validates a policy document of the given kind.
+///
+/// All validation errors are reported at once; a JSON syntax error stops parsing and is reported
+/// alone. The returned [`Policy`] keeps the source text unchanged.
+pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyErrors> {
+    let one = |kind: ErrorKind, pos: Pos, message: String, help: Option<&str>| PolicyErrors {
+        errors: vec![PolicyError {
+            kind,
+            message,
+            help: help.map(str::to_string),
+            path: "$".to_string(),
+            line: pos.line,
+            column: pos.column,
+        }],
+    };
+    let chars = text.chars().count();
+    if chars > MAX_DOCUMENT_CHARS {
+        return Err(one(
+            ErrorKind::Limit,
+            Pos { line: 1, column: 1 },
+            format!(
+                "the document has {chars} characters, more than the limit of {MAX_DOCUMENT_CHARS}"
+            ),
+            None,
+        ));
+    }
+    if text.trim().is_empty() {
+        return Err(one(
+            ErrorKind::Syntax,
+            Pos { line: 1, column: 1 },
+            "the document is empty".to_string(),
+            None,
+        ));
+    }
+    if kind != PolicyKind::Resource {
+        if let Some((i, c)) = text.char_indices().find(|(_, c)| !allowed_char(*c)) {
+            return Err(one(
+                ErrorKind::Limit,
+                position_of(text, i),
+                format!(
+                    "character `{}` (U+{:04X}) is not allowed in an IAM policy",
+                    c.escape_debug(),
+                    u32::from(c)
+                ),
+                Some("IAM accepts tab, newline, carriage return and U+0020 to U+00FF"),
+            ));
+        }
+    }
+    let root = json::parse(text).map_err(|e| {
+        one(
+            ErrorKind::Syntax,
+            e.pos,
+            format!("invalid JSON: {}", e.message),
+            None,
+        )
+    })?;
+    let mut v = Validator {
+        kind,
+        errors: Vec::new(),
+    };
+    let doc = v.document(&root);
+    let size = text.chars().filter(|c| !c.is_whitespace()).count();
+    let limit = size_limit(kind);
+    if size > limit {
+        v.errors.push(PolicyError {
+            kind: ErrorKind::Limit,
+            message: format!(
+                "the policy has {size} characters (whitespace excluded), more than the {} policy limit of {limit}",
+                kind_name(kind)
+            ),
+            help: Some("split it into several policies or use wildcards".to_string()),
+            path: "$".to_string(),
+            line: 1,
+            column: 1,
+        });
+    }
+    match doc {
+        Some((version, id, statements)) if v.errors.is_empty() => Ok(Policy {
+            inner: std::sync::Arc::new(PolicyData {
+                kind,
+                version,
+                id,
+                statements,
+                source: text.to_string(),
+                size_without_whitespace: size,
+            }),
+        }),
+        _ => {
+            v.errors.sort_by_key(|e| (e.line, e.column));
+            Err(PolicyErrors { errors: v.errors })
+        }
+    }
+}
