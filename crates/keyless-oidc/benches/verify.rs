@@ -1,2 +1,64 @@
-//! Placeholder, replaced below.
-fn main() {}
+//! Verification throughput with a warm key set, beside the raw aws-lc-rs RS256 verification of
+//! the same token (signature check only, key already parsed). Target: `verify` ≥ 80% of raw.
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "benchmark setup: a failure must stop the run"
+)]
+
+use aws_lc_rs::rsa::PublicKeyComponents;
+use aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use keyless_oidc::{
+    Expectations, GITHUB_ISSUER, JobContext, KeySet, SigningKey, claims, jwks_document, verify,
+};
+use std::hint::black_box;
+
+const NOW: u64 = 1_780_000_000;
+
+fn bench(c: &mut Criterion) {
+    let key = SigningKey::generate().expect("key");
+    let other = SigningKey::generate().expect("key");
+    let mut ctx = JobContext::for_repo("acme/deploy-svc");
+    ctx.environment = Some("production".into());
+    let claims =
+        claims(&ctx, GITHUB_ISSUER, Some("sts.amazonaws.com"), NOW, "jti").expect("claims");
+    let token = key.sign(&claims).expect("sign");
+    // A rotation-sized key set: the token's key plus another.
+    let keys = KeySet::from_jwks_json(jwks_document(&[&other, &key]).to_string().as_bytes())
+        .expect("jwks");
+    let auds = vec!["sts.amazonaws.com".to_owned()];
+    let expect = Expectations::new(GITHUB_ISSUER, &auds, NOW);
+    assert!(verify(&token, &keys, &expect).is_ok());
+
+    let jwk = key.jwk();
+    let n = URL_SAFE_NO_PAD
+        .decode(jwk["n"].as_str().expect("n"))
+        .expect("n");
+    let e = URL_SAFE_NO_PAD
+        .decode(jwk["e"].as_str().expect("e"))
+        .expect("e");
+    let raw_key = PublicKeyComponents {
+        n: &n[..],
+        e: &e[..],
+    }
+    .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+    .expect("parsed");
+    let (signing_input, sig) = token.rsplit_once('.').expect("jws");
+    let sig = URL_SAFE_NO_PAD.decode(sig).expect("sig");
+    assert!(raw_key.verify_sig(signing_input.as_bytes(), &sig).is_ok());
+
+    let mut g = c.benchmark_group("rs256");
+    g.bench_function("raw_aws_lc_rs_verify", |b| {
+        b.iter(|| raw_key.verify_sig(black_box(signing_input.as_bytes()), black_box(&sig)))
+    });
+    g.bench_function("keyless_oidc_verify", |b| {
+        b.iter(|| verify(black_box(&token), &keys, &expect).map(|v| v.expires_at))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
