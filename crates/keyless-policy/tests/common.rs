@@ -40,7 +40,10 @@ pub fn github_trust(sub: &str) -> String {
 
 pub fn github_context(sub: &str) -> Context {
     let mut c = Context::new();
-    c.insert("token.actions.githubusercontent.com:aud", "sts.amazonaws.com");
+    c.insert(
+        "token.actions.githubusercontent.com:aud",
+        "sts.amazonaws.com",
+    );
     c.insert("token.actions.githubusercontent.com:sub", sub);
     c
 }

@@ -18,7 +18,10 @@ fn github_summary_names_the_failing_condition() {
     let text = e.trace.to_text();
     println!("{text}");
     assert!(text.starts_with("decision: implicit_deny\n"), "{text}");
-    assert!(text.contains("FAIL StringEquals token.actions.githubusercontent.com:sub"), "{text}");
+    assert!(
+        text.contains("FAIL StringEquals token.actions.githubusercontent.com:sub"),
+        "{text}"
+    );
     let json = serde_json::to_value(&e.trace).unwrap();
     assert_eq!(json["decision"], "implicit_deny");
     let st = &json["policies"][0]["statements"][0];

@@ -43,7 +43,10 @@ fn add(block: &mut Map<String, Value>, cond: &Value, prefix: &str) {
 }
 
 fn run_suite(file: &str) -> usize {
-    let path = format!("{}/tests/data/subvectors/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/subvectors/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let suite: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let mut count = 0;
     let mut failures = Vec::new();
