@@ -70,6 +70,15 @@ fn concrete(part: Option<&str>, fallback: &str) -> String {
     if cleaned.is_empty() { fallback.to_string() } else { cleaned }
 }
 
+/// A name that the pattern `raw` admits but that differs from the intended `base`: the
+/// wildcards filled with probe text, or the base with a suffix when there is no wildcard.
+fn sibling(raw: Option<&str>, base: &str) -> String {
+    match raw {
+        Some(r) if has_wild(r) => r.replace('*', PROBE).replace('?', "x"),
+        _ => format!("{base}-{PROBE}"),
+    }
+}
+
 /// Values of the positive string conditions on `key` in `stmt`, in order.
 fn pinned<'a>(stmt: &'a Statement, key: &str) -> Vec<&'a str> {
     stmt.on_key(key)
@@ -173,9 +182,6 @@ pub fn probes(stmt: &Statement, prefix: &str, issuer: Issuer) -> Vec<Probe> {
         }
     }
     // The intended subject with a token minted for someone else.
-    if let Some(first) = b.probes.first().map(|_| ()) {
-        let _ = first;
-    }
     let intended_sub = intended_subject(issuer, sub, &b);
     let mut ctx = b.base.clone();
     ctx.set(&b.key("sub"), &intended_sub);
@@ -201,6 +207,8 @@ struct GhSub {
     owner: String,
     repo: String,
     ctx: String,
+    raw_repo: Option<String>,
+    raw_ctx: Option<String>,
 }
 
 impl GhSub {
@@ -220,14 +228,14 @@ impl GhSub {
             None => (after, None),
         };
         let owner = if owner_part.is_some_and(|o| !has_wild(o) && !o.is_empty()) {
-            concrete(owner_part, "acme")
+            concrete(owner_part, "keyless-owner")
         } else {
-            ro.unwrap_or_else(|| "acme".into())
+            ro.unwrap_or_else(|| "keyless-owner".into())
         };
         let repo = if repo_part.is_some_and(|r| !r.is_empty() && r != "*") {
-            concrete(repo_part, "app")
+            concrete(repo_part, "keyless-repo")
         } else {
-            rr.unwrap_or_else(|| "app".into())
+            rr.unwrap_or_else(|| "keyless-repo".into())
         };
         let ctx = match ctx_part {
             Some(c) if c.starts_with("environment:") => {
@@ -243,7 +251,7 @@ impl GhSub {
             Some(c) if !has_wild(c) && !c.is_empty() => c.to_string(),
             _ => "ref:refs/heads/main".into(),
         };
-        GhSub { owner, repo, ctx }
+        GhSub { owner, repo, ctx, raw_repo: repo_part.map(str::to_string), raw_ctx: ctx_part.map(str::to_string) }
     }
 }
 
@@ -310,12 +318,14 @@ fn github(b: &mut Builder<'_>, stmt: &Statement, sub: &str) {
             ("repository_id", Some("990000003".into())),
         ],
     );
-    let prefix_repo = with_id(&format!("{bare_repo}-{PROBE}"), &repo, "990000004");
+    let raw_repo = p.raw_repo.as_deref().filter(|r| r.len() > 1);
+    let sib = sibling(raw_repo, &bare_repo);
+    let prefix_repo = with_id(&sib, &repo, "990000004");
     b.push(
         ProbeKind::PrefixRepo,
         format!("repo:{owner}/{prefix_repo}:{ctx}"),
         &[
-            ("repository", Some(format!("{bare_owner}/{bare_repo}-{PROBE}"))),
+            ("repository", Some(format!("{bare_owner}/{sib}"))),
             ("repository_id", Some("990000004".into())),
         ],
     );
@@ -328,12 +338,13 @@ fn github(b: &mut Builder<'_>, stmt: &Statement, sub: &str) {
     );
     let tag = format!("refs/tags/{PROBE}-tag");
     b.push(ProbeKind::Tag, format!("{head}:ref:{tag}"), &[("ref", Some(tag.clone())), ("environment", None)]);
+    let raw_ctx = p.raw_ctx.as_deref();
     if let Some(name) = ctx.strip_prefix("ref:refs/heads/") {
-        let r = format!("refs/heads/{name}-{PROBE}");
+        let r = format!("refs/heads/{}", sibling(raw_ctx.and_then(|c| c.strip_prefix("ref:refs/heads/")), name));
         b.push(ProbeKind::PrefixBranch, format!("{head}:ref:{r}"), &[("ref", Some(r.clone())), ("environment", None)]);
     }
     if let Some(name) = ctx.strip_prefix("ref:refs/tags/") {
-        let r = format!("refs/tags/{name}-{PROBE}");
+        let r = format!("refs/tags/{}", sibling(raw_ctx.and_then(|c| c.strip_prefix("ref:refs/tags/")), name));
         b.push(ProbeKind::PrefixBranch, format!("{head}:ref:{r}"), &[("ref", Some(r.clone())), ("environment", None)]);
     }
     b.push(
@@ -344,7 +355,7 @@ fn github(b: &mut Builder<'_>, stmt: &Statement, sub: &str) {
     let env = format!("{PROBE}-env");
     b.push(ProbeKind::OtherEnv, format!("{head}:environment:{env}"), &[("environment", Some(env.clone()))]);
     if let Some(name) = ctx.strip_prefix("environment:") {
-        let e = format!("{name}-{PROBE}");
+        let e = sibling(raw_ctx.and_then(|c| c.strip_prefix("environment:")), name);
         b.push(ProbeKind::PrefixEnv, format!("{head}:environment:{e}"), &[("environment", Some(e.clone()))]);
     }
 }
@@ -401,6 +412,8 @@ fn gitlab(b: &mut Builder<'_>, sub: &str) {
         }
     }
     let render = |head: &str, path: &str, rt: &str, r: &str| format!("{head}:{path}:ref_type:{rt}:ref:{r}");
+    let path_sib = sibling(Some(path_part).filter(|p| p.len() > 1 && !p.ends_with("/*")), &s.path);
+    let ref_sib = sibling(ref_part.filter(|r| r.len() > 1), &s.git_ref);
     if by_id {
         b.push(
             ProbeKind::OtherRepo,
@@ -425,8 +438,8 @@ fn gitlab(b: &mut Builder<'_>, sub: &str) {
         );
         b.push(
             ProbeKind::PrefixRepo,
-            render(&s.head, &format!("{}-{PROBE}", s.path), &s.ref_type, &s.git_ref),
-            &[("project_path", Some(format!("{}-{PROBE}", s.path))), ("project_id", Some("990000003".into()))],
+            render(&s.head, &path_sib, &s.ref_type, &s.git_ref),
+            &[("project_path", Some(path_sib.clone())), ("project_id", Some("990000003".into()))],
         );
     }
     let unprotected = ("ref_protected", Some("false".to_string()));
@@ -443,22 +456,20 @@ fn gitlab(b: &mut Builder<'_>, sub: &str) {
     );
     b.push(
         ProbeKind::PrefixBranch,
-        render(&s.head, &s.path, &s.ref_type, &format!("{}-{PROBE}", s.git_ref)),
-        &[("ref", Some(format!("{}-{PROBE}", s.git_ref))), unprotected],
+        render(&s.head, &s.path, &s.ref_type, &ref_sib),
+        &[("ref", Some(ref_sib.clone())), unprotected],
     );
 }
 
 fn circleci(b: &mut Builder<'_>, stmt: &Statement, sub: &str) {
     let org_from_prefix = b.prefix.rsplit('/').next().unwrap_or("org").to_string();
     let seg = |name: &str| -> Option<String> {
-        let marker = format!("{name}/");
         let mut parts = sub.split('/');
         while let Some(p) = parts.next() {
             if p == name {
                 return parts.next().map(str::to_string);
             }
         }
-        let _ = marker;
         None
     };
     let pinned_project = pinned(stmt, &b.key("oidc.circleci.com/project-id")).first().map(|s| s.to_string());
@@ -479,10 +490,8 @@ fn circleci(b: &mut Builder<'_>, stmt: &Statement, sub: &str) {
     );
     b.push(ProbeKind::OtherUser, render(&project, "99999999-0000-4000-8000-000000000002", &tail), &[]);
     if !tail.is_empty() {
-        let other = format!("/vcs-origin/github.com/{PROBE}/{PROBE}/vcs-ref/refs/heads/{PROBE}-branch");
         let keep_origin = tail.split("/vcs-ref/").next().unwrap_or("").to_string();
         b.push(ProbeKind::OtherBranch, render(&project, &user, &format!("{keep_origin}/vcs-ref/refs/heads/{PROBE}-branch")), &[]);
-        let _ = other;
     }
 }
 
@@ -492,12 +501,10 @@ fn bitbucket(b: &mut Builder<'_>, sub: &str) {
         segs.get(i).filter(|s| !has_wild(s) && !s.is_empty()).map_or(fallback.to_string(), |s| s.to_string())
     };
     let repo = uuid(0, "{00000000-0000-4000-8000-00000000000a}");
-    let step_fallback = "{00000000-0000-4000-8000-00000000000c}";
     let probe_repo = "{99999999-0000-4000-8000-000000000003}";
     let probe_env = "{99999999-0000-4000-8000-000000000004}";
     let probe_step = "{99999999-0000-4000-8000-000000000005}";
     let env = if segs.len() >= 3 { Some(uuid(1, "{00000000-0000-4000-8000-00000000000b}")) } else { None };
-    let _ = step_fallback;
     match &env {
         Some(e) => {
             b.push(ProbeKind::OtherRepo, format!("{probe_repo}:{e}:{probe_step}"), &[]);
@@ -512,12 +519,14 @@ fn bitbucket(b: &mut Builder<'_>, sub: &str) {
 }
 
 fn terraform(b: &mut Builder<'_>, sub: &str) {
-    let field = |name: &str| -> Option<String> {
+    let raw_field = |name: &str| -> Option<String> {
         let marker = format!("{name}:");
         let idx = sub.find(&marker)?;
         let rest = sub.get(idx + marker.len()..)?;
-        let v = rest.split(':').next()?;
-        if has_wild(v) || v.is_empty() { None } else { Some(v.to_string()) }
+        rest.split(':').next().map(str::to_string)
+    };
+    let field = |name: &str| -> Option<String> {
+        raw_field(name).filter(|v| !has_wild(v) && !v.is_empty())
     };
     let org = field("organization").unwrap_or_else(|| "org".into());
     let project = field("project").unwrap_or_else(|| "Default Project".into());
@@ -527,7 +536,8 @@ fn terraform(b: &mut Builder<'_>, sub: &str) {
     b.push(ProbeKind::OtherOwner, render(&format!("{PROBE}-org"), &project, &ws, &phase), &[]);
     b.push(ProbeKind::OtherRepo, render(&org, &project, &format!("{PROBE}-workspace"), &phase), &[]);
     b.push(ProbeKind::OtherRepo, render(&org, &format!("{PROBE}-project"), &ws, &phase), &[]);
-    b.push(ProbeKind::PrefixRepo, render(&org, &project, &format!("{ws}-{PROBE}"), &phase), &[]);
+    let raw_ws = raw_field("workspace").filter(|w| w.len() > 1);
+    b.push(ProbeKind::PrefixRepo, render(&org, &project, &sibling(raw_ws.as_deref(), &ws), &phase), &[]);
     let other_phase = if phase == "plan" { "apply" } else { "plan" };
     b.push(ProbeKind::OtherPhase, render(&org, &project, &ws, other_phase), &[]);
 }
@@ -535,9 +545,12 @@ fn terraform(b: &mut Builder<'_>, sub: &str) {
 fn kubernetes(b: &mut Builder<'_>, sub: &str) {
     let rest = sub.strip_prefix("system:serviceaccount:").unwrap_or("");
     let (ns, sa) = rest.split_once(':').unwrap_or((rest, ""));
+    let raw_sa = Some(sa).filter(|s| s.len() > 1);
     let ns = concrete(Some(ns), "default");
-    let sa = concrete(Some(sa), "deployer");
+    let sa_base = concrete(Some(sa), "deployer");
+    let sib = sibling(raw_sa, &sa_base);
+    let sa = sa_base;
     b.push(ProbeKind::OtherOwner, format!("system:serviceaccount:{PROBE}-ns:{sa}"), &[]);
     b.push(ProbeKind::OtherRepo, format!("system:serviceaccount:{ns}:{PROBE}-sa"), &[]);
-    b.push(ProbeKind::PrefixRepo, format!("system:serviceaccount:{ns}:{sa}-{PROBE}"), &[]);
+    b.push(ProbeKind::PrefixRepo, format!("system:serviceaccount:{ns}:{sib}"), &[]);
 }

@@ -1,0 +1,6 @@
+//! Integration tests for keyless-lint.
+
+mod corpus;
+mod formats;
+mod loaders;
+mod vectors;
