@@ -591,3 +591,53 @@ impl RequestToken {
         Ok(body.ctx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_ids_have_the_asked_digits() {
+        for d in [6, 8, 9, 11] {
+            let id = derived_id("k", "n", d);
+            assert_eq!(id.len(), d as usize, "{id}");
+            assert!(!id.starts_with('0'));
+        }
+        assert_ne!(derived_id("k", "a", 9), derived_id("k", "b", 9));
+    }
+
+    #[test]
+    fn escape_only_touches_colons() {
+        assert_eq!(escape("a:b:c"), "a%3Ab%3Ac");
+        assert_eq!(escape("refs/heads/x y"), "refs/heads/x y");
+    }
+
+    #[test]
+    fn context_precedence_is_environment_then_pull_request_then_ref() {
+        let mut c = JobContext::for_repo("o/r");
+        c.event_name = "pull_request".into();
+        c.environment = Some("e".into());
+        assert_eq!(default_context(&c), "environment:e");
+        c.environment = None;
+        assert_eq!(default_context(&c), "pull_request");
+        c.event_name = "push".into();
+        assert_eq!(default_context(&c), "ref:refs/heads/main");
+    }
+
+    #[test]
+    fn immutable_subject_needs_ids() {
+        let mut c = JobContext::for_repo("o/r");
+        c.immutable_subject = true;
+        c.repository_id.clear();
+        assert!(subject(&c).is_err());
+    }
+
+    #[test]
+    fn owner_is_derived_when_empty() {
+        let mut c = JobContext::for_repo("octo/r");
+        c.repository_owner.clear();
+        let m = claims(&c, GITHUB_ISSUER, None, 1000, "j").unwrap();
+        assert_eq!(m["repository_owner"], "octo");
+        assert_eq!(m["aud"], "https://github.com/octo");
+    }
+}

@@ -522,3 +522,89 @@ impl JwksCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::issuer::{SigningKey, jwks_document};
+
+    #[test]
+    fn algorithm_names_round_trip_and_refuse_others() {
+        for a in Algorithm::ALL {
+            assert_eq!(Algorithm::from_name(a.name()), Some(a));
+        }
+        for bad in ["none", "HS256", "rs256", "PS256", "EdDSA", ""] {
+            assert_eq!(Algorithm::from_name(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn candidates_by_kid_and_alg() {
+        let a = SigningKey::generate().unwrap();
+        let set = KeySet::from_jwks_json(jwks_document(&[&a]).to_string().as_bytes()).unwrap();
+        assert_eq!(
+            set.candidates(Some(a.kid()), Algorithm::RS256)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(set.candidates(None, Algorithm::RS256).unwrap().len(), 1);
+        assert!(set.candidates(Some("nope"), Algorithm::RS256).is_err());
+        // The JWK says RS256: no RS512 and no ES256 with it.
+        assert!(set.candidates(Some(a.kid()), Algorithm::RS512).is_err());
+        assert!(set.candidates(Some(a.kid()), Algorithm::ES256).is_err());
+        assert!(
+            KeySet::default()
+                .candidates(None, Algorithm::RS256)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn repeated_kid_gives_every_candidate() {
+        let a = SigningKey::generate().unwrap();
+        let b = SigningKey::from_pkcs8(a.kid(), SigningKey::generate().unwrap().pkcs8()).unwrap();
+        let set = KeySet::from_jwks_json(jwks_document(&[&a, &b]).to_string().as_bytes()).unwrap();
+        assert_eq!(
+            set.candidates(Some(a.kid()), Algorithm::RS256)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn leading_zero_in_modulus_is_tolerated() {
+        let a = SigningKey::generate().unwrap();
+        let mut jwk = a.jwk();
+        let mut n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+        n.insert(0, 0);
+        jwk["n"] = URL_SAFE_NO_PAD.encode(n).into();
+        let doc = serde_json::json!({"keys": [jwk]}).to_string();
+        assert_eq!(KeySet::from_jwks_json(doc.as_bytes()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn cache_memory_is_bounded() {
+        let mut c = JwksCache::new(CachePolicy::default());
+        for i in 0..(MAX_ISSUERS + 10) {
+            assert!(c.may_refetch(&format!("https://i{i}.example"), i as u64));
+        }
+        assert_eq!(c.entries.len(), MAX_ISSUERS);
+        // The oldest went first.
+        assert!(!c.entries.contains_key("https://i0.example"));
+        assert!(
+            c.entries
+                .contains_key(&format!("https://i{}.example", MAX_ISSUERS + 9))
+        );
+    }
+
+    #[test]
+    fn remove_forgets_an_issuer() {
+        let mut c = JwksCache::new(CachePolicy::default());
+        c.store("i", KeySet::default(), 0);
+        assert!(matches!(c.lookup("i", 0), CacheLookup::Fresh(_)));
+        c.remove("i");
+        assert!(matches!(c.lookup("i", 0), CacheLookup::Missing));
+    }
+}

@@ -10,7 +10,7 @@
 //!
 //! On the issuing side, [`issuer`] holds RSA-2048 signing keys and builds the JWKS, and [`github`]
 //! renders GitHub Actions' claim set, `sub` formats, discovery document and the runner's
-//! request token.
+//! request token. [`session`] reads the AWS session tags and source identity a token carries.
 //!
 //! Crypto comes only from `aws-lc-rs`.
 #![warn(missing_docs)]
@@ -21,6 +21,7 @@ pub mod github;
 pub mod issuer;
 mod json;
 pub mod jwks;
+pub mod session;
 pub mod verify;
 
 pub use discovery::{MAX_DOCUMENT_BYTES, jwks_uri_from_discovery};
@@ -29,7 +30,9 @@ pub use github::{
     GITHUB_ISSUER, JobContext, RequestToken, SubjectTemplate, claims, discovery_document, subject,
 };
 pub use issuer::{SigningKey, jwks_document};
-pub use jwks::{CacheLookup, CachePolicy, JwksCache, KeySet};
+pub use jwks::{Algorithm, CacheLookup, CachePolicy, JwksCache, KeySet};
+pub use session::{SessionClaims, session_claims};
 pub use verify::{
-    DEFAULT_LEEWAY, Expectations, MAX_TOKEN_LEN, VerifiedToken, danger_peek_issuer, verify,
+    DEFAULT_LEEWAY, Expectations, MAX_TOKEN_LEN, VerifiedToken, danger_peek_issuer,
+    danger_peek_kid, verify,
 };

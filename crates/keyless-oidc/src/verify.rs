@@ -305,3 +305,124 @@ pub fn verify(
         kid,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn seg(v: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    fn token(h: Value, p: Value) -> String {
+        format!("{}.{}.AAAA", seg(&h), seg(&p))
+    }
+
+    #[test]
+    fn decode_splits_and_keeps_the_signing_input() {
+        let t = token(json!({"alg": "RS256", "kid": "k"}), json!({"iss": "i"}));
+        let d = decode(&t).unwrap();
+        assert_eq!(d.alg, Algorithm::RS256);
+        assert_eq!(d.kid.as_deref(), Some("k"));
+        assert_eq!(d.signature, vec![0, 0, 0]);
+        assert_eq!(format!("{}.AAAA", d.signing_input), t);
+    }
+
+    #[test]
+    fn header_checks_run_before_the_payload_is_read() {
+        // The payload is garbage, yet the error names the algorithm: header first.
+        let t = format!("{}.!!!.", seg(&json!({"alg": "none"})));
+        assert!(matches!(
+            decode(&t),
+            Err(VerifyError::UnsupportedAlgorithm { .. })
+        ));
+    }
+
+    #[test]
+    fn alg_must_be_a_string_and_kid_too() {
+        let p = json!({});
+        assert!(matches!(
+            decode(&token(json!({"alg": ["RS256"]}), p.clone())),
+            Err(VerifyError::UnsupportedAlgorithm { .. })
+        ));
+        assert!(matches!(
+            decode(&token(json!({"typ": "JWT"}), p.clone())),
+            Err(VerifyError::Malformed { .. })
+        ));
+        assert!(matches!(
+            decode(&token(json!({"alg": "RS256", "kid": 1}), p)),
+            Err(VerifyError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn x5t_hint_is_not_a_key_and_is_allowed() {
+        let t = token(
+            json!({"alg": "RS256", "x5t": "abc", "typ": "JWT"}),
+            json!({}),
+        );
+        assert!(decode(&t).is_ok());
+    }
+
+    #[test]
+    fn numeric_dates() {
+        let m = |v: Value| {
+            let Value::Object(m) = json!({ "exp": v }) else {
+                unreachable!()
+            };
+            numeric_date(&m, "exp")
+        };
+        assert_eq!(m(json!(5)).unwrap(), Some(5));
+        assert!(m(json!(5.0)).is_err());
+        assert!(m(json!(-5)).is_err());
+        assert!(m(json!(1e30)).is_err());
+        assert!(m(json!("5")).is_err());
+        assert_eq!(numeric_date(&Map::new(), "exp").unwrap(), None);
+    }
+
+    #[test]
+    fn audience_matching() {
+        let exp = vec!["a".to_owned(), "b".to_owned()];
+        let m = |v: Value| {
+            let Value::Object(m) = json!({ "aud": v }) else {
+                unreachable!()
+            };
+            matched_audience(&m, &exp)
+        };
+        assert_eq!(m(json!("b")).unwrap(), "b");
+        assert_eq!(m(json!(["x", "b", "a"])).unwrap(), "b");
+        assert_eq!(m(json!("c")), Err(VerifyError::IncorrectAudience));
+        assert_eq!(m(json!("A")), Err(VerifyError::IncorrectAudience));
+        assert!(matches!(
+            m(json!(["a", null])),
+            Err(VerifyError::InvalidClaim { .. })
+        ));
+        assert!(matches!(
+            matched_audience(&Map::new(), &exp),
+            Err(VerifyError::MissingClaim { .. })
+        ));
+    }
+
+    #[test]
+    fn error_messages_and_codes() {
+        let e = VerifyError::Expired { now: 10, exp: 5 };
+        assert_eq!(
+            e.to_string(),
+            "Token expired: current date/time 10 must be before the expiration date/time5"
+        );
+        assert_eq!(e.sts_code(), "ExpiredTokenException");
+        assert_eq!(e.aws_message(), e.to_string());
+        let e = VerifyError::malformed("x");
+        assert_eq!(e.aws_message(), crate::error::NOT_A_JWT);
+        assert!(e.to_string().ends_with("(x)"));
+        let e = VerifyError::KeyNotFound { detail: "d".into() };
+        assert_eq!(e.aws_message(), crate::error::NO_VERIFICATION_KEY);
+        assert!(e.is_key_not_found());
+        let e = VerifyError::IdpCommunication {
+            issuer: "i".into(),
+            detail: "timeout".into(),
+        };
+        assert_eq!(e.sts_code(), "IDPCommunicationError");
+    }
+}
