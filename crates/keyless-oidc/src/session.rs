@@ -48,13 +48,19 @@ fn bad(detail: impl Into<String>) -> VerifyError {
 fn check_tag_key(k: &str) -> Result<(), VerifyError> {
     let n = k.chars().count();
     if !(1..=128).contains(&n) {
-        return Err(bad(format!("has tag key `{k}` of {n} characters; 1 to 128 are allowed")));
+        return Err(bad(format!(
+            "has tag key `{k}` of {n} characters; 1 to 128 are allowed"
+        )));
     }
     if !k.chars().all(tag_char_ok) {
-        return Err(bad(format!("has tag key `{k}` with a character outside [\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]")));
+        return Err(bad(format!(
+            "has tag key `{k}` with a character outside [\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]"
+        )));
     }
     if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
-        return Err(bad(format!("has tag key `{k}`: the `aws:` prefix is reserved")));
+        return Err(bad(format!(
+            "has tag key `{k}`: the `aws:` prefix is reserved"
+        )));
     }
     Ok(())
 }
@@ -62,10 +68,14 @@ fn check_tag_key(k: &str) -> Result<(), VerifyError> {
 fn check_tag_value(k: &str, v: &str) -> Result<(), VerifyError> {
     let n = v.chars().count();
     if n > 256 {
-        return Err(bad(format!("has a value of {n} characters for tag `{k}`; at most 256 are allowed")));
+        return Err(bad(format!(
+            "has a value of {n} characters for tag `{k}`; at most 256 are allowed"
+        )));
     }
     if !v.chars().all(tag_char_ok) {
-        return Err(bad(format!("has a value for tag `{k}` with a character outside [\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]")));
+        return Err(bad(format!(
+            "has a value for tag `{k}` with a character outside [\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]"
+        )));
     }
     Ok(())
 }
@@ -79,7 +89,10 @@ fn parse_tags(v: &Value, out: &mut SessionClaims) -> Result<(), VerifyError> {
             return Err(bad("`principal_tags` is not an object"));
         };
         if pt.len() > MAX_SESSION_TAGS {
-            return Err(bad(format!("has {} tags; at most {MAX_SESSION_TAGS} are allowed", pt.len())));
+            return Err(bad(format!(
+                "has {} tags; at most {MAX_SESSION_TAGS} are allowed",
+                pt.len()
+            )));
         }
         for (k, v) in pt {
             check_tag_key(k)?;
@@ -92,7 +105,9 @@ fn parse_tags(v: &Value, out: &mut SessionClaims) -> Result<(), VerifyError> {
             };
             check_tag_value(k, &value)?;
             if out.tags.iter().any(|(e, _)| e.eq_ignore_ascii_case(k)) {
-                return Err(bad(format!("repeats tag key `{k}` (tag keys are case-insensitive)")));
+                return Err(bad(format!(
+                    "repeats tag key `{k}` (tag keys are case-insensitive)"
+                )));
             }
             out.tags.push((k.clone(), value));
         }
@@ -106,7 +121,9 @@ fn parse_tags(v: &Value, out: &mut SessionClaims) -> Result<(), VerifyError> {
                 return Err(bad("`transitive_tag_keys` has a non-string element"));
             };
             if !out.tags.iter().any(|(t, _)| t.eq_ignore_ascii_case(k)) {
-                return Err(bad(format!("transitive tag key `{k}` is not one of the principal tags")));
+                return Err(bad(format!(
+                    "transitive tag key `{k}` is not one of the principal tags"
+                )));
             }
             out.transitive_tag_keys.push(k.clone());
         }
@@ -121,7 +138,9 @@ fn parse_source_identity(v: &Value) -> Result<String, VerifyError> {
     };
     let n = s.chars().count();
     if !(2..=64).contains(&n) {
-        return Err(bad(format!("`{s}` has {n} characters; 2 to 64 are allowed")));
+        return Err(bad(format!(
+            "`{s}` has {n} characters; 2 to 64 are allowed"
+        )));
     }
     if !s
         .chars()
@@ -166,7 +185,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             s.tags,
-            vec![("Project".into(), "Automation".into()), ("CostCenter".into(), "987654".into())]
+            vec![
+                ("Project".into(), "Automation".into()),
+                ("CostCenter".into(), "987654".into())
+            ]
         );
         assert_eq!(s.transitive_tag_keys, vec!["Project".to_owned()]);
         assert_eq!(s.source_identity.as_deref(), Some("alice@example.com"));
@@ -210,8 +232,17 @@ mod tests {
 
     #[test]
     fn invalid_source_identity_is_refused() {
-        for bad in [json!("a"), json!("aws:x"), json!("has space"), json!(5), json!("x".repeat(65))] {
-            assert!(of(json!({SOURCE_IDENTITY_CLAIM: bad.clone()})).is_err(), "{bad}");
+        for bad in [
+            json!("a"),
+            json!("aws:x"),
+            json!("has space"),
+            json!(5),
+            json!("x".repeat(65)),
+        ] {
+            assert!(
+                of(json!({SOURCE_IDENTITY_CLAIM: bad.clone()})).is_err(),
+                "{bad}"
+            );
         }
     }
 }
