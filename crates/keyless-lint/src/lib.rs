@@ -60,7 +60,7 @@ pub struct LintArgs {
 
 fn finish(name: &str, text: &str, unit: &load::Unit) -> Vec<Finding> {
     let policy = model::Policy::from_value(&unit.doc);
-    rules::analyse(&policy, &unit.meta)
+    rules::analyse(&policy, &unit.doc, &unit.meta)
         .into_iter()
         .map(|r| {
             let off = unit.locator.offset(text, &r.json_path, r.needle.as_deref());

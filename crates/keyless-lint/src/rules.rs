@@ -262,8 +262,62 @@ fn probe_words(issuer: Issuer, kind: ProbeKind) -> &'static str {
     }
 }
 
-/// Runs every rule over one trust policy.
-pub fn analyse(policy: &Policy, meta: &RoleMeta) -> Vec<RawFinding> {
+/// Decides probes: with `keyless-policy` when the document parses as a trust policy, else (for
+/// documents IAM would reject, which a linter must still read) with [`crate::eval`].
+pub struct Decider {
+    engine: Option<keyless_policy::Policy>,
+}
+
+impl Decider {
+    /// Prepares the engine for `doc`.
+    pub fn new(doc: &serde_json::Value) -> Decider {
+        let text = serde_json::to_string(doc).unwrap_or_default();
+        Decider { engine: keyless_policy::parse(&text, keyless_policy::PolicyKind::Trust).ok() }
+    }
+
+    /// Whether the policy engine (rather than the fallback evaluator) decides.
+    pub fn uses_engine(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    /// Index of the statement that lets the request in, if it is allowed.
+    pub fn admits(&self, policy: &Policy, federated: &str, ctx: &crate::eval::Context) -> Option<usize> {
+        match &self.engine {
+            Some(engine) => {
+                let mut context = keyless_policy::Context::new();
+                for (k, v) in ctx.iter() {
+                    context.set(k, v.clone());
+                }
+                let principal = [keyless_policy::PrincipalId::new(keyless_policy::PrincipalKind::Federated, federated)];
+                let set = keyless_policy::PolicySet {
+                    identity: Vec::new(),
+                    resource: Some(keyless_policy::Named { name: "trust", policy: engine }),
+                    boundary: None,
+                    session: None,
+                };
+                let request = keyless_policy::Request {
+                    principal: &principal,
+                    action: WEB_IDENTITY,
+                    resource: "arn:aws:iam::000000000000:role/keyless-lint-probe",
+                    context: &context,
+                };
+                let eval = keyless_policy::evaluate(&set, &request);
+                if !eval.decision.is_allowed() {
+                    return None;
+                }
+                eval.trace.matched_statements().first().map(|m| m.index)
+            }
+            None => match evaluate(policy, federated, WEB_IDENTITY, ctx) {
+                Decision::Allow(i) => Some(i),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Runs every rule over one trust policy (`doc` is the document `policy` was built from).
+pub fn analyse(policy: &Policy, doc: &serde_json::Value, meta: &RoleMeta) -> Vec<RawFinding> {
+    let decider = Decider::new(doc);
     let mut out = Vec::new();
     let web: Vec<&Statement> = policy.statements.iter().filter(|s| is_web_identity_allow(s)).collect();
     let any_conditioned = web.iter().any(|s| s.has_condition_element);
@@ -310,10 +364,7 @@ pub fn analyse(policy: &Policy, meta: &RoleMeta) -> Vec<RawFinding> {
             let intended = ps.iter().find(|p| p.kind == ProbeKind::WrongAudience).map(|p| p.sub.clone()).unwrap_or_default();
             let admitted: Vec<(&Probe, usize)> = ps
                 .iter()
-                .filter_map(|p| match evaluate(policy, &t.federated, WEB_IDENTITY, &p.ctx) {
-                    Decision::Allow(i) => Some((p, i)),
-                    _ => None,
-                })
+                .filter_map(|p| decider.admits(policy, &t.federated, &p.ctx).map(|i| (p, i)))
                 .collect();
             let kinds: HashSet<(ProbeKind, usize)> = admitted.iter().map(|(p, i)| (p.kind, *i)).collect();
             for (p, by) in &admitted {

@@ -19,6 +19,12 @@ use std::collections::BTreeMap;
 /// GitHub.com's issuer, the default `iss` so users' real trust policies work unchanged.
 pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
+/// The enterprise form of the issuer (`include_enterprise_slug`):
+/// `https://token.actions.githubusercontent.com/<slug>`.
+pub fn enterprise_issuer(slug: &str) -> String {
+    format!("{GITHUB_ISSUER}/{slug}")
+}
+
 /// Token lifetime GitHub uses: `exp = iat + 300`, `nbf = iat - 300` (observed 2025–2026).
 pub const TOKEN_LIFETIME: u64 = 300;
 
@@ -229,6 +235,17 @@ impl JobContext {
             immutable_subject: false,
             subject_template: None,
         }
+    }
+
+    /// Turns the context into a `pull_request` run of PR `number` from `head_ref` into
+    /// `base_ref`, as GitHub sets it: ref `refs/pull/<number>/merge`, `head_ref`/`base_ref` set,
+    /// ref type `branch`.
+    pub fn set_pull_request(&mut self, number: u64, head_ref: &str, base_ref: &str) {
+        self.event_name = "pull_request".to_owned();
+        self.ref_ = format!("refs/pull/{number}/merge");
+        self.ref_type = String::new();
+        self.head_ref = head_ref.to_owned();
+        self.base_ref = base_ref.to_owned();
     }
 
     fn owner(&self) -> Result<&str, OidcError> {
@@ -630,6 +647,33 @@ mod tests {
         c.immutable_subject = true;
         c.repository_id.clear();
         assert!(subject(&c).is_err());
+    }
+
+    #[test]
+    fn pull_request_helper_sets_githubs_fields() {
+        let mut c = JobContext::for_repo("o/r");
+        c.set_pull_request(42, "feature/x", "main");
+        let m = claims(&c, GITHUB_ISSUER, None, 1000, "j").unwrap();
+        assert_eq!(m["sub"], "repo:o/r:pull_request");
+        assert_eq!(m["ref"], "refs/pull/42/merge");
+        assert_eq!(m["ref_type"], "branch");
+        assert_eq!(m["head_ref"], "feature/x");
+        assert_eq!(m["base_ref"], "main");
+        assert_eq!(m["event_name"], "pull_request");
+        assert_eq!(
+            m["workflow_ref"],
+            "o/r/.github/workflows/ci.yml@refs/pull/42/merge"
+        );
+    }
+
+    #[test]
+    fn enterprise_issuer_form() {
+        let iss = enterprise_issuer("acme");
+        assert_eq!(iss, "https://token.actions.githubusercontent.com/acme");
+        assert_eq!(
+            discovery_document(&iss)["jwks_uri"],
+            "https://token.actions.githubusercontent.com/acme/.well-known/jwks"
+        );
     }
 
     #[test]

@@ -1254,3 +1254,74 @@ mod cache {
         verify_via_cache(&mut c, &issuer, &token_at(primary(), t), t).unwrap();
     }
 }
+
+/// No input makes the parsers panic, and nothing unsigned ever verifies.
+mod no_panic {
+    use super::*;
+    use keyless_oidc::{RequestToken, jwks_uri_from_discovery};
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[a-z:/._ -]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("alg".to_owned()),
+                        Just("kid".to_owned()),
+                        Just("crit".to_owned()),
+                        Just("iss".to_owned()),
+                        Just("aud".to_owned()),
+                        Just("exp".to_owned()),
+                        "[a-z]{1,4}"
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_strings(s in "\\PC{0,300}") {
+            let set = keyset(&[primary()]);
+            prop_assert!(check(&s, &set).is_err());
+            let _ = keyless_oidc::danger_peek_issuer(&s);
+            let _ = RequestToken::open(&s, &[1; 32], NOW);
+        }
+
+        #[test]
+        fn arbitrary_dotted_base64(a in "[A-Za-z0-9_-]{0,80}", b in "[A-Za-z0-9_-]{0,80}", c in "[A-Za-z0-9_-]{0,400}") {
+            let set = keyset(&[primary()]);
+            prop_assert!(check(&format!("{a}.{b}.{c}"), &set).is_err());
+        }
+
+        #[test]
+        fn arbitrary_json_header_and_claims(h in json_value(), p in json_value(), sig in prop::collection::vec(any::<u8>(), 0..300)) {
+            let set = keyset(&[primary()]);
+            let t = format!("{}.{}.{}", b64(h.to_string()), b64(p.to_string()), b64(sig));
+            prop_assert!(check(&t, &set).is_err());
+        }
+
+        #[test]
+        fn arbitrary_documents(bytes in prop::collection::vec(any::<u8>(), 0..400), v in json_value()) {
+            let _ = KeySet::from_jwks_json(&bytes);
+            let _ = jwks_uri_from_discovery(&bytes, GITHUB_ISSUER);
+            let doc = json!({"keys": [v.clone()]}).to_string();
+            let _ = KeySet::from_jwks_json(doc.as_bytes());
+            let _ = jwks_uri_from_discovery(v.to_string().as_bytes(), GITHUB_ISSUER);
+            let _ = keyless_oidc::session_claims(&with(Map::new(), keyless_oidc::session::TAGS_CLAIM, v));
+        }
+    }
+}

@@ -19,12 +19,20 @@ pub struct AwsError {
 impl AwsError {
     /// A new error with the given code, message and HTTP status.
     pub fn new(code: &str, message: impl Into<String>, status: u16) -> Self {
-        Self { code: code.to_owned(), message: message.into(), status }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            status,
+        }
     }
 
     /// `Sender` for client errors (status < 500), `Receiver` for server errors.
     pub fn fault_type(&self) -> &'static str {
-        if self.status >= 500 { "Receiver" } else { "Sender" }
+        if self.status >= 500 {
+            "Receiver"
+        } else {
+            "Sender"
+        }
     }
 
     /// The error document:
@@ -59,7 +67,11 @@ impl AwsError {
 
     /// `MissingParameter` (400): `The request must contain the parameter <name>`.
     pub fn missing_parameter(name: &str) -> Self {
-        Self::new("MissingParameter", format!("The request must contain the parameter {name}"), 400)
+        Self::new(
+            "MissingParameter",
+            format!("The request must contain the parameter {name}"),
+            400,
+        )
     }
 
     /// `InvalidAction` (400) for an unknown `Action`.
@@ -88,7 +100,11 @@ impl AwsError {
 
     /// `MissingAuthenticationToken` (403): a call that needs SigV4 came unsigned.
     pub fn missing_authentication_token() -> Self {
-        Self::new("MissingAuthenticationToken", "Request is missing Authentication Token", 403)
+        Self::new(
+            "MissingAuthenticationToken",
+            "Request is missing Authentication Token",
+            403,
+        )
     }
 
     /// `InvalidClientTokenId` (403): unknown access key id, or a bad session token.
@@ -102,7 +118,11 @@ impl AwsError {
 
     /// `ExpiredToken` (403): a signed call with expired session credentials.
     pub fn expired_token() -> Self {
-        Self::new("ExpiredToken", "The security token included in the request is expired", 403)
+        Self::new(
+            "ExpiredToken",
+            "The security token included in the request is expired",
+            403,
+        )
     }
 
     /// `SignatureDoesNotMatch` (403) with AWS's standard message.
@@ -191,7 +211,9 @@ pub enum WireError {
         now: String,
     },
     /// The request's date is more than the allowed skew after now.
-    #[error("signature not yet current: {signed} is later than {latest} (now {now} plus 15 minutes)")]
+    #[error(
+        "signature not yet current: {signed} is later than {latest} (now {now} plus 15 minutes)"
+    )]
     SignatureNotYetCurrent {
         /// The request's `X-Amz-Date`.
         signed: String,
@@ -230,16 +252,20 @@ impl WireError {
             ),
             WireError::DuplicateParameter(name) => AwsError::new(
                 "MalformedQueryString",
-                format!("The query string contains a syntax error: parameter {name} appears more than once"),
+                format!(
+                    "The query string contains a syntax error: parameter {name} appears more than once"
+                ),
                 400,
             ),
             WireError::MissingParameter(name) => AwsError::missing_parameter(name),
             WireError::InvalidInteger { name, value } => AwsError::invalid_parameter_value(
                 format!("Value ({value}) for parameter {name} is invalid. Expected an integer."),
             ),
-            WireError::InvalidBoolean { name, value } => AwsError::invalid_parameter_value(
-                format!("Value ({value}) for parameter {name} is invalid. Expected 'true' or 'false'."),
-            ),
+            WireError::InvalidBoolean { name, value } => {
+                AwsError::invalid_parameter_value(format!(
+                    "Value ({value}) for parameter {name} is invalid. Expected 'true' or 'false'."
+                ))
+            }
             WireError::Validation(message) => AwsError::validation(message.clone()),
             WireError::IncompleteSignature(message) => {
                 AwsError::new("IncompleteSignature", message.clone(), 400)
@@ -248,14 +274,26 @@ impl WireError {
             WireError::BadCredentialScope(message) => {
                 AwsError::new("SignatureDoesNotMatch", message.clone(), 403)
             }
-            WireError::SignatureExpired { signed, earliest, now } => AwsError::new(
+            WireError::SignatureExpired {
+                signed,
+                earliest,
+                now,
+            } => AwsError::new(
                 "SignatureDoesNotMatch",
-                format!("Signature expired: {signed} is now earlier than {earliest} ({now} - 15 min.)"),
+                format!(
+                    "Signature expired: {signed} is now earlier than {earliest} ({now} - 15 min.)"
+                ),
                 403,
             ),
-            WireError::SignatureNotYetCurrent { signed, latest, now } => AwsError::new(
+            WireError::SignatureNotYetCurrent {
+                signed,
+                latest,
+                now,
+            } => AwsError::new(
                 "SignatureDoesNotMatch",
-                format!("Signature not yet current: {signed} is still later than {latest} ({now} + 15 min.)"),
+                format!(
+                    "Signature not yet current: {signed} is still later than {latest} ({now} + 15 min.)"
+                ),
                 403,
             ),
             WireError::PresignExpired => AwsError::access_denied("Request has expired"),
@@ -334,12 +372,24 @@ mod tests {
             "1 validation error detected: Value 'a b' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
         );
         let two = validation_message(&[
-            ("1".into(), "durationSeconds".into(), "Member must have value greater than or equal to 900".into()),
-            ("x".into(), "roleArn".into(), "Member must have length greater than or equal to 20".into()),
+            (
+                "1".into(),
+                "durationSeconds".into(),
+                "Member must have value greater than or equal to 900".into(),
+            ),
+            (
+                "x".into(),
+                "roleArn".into(),
+                "Member must have length greater than or equal to 20".into(),
+            ),
         ]);
         assert!(two.starts_with("2 validation errors detected: Value '1' at 'durationSeconds'"));
         assert!(two.contains("900; Value 'x' at 'roleArn'"));
-        let null = validation_message_nullable(&[(None, "tags.1.member.value", "Member must not be null")]);
+        let null = validation_message_nullable(&[(
+            None,
+            "tags.1.member.value",
+            "Member must not be null",
+        )]);
         assert_eq!(
             null,
             "1 validation error detected: Value null at 'tags.1.member.value' failed to satisfy constraint: Member must not be null"
@@ -348,8 +398,16 @@ mod tests {
 
     #[test]
     fn wire_errors_map_to_aws() {
-        assert_eq!(WireError::MissingParameter("RoleArn".into()).to_aws().message, "The request must contain the parameter RoleArn");
-        assert_eq!(WireError::SignatureMismatch.to_aws().code, "SignatureDoesNotMatch");
+        assert_eq!(
+            WireError::MissingParameter("RoleArn".into())
+                .to_aws()
+                .message,
+            "The request must contain the parameter RoleArn"
+        );
+        assert_eq!(
+            WireError::SignatureMismatch.to_aws().code,
+            "SignatureDoesNotMatch"
+        );
         assert_eq!(WireError::SignatureMismatch.to_aws().status, 403);
         let e = WireError::SignatureExpired {
             signed: "20220127T001427Z".into(),

@@ -99,28 +99,43 @@ impl FromStr for Arn {
     type Err = WireError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = |why: &str| WireError::InvalidArn { arn: s.to_owned(), reason: why.to_owned() };
+        let bad = |why: &str| WireError::InvalidArn {
+            arn: s.to_owned(),
+            reason: why.to_owned(),
+        };
         let mut parts = s.splitn(6, ':');
         if parts.next() != Some("arn") {
             return Err(bad("it does not start with `arn:`"));
         }
-        let (Some(partition), Some(service), Some(region), Some(account), Some(resource)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(bad(
                 "it has fewer than six colon-separated parts (arn:partition:service:region:account:resource)",
             ));
         };
-        let lower_word =
-            |x: &str| x.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let lower_word = |x: &str| {
+            x.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
         if partition.is_empty() || !lower_word(partition) {
-            return Err(bad("the partition must be lower-case letters, digits and `-` (e.g. `aws`)"));
+            return Err(bad(
+                "the partition must be lower-case letters, digits and `-` (e.g. `aws`)",
+            ));
         }
         if service.is_empty() || !lower_word(service) {
-            return Err(bad("the service must be lower-case letters, digits and `-` (e.g. `iam`)"));
+            return Err(bad(
+                "the service must be lower-case letters, digits and `-` (e.g. `iam`)",
+            ));
         }
         if !lower_word(region) {
-            return Err(bad("the region must be lower-case letters, digits and `-`, or empty"));
+            return Err(bad(
+                "the region must be lower-case letters, digits and `-`, or empty",
+            ));
         }
         let account_ok = account.is_empty()
             || account == "aws"
@@ -174,7 +189,11 @@ pub fn valid_iam_name_max(s: &str, max: usize) -> bool {
 }
 
 /// Everything except RFC 3986 unreserved characters (`A–Z a–z 0–9 - . _ ~`).
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Percent-encodes a policy document as IAM returns it in `AssumeRolePolicyDocument`,
 /// `PolicyDocument` and `Document` (RFC 3986: space is `%20`, not `+`; UTF-8 bytes as `%XX`).
@@ -190,8 +209,12 @@ pub(crate) fn rfc3986_encode_bytes(out: &mut String, bytes: &[u8]) {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0')));
-            out.push(char::from(HEX.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0')));
+            out.push(char::from(
+                HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+            ));
+            out.push(char::from(
+                HEX.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0'),
+            ));
         }
     }
 }
@@ -257,9 +280,15 @@ mod tests {
         let id = request_id();
         assert_eq!(id.len(), 36);
         let groups: Vec<&str> = id.split('-').collect();
-        assert_eq!(groups.iter().map(|g| g.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
         assert!(groups[2].starts_with('4'));
-        assert!(matches!(groups[3].chars().next(), Some('8' | '9' | 'a' | 'b')));
+        assert!(matches!(
+            groups[3].chars().next(),
+            Some('8' | '9' | 'a' | 'b')
+        ));
     }
 
     #[test]
@@ -276,7 +305,10 @@ mod tests {
             assert_eq!(a.to_string(), s);
         }
         let a: Arn = "arn:aws:iam::123456789012:role/R".parse().unwrap();
-        assert_eq!((a.service.as_str(), a.account.as_str(), a.resource.as_str()), ("iam", "123456789012", "role/R"));
+        assert_eq!(
+            (a.service.as_str(), a.account.as_str(), a.resource.as_str()),
+            ("iam", "123456789012", "role/R")
+        );
     }
 
     #[test]

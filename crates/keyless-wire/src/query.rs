@@ -34,12 +34,18 @@ pub struct QueryRequest {
 /// Empty pairs (`a=1&&b=2`, a trailing `&`) are skipped; a name without `=` has the empty value.
 pub fn decode_query(body: &[u8], uri_query: Option<&str>) -> Result<QueryRequest, WireError> {
     if body.len() > MAX_BODY_BYTES {
-        return Err(WireError::BodyTooLarge { size: body.len(), limit: MAX_BODY_BYTES });
+        return Err(WireError::BodyTooLarge {
+            size: body.len(),
+            limit: MAX_BODY_BYTES,
+        });
     }
     let mut req = QueryRequest::default();
     if let Some(q) = uri_query {
         if q.len() > MAX_BODY_BYTES {
-            return Err(WireError::BodyTooLarge { size: q.len(), limit: MAX_BODY_BYTES });
+            return Err(WireError::BodyTooLarge {
+                size: q.len(),
+                limit: MAX_BODY_BYTES,
+            });
         }
         req.add_form(q.as_bytes())?;
     }
@@ -54,7 +60,10 @@ impl QueryRequest {
                 continue;
             }
             let (raw_name, raw_value) = match pair.iter().position(|&b| b == b'=') {
-                Some(i) => (pair.get(..i).unwrap_or_default(), pair.get(i + 1..).unwrap_or_default()),
+                Some(i) => (
+                    pair.get(..i).unwrap_or_default(),
+                    pair.get(i + 1..).unwrap_or_default(),
+                ),
                 None => (pair, &[][..]),
             };
             let name = form_decode(raw_name)?;
@@ -90,7 +99,8 @@ impl QueryRequest {
     /// The value of a required parameter; absent → `MissingParameter`
     /// (`The request must contain the parameter <name>`).
     pub fn required(&self, name: &str) -> Result<&str, WireError> {
-        self.get(name).ok_or_else(|| WireError::MissingParameter(name.to_owned()))
+        self.get(name)
+            .ok_or_else(|| WireError::MissingParameter(name.to_owned()))
     }
 
     /// The list `Name.member.1 … Name.member.N`.
@@ -135,10 +145,16 @@ impl QueryRequest {
             let key = fields.get("Key");
             let value = fields.get("Value");
             if key.is_none() {
-                problems.push((format!("{field_prefix}.{idx}.member.key"), "Member must not be null"));
+                problems.push((
+                    format!("{field_prefix}.{idx}.member.key"),
+                    "Member must not be null",
+                ));
             }
             if value.is_none() {
-                problems.push((format!("{field_prefix}.{idx}.member.value"), "Member must not be null"));
+                problems.push((
+                    format!("{field_prefix}.{idx}.member.value"),
+                    "Member must not be null",
+                ));
             }
             if let (Some(k), Some(v)) = (key, value) {
                 out.push(((*k).to_owned(), (*v).to_owned()));
@@ -147,8 +163,10 @@ impl QueryRequest {
         if problems.is_empty() {
             Ok(out)
         } else {
-            let items: Vec<(Option<&str>, &str, &str)> =
-                problems.iter().map(|(f, c)| (None, f.as_str(), *c)).collect();
+            let items: Vec<(Option<&str>, &str, &str)> = problems
+                .iter()
+                .map(|(f, c)| (None, f.as_str(), *c))
+                .collect();
             Err(WireError::Validation(validation_message_nullable(&items)))
         }
     }
@@ -158,9 +176,15 @@ impl QueryRequest {
         let prefix = format!("{name}.member.");
         let mut members: Vec<(u64, HashMap<&str, &str>)> = Vec::new();
         for (k, v) in &self.params {
-            let Some(rest) = k.strip_prefix(&prefix) else { continue };
-            let Some((idx, field)) = rest.split_once('.') else { continue };
-            let Some(idx) = parse_index(idx) else { continue };
+            let Some(rest) = k.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((idx, field)) = rest.split_once('.') else {
+                continue;
+            };
+            let Some(idx) = parse_index(idx) else {
+                continue;
+            };
             match members.iter_mut().find(|(i, _)| *i == idx) {
                 Some((_, fields)) => {
                     fields.insert(field, v.as_str());
@@ -176,10 +200,14 @@ impl QueryRequest {
     pub fn int(&self, name: &str) -> Result<Option<i64>, WireError> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| WireError::InvalidInteger {
-                name: name.to_owned(),
-                value: v.to_owned(),
-            }),
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| WireError::InvalidInteger {
+                    name: name.to_owned(),
+                    value: v.to_owned(),
+                }),
         }
     }
 
@@ -190,7 +218,10 @@ impl QueryRequest {
             None => Ok(None),
             Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
             Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
-            Some(v) => Err(WireError::InvalidBoolean { name: name.to_owned(), value: v.to_owned() }),
+            Some(v) => Err(WireError::InvalidBoolean {
+                name: name.to_owned(),
+                value: v.to_owned(),
+            }),
         }
     }
 
@@ -245,7 +276,8 @@ fn form_decode(input: &[u8]) -> Result<String, WireError> {
                     (Some(hi), Some(lo)) => out.push((hi << 4) | lo),
                     _ => {
                         return Err(WireError::MalformedQuery(
-                            "invalid percent-encoding (`%` must be followed by two hex digits)".into(),
+                            "invalid percent-encoding (`%` must be followed by two hex digits)"
+                                .into(),
                         ));
                     }
                 }
@@ -257,8 +289,9 @@ fn form_decode(input: &[u8]) -> Result<String, WireError> {
             }
         }
     }
-    String::from_utf8(out)
-        .map_err(|_| WireError::MalformedQuery("parameter is not valid UTF-8 after decoding".into()))
+    String::from_utf8(out).map_err(|_| {
+        WireError::MalformedQuery("parameter is not valid UTF-8 after decoding".into())
+    })
 }
 
 fn hex_val(c: u8) -> Option<u8> {
@@ -311,10 +344,22 @@ mod tests {
 
     #[test]
     fn bad_encoding_is_rejected() {
-        assert!(matches!(decode_query(b"A=%zz", None), Err(WireError::MalformedQuery(_))));
-        assert!(matches!(decode_query(b"A=%4", None), Err(WireError::MalformedQuery(_))));
-        assert!(matches!(decode_query(b"A=%ff", None), Err(WireError::MalformedQuery(_))));
-        assert!(matches!(decode_query(b"A=\xff", None), Err(WireError::MalformedQuery(_))));
+        assert!(matches!(
+            decode_query(b"A=%zz", None),
+            Err(WireError::MalformedQuery(_))
+        ));
+        assert!(matches!(
+            decode_query(b"A=%4", None),
+            Err(WireError::MalformedQuery(_))
+        ));
+        assert!(matches!(
+            decode_query(b"A=%ff", None),
+            Err(WireError::MalformedQuery(_))
+        ));
+        assert!(matches!(
+            decode_query(b"A=\xff", None),
+            Err(WireError::MalformedQuery(_))
+        ));
         assert_eq!(q("A=%C3%A9").get("A"), Some("é"));
     }
 
@@ -340,13 +385,18 @@ mod tests {
         let r = q("Action=X");
         let e = r.required("RoleArn").unwrap_err();
         assert_eq!(e.to_aws().code, "MissingParameter");
-        assert_eq!(e.to_aws().message, "The request must contain the parameter RoleArn");
+        assert_eq!(
+            e.to_aws().message,
+            "The request must contain the parameter RoleArn"
+        );
         assert_eq!(r.required("Action").unwrap(), "X");
     }
 
     #[test]
     fn lists_sort_numerically_and_tolerate_gaps() {
-        let r = q("L.member.10=j&L.member.2=b&L.member.1=a&L.member.0=zero&L.member.x=bad&L.member.4=d&Other.member.1=o");
+        let r = q(
+            "L.member.10=j&L.member.2=b&L.member.1=a&L.member.0=zero&L.member.x=bad&L.member.4=d&Other.member.1=o",
+        );
         assert_eq!(r.list("L"), ["a", "b", "d", "j"]);
         assert!(r.list("Missing").is_empty());
         assert!(q("L=").list("L").is_empty());
@@ -361,12 +411,19 @@ mod tests {
 
     #[test]
     fn tags_pair_up_and_report_nulls() {
-        let r = q("Tags.member.2.Key=k2&Tags.member.2.Value=v2&Tags.member.1.Key=k1&Tags.member.1.Value=");
+        let r = q(
+            "Tags.member.2.Key=k2&Tags.member.2.Value=v2&Tags.member.1.Key=k1&Tags.member.1.Value=",
+        );
         assert_eq!(
             r.tags("Tags").unwrap(),
-            [("k1".to_owned(), "".to_owned()), ("k2".to_owned(), "v2".to_owned())]
+            [
+                ("k1".to_owned(), "".to_owned()),
+                ("k2".to_owned(), "v2".to_owned())
+            ]
         );
-        let bad = q("Tags.member.1.Key=k1&Tags.member.2.Value=v").tags("Tags").unwrap_err();
+        let bad = q("Tags.member.1.Key=k1&Tags.member.2.Value=v")
+            .tags("Tags")
+            .unwrap_err();
         let aws = bad.to_aws();
         assert_eq!(aws.code, "ValidationError");
         assert_eq!(

@@ -53,7 +53,10 @@ pub struct HttpRequestParts<'a> {
 
 impl HttpRequestParts<'_> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -93,7 +96,10 @@ impl fmt::Debug for SigV4Auth {
             .field("service", &self.service)
             .field("signed_headers", &self.signed_headers)
             .field("signature", &self.signature)
-            .field("security_token", &self.security_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("presigned", &self.presigned)
             .field("expires", &self.expires)
             .finish()
@@ -103,7 +109,10 @@ impl fmt::Debug for SigV4Auth {
 impl SigV4Auth {
     /// The credential scope string `date/region/service/aws4_request`.
     pub fn scope(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.scope_date, self.region, self.service)
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.scope_date, self.region, self.service
+        )
     }
 
     /// Checks that the credential is scoped to `expected` (`sts` or `iam`), in AWS's words.
@@ -151,8 +160,9 @@ fn parse_header_form(req: &HttpRequestParts<'_>, authz: &str) -> Result<SigV4Aut
         )));
     }
     let (mut credential, mut signed, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        let part = part.trim();
+    // Components are separated by commas and/or whitespace (values never contain either), so a
+    // stray space inside a value shows up as a component without `=`, as AWS reports it.
+    for part in rest.split([',', ' ', '\t']) {
         if part.is_empty() {
             continue;
         }
@@ -282,9 +292,15 @@ fn build_auth(
             "Date must be in ISO-8601 'basic format'. Got '{date}'. See http://en.wikipedia.org/wiki/ISO_8601"
         )));
     }
-    let signed_headers: Vec<String> =
-        signed.split(';').filter(|h| !h.is_empty()).map(|h| h.to_ascii_lowercase()).collect();
-    if !signed_headers.iter().any(|h| h == "host" || h == ":authority") {
+    let signed_headers: Vec<String> = signed
+        .split(';')
+        .filter(|h| !h.is_empty())
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    if !signed_headers
+        .iter()
+        .any(|h| h == "host" || h == ":authority")
+    {
         return Err(WireError::IncompleteSignature(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
         ));
@@ -305,9 +321,10 @@ fn build_auth(
 
 /// `Date: Fri, 24 Oct 2014 23:00:23 GMT` → `20141024T230023Z`.
 fn http_date_to_amz(value: &str) -> Result<String, WireError> {
-    let parsed = time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc2822)
-        .ok()
-        .and_then(|t| u64::try_from(t.unix_timestamp()).ok());
+    let parsed =
+        time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc2822)
+            .ok()
+            .and_then(|t| u64::try_from(t.unix_timestamp()).ok());
     match parsed {
         Some(secs) => Ok(amz_date(secs)),
         None => Err(WireError::IncompleteSignature(format!(
@@ -338,7 +355,12 @@ fn parse_amz_date(s: &str) -> Option<u64> {
         u8::try_from(num(13, 15)?).ok()?,
     )
     .ok()?;
-    u64::try_from(time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp()).ok()
+    u64::try_from(
+        time::PrimitiveDateTime::new(date, t)
+            .assume_utc()
+            .unix_timestamp(),
+    )
+    .ok()
 }
 
 /// Derived SigV4 signing keys, cached per (secret, date, region, service).
@@ -361,7 +383,9 @@ struct CacheKey {
 
 impl fmt::Debug for SigningKeyCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKeyCache").field("entries", &self.len()).finish()
+        f.debug_struct("SigningKeyCache")
+            .field("entries", &self.len())
+            .finish()
     }
 }
 
@@ -377,12 +401,17 @@ impl SigningKeyCache {
 
     /// An empty cache.
     pub fn new() -> Self {
-        Self { keys: RwLock::new(HashMap::new()) }
+        Self {
+            keys: RwLock::new(HashMap::new()),
+        }
     }
 
     /// Number of cached keys.
     pub fn len(&self) -> usize {
-        self.keys.read().map(|m| m.len()).unwrap_or_else(|e| e.into_inner().len())
+        self.keys
+            .read()
+            .map(|m| m.len())
+            .unwrap_or_else(|e| e.into_inner().len())
     }
 
     /// True when nothing is cached.
@@ -489,7 +518,12 @@ pub fn verify_sigv4(
         None => vec![hex::encode(digest::digest(&digest::SHA256, req.body))],
     };
 
-    let key = cache.signing_key(secret_access_key, &auth.scope_date, &auth.region, &auth.service);
+    let key = cache.signing_key(
+        secret_access_key,
+        &auth.scope_date,
+        &auth.region,
+        &auth.service,
+    );
     let scope = auth.scope();
     let prefix = canonical_request_prefix(req, auth)?;
     for payload_hash in &candidates {
@@ -530,7 +564,10 @@ fn check_time(auth: &SigV4Auth, signed_at: u64, now: u64) -> Result<(), WireErro
 
 /// The string to sign: algorithm, date, scope and the hex SHA-256 of the canonical request.
 fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    let hash = hex::encode(digest::digest(&digest::SHA256, canonical_request.as_bytes()));
+    let hash = hex::encode(digest::digest(
+        &digest::SHA256,
+        canonical_request.as_bytes(),
+    ));
     let mut s = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
     s.push_str(ALGORITHM);
     s.push('\n');
@@ -544,7 +581,10 @@ fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> Strin
 
 /// The canonical request up to (not including) the payload hash:
 /// method, canonical URI, canonical query, canonical headers, signed headers.
-fn canonical_request_prefix(req: &HttpRequestParts<'_>, auth: &SigV4Auth) -> Result<String, WireError> {
+fn canonical_request_prefix(
+    req: &HttpRequestParts<'_>,
+    auth: &SigV4Auth,
+) -> Result<String, WireError> {
     let mut c = String::with_capacity(256);
     c.push_str(req.method);
     c.push('\n');
@@ -553,7 +593,11 @@ fn canonical_request_prefix(req: &HttpRequestParts<'_>, auth: &SigV4Auth) -> Res
     c.push_str(&canonical_query(req.query, auth.presigned));
     c.push('\n');
     for name in &auth.signed_headers {
-        let mut values = req.headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let mut values = req
+            .headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str());
         let Some(first) = values.next() else {
             // A header the client says it signed is not in the request: it was stripped or
             // the client is lying; either way the signature cannot match.
@@ -634,7 +678,12 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             (lossless_decode(k), lossless_decode(v))
         })
-        .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), String::from_utf8_lossy(&v).into_owned()))
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(&k).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -680,7 +729,9 @@ mod tests {
     use super::*;
 
     fn headers(h: &[(&str, &str)]) -> Vec<(String, String)> {
-        h.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        h.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     /// The `get-vanilla` case of the AWS SigV4 test suite (service `service`, region
@@ -697,7 +748,13 @@ mod tests {
                  Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
             ),
         ]);
-        let req = HttpRequestParts { method: "GET", path: "/", query: "", headers: &h, body: b"" };
+        let req = HttpRequestParts {
+            method: "GET",
+            path: "/",
+            query: "",
+            headers: &h,
+            body: b"",
+        };
         let auth = parse_sigv4(&req).unwrap().unwrap();
         assert_eq!(auth.access_key_id, "AKIDEXAMPLE");
         assert_eq!(auth.region, "us-east-1");
@@ -705,10 +762,24 @@ mod tests {
         assert!(!auth.presigned);
         let now = parse_amz_date("20150830T123600Z").unwrap();
         let cache = SigningKeyCache::new();
-        verify_sigv4(&req, &auth, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now, &cache).unwrap();
+        verify_sigv4(
+            &req,
+            &auth,
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            now,
+            &cache,
+        )
+        .unwrap();
         assert_eq!(cache.len(), 1);
         // Warm cache gives the same answer.
-        verify_sigv4(&req, &auth, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now, &cache).unwrap();
+        verify_sigv4(
+            &req,
+            &auth,
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            now,
+            &cache,
+        )
+        .unwrap();
         assert_eq!(
             verify_sigv4(&req, &auth, "wrong", now, &cache),
             Err(WireError::SignatureMismatch)
@@ -718,50 +789,158 @@ mod tests {
     #[test]
     fn unsigned_requests_are_none() {
         let h = headers(&[("host", "x")]);
-        let req = HttpRequestParts { method: "POST", path: "/", query: "", headers: &h, body: b"Action=X" };
+        let req = HttpRequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &h,
+            body: b"Action=X",
+        };
         assert_eq!(parse_sigv4(&req).unwrap(), None);
     }
 
     #[test]
     fn malformed_headers_are_incomplete_signature() {
         let cases = [
-            ("AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/sts/aws4_request", "'Signature'"),
-            ("AWS4-HMAC-SHA256 Credential=A /20150830/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00", "missing equal-sign"),
-            ("AWS4-HMAC-SHA256 Credential=A/x, SignedHeaders=host, Signature=00", "Credential must have"),
-            ("AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/sts/aws4_request, SignedHeaders=x-amz-date, Signature=00", "'Host'"),
+            (
+                "AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/sts/aws4_request",
+                "'Signature'",
+            ),
+            (
+                "AWS4-HMAC-SHA256 Credential=A /20150830/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00",
+                "missing equal-sign",
+            ),
+            (
+                "AWS4-HMAC-SHA256 Credential=A/x, SignedHeaders=host, Signature=00",
+                "Credential must have",
+            ),
+            (
+                "AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/sts/aws4_request, SignedHeaders=x-amz-date, Signature=00",
+                "'Host'",
+            ),
             ("AWS AKID:sig", "Unsupported AWS 'algorithm'"),
-            ("AWS4-HMAC-SHA256X Credential=A", "Unsupported AWS 'algorithm'"),
+            (
+                "AWS4-HMAC-SHA256X Credential=A",
+                "Unsupported AWS 'algorithm'",
+            ),
         ];
         for (authz, needle) in cases {
-            let h = headers(&[("host", "x"), ("x-amz-date", "20150830T123600Z"), ("authorization", authz)]);
-            let req = HttpRequestParts { method: "POST", path: "/", query: "", headers: &h, body: b"" };
+            let h = headers(&[
+                ("host", "x"),
+                ("x-amz-date", "20150830T123600Z"),
+                ("authorization", authz),
+            ]);
+            let req = HttpRequestParts {
+                method: "POST",
+                path: "/",
+                query: "",
+                headers: &h,
+                body: b"",
+            };
             let e = parse_sigv4(&req).unwrap_err();
             let aws = e.to_aws();
             assert_eq!(aws.code, "IncompleteSignature", "{authz}");
             assert!(aws.message.contains(needle), "{authz}: {}", aws.message);
         }
-        let h = headers(&[("host", "x"), ("authorization", "AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00")]);
-        let req = HttpRequestParts { method: "POST", path: "/", query: "", headers: &h, body: b"" };
-        assert!(parse_sigv4(&req).unwrap_err().to_aws().message.contains("'X-Amz-Date' or a 'Date' header"));
-        let h = headers(&[("host", "x"), ("x-amz-date", "2015-08-30"), ("authorization", "AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00")]);
-        let req = HttpRequestParts { method: "POST", path: "/", query: "", headers: &h, body: b"" };
-        assert!(parse_sigv4(&req).unwrap_err().to_aws().message.contains("ISO-8601"));
+        let h = headers(&[
+            ("host", "x"),
+            (
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00",
+            ),
+        ]);
+        let req = HttpRequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &h,
+            body: b"",
+        };
+        assert!(
+            parse_sigv4(&req)
+                .unwrap_err()
+                .to_aws()
+                .message
+                .contains("'X-Amz-Date' or a 'Date' header")
+        );
+        let h = headers(&[
+            ("host", "x"),
+            ("x-amz-date", "2015-08-30"),
+            (
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00",
+            ),
+        ]);
+        let req = HttpRequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &h,
+            body: b"",
+        };
+        assert!(
+            parse_sigv4(&req)
+                .unwrap_err()
+                .to_aws()
+                .message
+                .contains("ISO-8601")
+        );
     }
 
     #[test]
     fn bad_terminator_and_scope_date() {
-        let h = headers(&[("host", "x"), ("x-amz-date", "20150830T123600Z"), ("authorization", "AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/sts/aws5_request, SignedHeaders=host, Signature=00")]);
-        let req = HttpRequestParts { method: "POST", path: "/", query: "", headers: &h, body: b"" };
-        assert_eq!(parse_sigv4(&req).unwrap_err().to_aws().code, "SignatureDoesNotMatch");
+        let h = headers(&[
+            ("host", "x"),
+            ("x-amz-date", "20150830T123600Z"),
+            (
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/sts/aws5_request, SignedHeaders=host, Signature=00",
+            ),
+        ]);
+        let req = HttpRequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &h,
+            body: b"",
+        };
+        assert_eq!(
+            parse_sigv4(&req).unwrap_err().to_aws().code,
+            "SignatureDoesNotMatch"
+        );
 
-        let h = headers(&[("host", "x"), ("x-amz-date", "20150830T123600Z"), ("authorization", "AWS4-HMAC-SHA256 Credential=A/20150831/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00")]);
-        let req = HttpRequestParts { method: "POST", path: "/", query: "", headers: &h, body: b"" };
+        let h = headers(&[
+            ("host", "x"),
+            ("x-amz-date", "20150830T123600Z"),
+            (
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=A/20150831/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=00",
+            ),
+        ]);
+        let req = HttpRequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &h,
+            body: b"",
+        };
         let auth = parse_sigv4(&req).unwrap().unwrap();
         let now = parse_amz_date("20150830T123600Z").unwrap();
-        let e = verify_sigv4(&req, &auth, "s", now, &SigningKeyCache::new()).unwrap_err().to_aws();
-        assert_eq!(e.message, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '20150831' != '20150830', from '20150830T123600Z'.");
+        let e = verify_sigv4(&req, &auth, "s", now, &SigningKeyCache::new())
+            .unwrap_err()
+            .to_aws();
+        assert_eq!(
+            e.message,
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '20150831' != '20150830', from '20150830T123600Z'."
+        );
         assert!(auth.check_service("sts").is_ok());
-        assert!(auth.check_service("iam").unwrap_err().to_aws().message.contains("'iam'"));
+        assert!(
+            auth.check_service("iam")
+                .unwrap_err()
+                .to_aws()
+                .message
+                .contains("'iam'")
+        );
     }
 
     #[test]
@@ -782,11 +961,21 @@ mod tests {
         let now = parse_amz_date("20220127T015928Z").unwrap();
         let e = check_time(&auth, signed, now).unwrap_err().to_aws();
         assert_eq!(e.code, "SignatureDoesNotMatch");
-        assert_eq!(e.message, "Signature expired: 20220127T001427Z is now earlier than 20220127T014428Z (20220127T015928Z - 15 min.)");
+        assert_eq!(
+            e.message,
+            "Signature expired: 20220127T001427Z is now earlier than 20220127T014428Z (20220127T015928Z - 15 min.)"
+        );
         assert!(check_time(&auth, signed, signed + 900).is_ok());
         assert!(check_time(&auth, signed, signed - 900).is_ok());
-        let e = check_time(&auth, signed, signed - 901).unwrap_err().to_aws();
-        assert!(e.message.starts_with("Signature not yet current: 20220127T001427Z is still later than"), "{}", e.message);
+        let e = check_time(&auth, signed, signed - 901)
+            .unwrap_err()
+            .to_aws();
+        assert!(
+            e.message
+                .starts_with("Signature not yet current: 20220127T001427Z is still later than"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -819,7 +1008,10 @@ mod tests {
         assert_eq!(parse_amz_date("20141324T230023Z"), None);
         assert_eq!(parse_amz_date("2014-10-24T23:00"), None);
         assert_eq!(parse_amz_date("+0141024T230023Z"), None);
-        assert_eq!(http_date_to_amz("Fri, 24 Oct 2014 23:00:23 GMT").unwrap(), "20141024T230023Z");
+        assert_eq!(
+            http_date_to_amz("Fri, 24 Oct 2014 23:00:23 GMT").unwrap(),
+            "20141024T230023Z"
+        );
     }
 
     #[test]

@@ -47,7 +47,9 @@ pub struct XmlWriter {
 impl XmlWriter {
     /// An empty writer.
     pub fn new() -> Self {
-        Self { buf: String::with_capacity(512) }
+        Self {
+            buf: String::with_capacity(512),
+        }
     }
 
     /// Writes `<name>`.
@@ -195,7 +197,9 @@ mod tests {
     fn success_without_result_omits_result_element() {
         let doc = success_response("DeleteRole", Namespace::Iam, "x", None);
         assert!(!doc.contains("DeleteRoleResult"));
-        assert!(doc.starts_with("<DeleteRoleResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">"));
+        assert!(doc.starts_with(
+            "<DeleteRoleResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">"
+        ));
         assert!(doc.ends_with("</DeleteRoleResponse>"));
     }
 
@@ -208,7 +212,10 @@ mod tests {
 
     #[test]
     fn namespaces() {
-        assert_eq!(Namespace::Sts.uri(), "https://sts.amazonaws.com/doc/2011-06-15/");
+        assert_eq!(
+            Namespace::Sts.uri(),
+            "https://sts.amazonaws.com/doc/2011-06-15/"
+        );
         assert_eq!(Namespace::Iam.version(), "2010-05-08");
     }
 }

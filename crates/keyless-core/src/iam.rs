@@ -1,0 +1,1074 @@
+//! IAM: providers, roles, policies, attachments, simulation, and the authorisation of every
+//! signed call.
+//!
+//! All entities live in memory with their policies already parsed (the STS hot path never parses
+//! or reads the database); every change is written through to the [`Store`] first and applied to
+//! memory only once the write succeeded, under one lock, so memory never runs ahead of disk.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use keyless_policy::{Context, Decision, Evaluation, Named, Policy, PolicyKind, PolicySet, Request};
+
+use crate::clock::Clock;
+use crate::error::CoreError;
+use crate::guardrail;
+use crate::managed::AWS_MANAGED;
+use crate::model::{ManagedPolicy, OidcProvider, PolicyVersion, Role};
+use crate::principal::Caller;
+use crate::store::{Kind, Store};
+
+/// Trust policy size quota (characters without whitespace), AWS's default.
+pub const TRUST_POLICY_MAX: usize = 2048;
+/// Sum of a role's inline policies.
+pub const INLINE_POLICIES_MAX: usize = 10240;
+/// A managed policy document.
+pub const MANAGED_POLICY_MAX: usize = 6144;
+/// Managed policies per role.
+pub const ATTACHED_MAX: usize = 10;
+/// OIDC providers per account.
+pub const PROVIDERS_MAX: usize = 100;
+/// Versions kept per managed policy.
+pub const POLICY_VERSIONS_MAX: usize = 5;
+
+/// A role with its policies parsed.
+#[derive(Debug)]
+pub struct RoleEntry {
+    /// The stored role.
+    pub role: Role,
+    /// Parsed trust policy.
+    pub trust: Policy,
+    /// Parsed inline policies by name.
+    pub inline: Vec<(String, Policy)>,
+}
+
+/// A managed policy with its default version parsed.
+#[derive(Debug)]
+pub struct PolicyEntry {
+    /// The stored policy.
+    pub policy: ManagedPolicy,
+    /// The default version, parsed.
+    pub parsed: Policy,
+}
+
+#[derive(Default)]
+struct State {
+    providers: HashMap<String, Arc<OidcProvider>>,
+    roles: HashMap<String, Arc<RoleEntry>>,
+    policies: HashMap<String, Arc<PolicyEntry>>,
+}
+
+/// Inputs of CreateRole.
+#[derive(Debug, Default, Clone)]
+pub struct NewRole {
+    /// RoleName.
+    pub name: String,
+    /// Path (default `/`).
+    pub path: Option<String>,
+    /// AssumeRolePolicyDocument.
+    pub trust_policy: String,
+    /// Description.
+    pub description: Option<String>,
+    /// MaxSessionDuration (default 3600).
+    pub max_session_duration: Option<i64>,
+    /// PermissionsBoundary ARN.
+    pub permissions_boundary: Option<String>,
+    /// Tags.
+    pub tags: Vec<(String, String)>,
+}
+
+/// One page of a list call.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Marker for the next page when truncated.
+    pub marker: Option<String>,
+}
+
+/// Result of evaluating one action in a simulation.
+#[derive(Debug)]
+pub struct SimulationResult {
+    /// Action name.
+    pub action: String,
+    /// Resource ARN.
+    pub resource: String,
+    /// The decision and its trace.
+    pub evaluation: Evaluation,
+    /// Names of the simulated policies, index-aligned with what `MatchedStatements` report.
+    pub policy_names: Vec<String>,
+}
+
+/// The IAM service.
+pub struct Iam {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    state: RwLock<State>,
+}
+
+impl std::fmt::Debug for Iam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Iam")
+    }
+}
+
+fn role_key(account: &str, name: &str) -> String {
+    format!("{account}/{}", name.to_ascii_lowercase())
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> CoreError {
+    CoreError::Internal(e.to_string())
+}
+
+/// Parses a policy document, turning every problem into `MalformedPolicyDocument` with the
+/// location of each error.
+pub fn parse_policy(text: &str, kind: PolicyKind) -> Result<Policy, CoreError> {
+    keyless_policy::parse(text, kind).map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))
+}
+
+fn check_path(path: &str, what: &str) -> Result<(), CoreError> {
+    let ok = path.starts_with('/')
+        && path.ends_with('/')
+        && path.len() <= 512
+        && path.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::Validation(keyless_wire::validation_message(&[(
+            path.to_owned(),
+            what.to_owned(),
+            "Member must satisfy regular expression pattern: (\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)".to_owned(),
+        )])))
+    }
+}
+
+fn check_name(name: &str, field: &str, max: usize) -> Result<(), CoreError> {
+    if name.is_empty() || name.chars().count() > max {
+        return Err(CoreError::Validation(keyless_wire::validation_message(&[(
+            name.to_owned(),
+            field.to_owned(),
+            format!("Member must have length less than or equal to {max}"),
+        )])));
+    }
+    if !keyless_wire::valid_iam_name(name) {
+        return Err(CoreError::Validation(keyless_wire::validation_message(&[(
+            name.to_owned(),
+            field.to_owned(),
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]+".to_owned(),
+        )])));
+    }
+    Ok(())
+}
+
+fn check_tags(tags: &[(String, String)]) -> Result<(), CoreError> {
+    if tags.len() > 50 {
+        return Err(CoreError::LimitExceeded("Cannot exceed quota for TagsPerRole: 50".into()));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            return Err(CoreError::InvalidInput(format!("invalid tag `{k}`: keys are 1-128 characters, values at most 256")));
+        }
+        if k.to_ascii_lowercase().starts_with("aws:") {
+            return Err(CoreError::InvalidInput(format!("tag key `{k}` uses the reserved prefix `aws:`")));
+        }
+    }
+    Ok(())
+}
+
+impl Iam {
+    /// Loads every entity from the store.
+    pub fn load(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, CoreError> {
+        let snapshot = store.load()?;
+        let mut state = State::default();
+        for (name, path, description, document) in AWS_MANAGED {
+            let arn = format!("arn:aws:iam::aws:policy{path}{name}");
+            let policy = ManagedPolicy {
+                account: "aws".into(),
+                name: (*name).into(),
+                path: (*path).into(),
+                policy_id: format!("ANPA{}", stable_suffix(name)),
+                arn: arn.clone(),
+                versions: vec![PolicyVersion { id: "v1".into(), document: (*document).into(), created: 0 }],
+                default_version: "v1".into(),
+                description: Some((*description).into()),
+                created: 0,
+                updated: 0,
+                tags: vec![],
+                next_version: 2,
+            };
+            let parsed = parse_policy(document, PolicyKind::Identity)?;
+            state.policies.insert(arn, Arc::new(PolicyEntry { policy, parsed }));
+        }
+        for (kind, key, json) in snapshot.entities {
+            let corrupt = |e: serde_json::Error| CoreError::Internal(format!("stored {kind:?} {key}: {e}"));
+            match kind {
+                Kind::Provider => {
+                    let p: OidcProvider = serde_json::from_str(&json).map_err(corrupt)?;
+                    state.providers.insert(p.arn.clone(), Arc::new(p));
+                }
+                Kind::Role => {
+                    let role: Role = serde_json::from_str(&json).map_err(corrupt)?;
+                    let entry = role_entry(role)?;
+                    state.roles.insert(key, Arc::new(entry));
+                }
+                Kind::Policy => {
+                    let policy: ManagedPolicy = serde_json::from_str(&json).map_err(corrupt)?;
+                    let parsed = parse_policy(policy.document(), PolicyKind::Identity)?;
+                    state.policies.insert(policy.arn.clone(), Arc::new(PolicyEntry { policy, parsed }));
+                }
+                Kind::IssuerKey | Kind::SealingKey => {}
+            }
+        }
+        Ok(Self { store, clock, state: RwLock::new(state) })
+    }
+
+    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, State>, CoreError> {
+        self.state.read().map_err(|_| CoreError::Internal("state lock poisoned".into()))
+    }
+
+    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>, CoreError> {
+        self.state.write().map_err(|_| CoreError::Internal("state lock poisoned".into()))
+    }
+
+    fn persist_role(&self, state: &mut State, entry: RoleEntry) -> Result<Arc<RoleEntry>, CoreError> {
+        let key = role_key(&entry.role.account, &entry.role.name);
+        let json = serde_json::to_string(&entry.role).map_err(internal)?;
+        self.store.put(Kind::Role, &key, &json)?;
+        let entry = Arc::new(entry);
+        state.roles.insert(key, entry.clone());
+        Ok(entry)
+    }
+
+    fn persist_provider(&self, state: &mut State, p: OidcProvider) -> Result<Arc<OidcProvider>, CoreError> {
+        let json = serde_json::to_string(&p).map_err(internal)?;
+        self.store.put(Kind::Provider, &p.arn, &json)?;
+        let p = Arc::new(p);
+        state.providers.insert(p.arn.clone(), p.clone());
+        Ok(p)
+    }
+
+    fn persist_policy(&self, state: &mut State, p: ManagedPolicy) -> Result<Arc<PolicyEntry>, CoreError> {
+        let parsed = parse_policy(p.document(), PolicyKind::Identity)?;
+        let json = serde_json::to_string(&p).map_err(internal)?;
+        self.store.put(Kind::Policy, &p.arn, &json)?;
+        let entry = Arc::new(PolicyEntry { policy: p, parsed });
+        state.policies.insert(entry.policy.arn.clone(), entry.clone());
+        Ok(entry)
+    }
+
+    // ---------------------------------------------------------------- OIDC providers
+
+    /// CreateOpenIDConnectProvider.
+    pub fn create_provider(
+        &self,
+        account: &str,
+        url: &str,
+        client_ids: Vec<String>,
+        thumbprints: Vec<String>,
+        tags: Vec<(String, String)>,
+    ) -> Result<Arc<OidcProvider>, CoreError> {
+        let host_path = url.strip_prefix("https://").ok_or_else(|| {
+            CoreError::InvalidInput(format!("Invalid Url `{url}`: the URL must begin with https://"))
+        })?;
+        if url.len() > 255 || host_path.is_empty() || url.contains('?') || url.contains('#') {
+            return Err(CoreError::InvalidInput(format!(
+                "Invalid Url `{url}`: at most 255 characters, no query string or fragment"
+            )));
+        }
+        let host = host_path.split('/').next().unwrap_or_default();
+        if host.is_empty() || host.contains(':') || host.contains('@') {
+            return Err(CoreError::InvalidInput(format!("Invalid Url `{url}`: give a host name without port or user")));
+        }
+        if client_ids.len() > 100 || client_ids.iter().any(|c| c.is_empty() || c.len() > 255) {
+            return Err(CoreError::InvalidInput("ClientIDList: at most 100 ids of 1-255 characters".into()));
+        }
+        check_thumbprints(&thumbprints)?;
+        check_tags(&tags)?;
+        let arn = format!("arn:aws:iam::{account}:oidc-provider/{host_path}");
+        let mut state = self.write()?;
+        if state.providers.contains_key(&arn) {
+            return Err(CoreError::EntityAlreadyExists(format!("Provider with url {url} already exists.")));
+        }
+        if state.providers.values().filter(|p| p.account == account).count() >= PROVIDERS_MAX {
+            return Err(CoreError::LimitExceeded("Cannot exceed quota for OpenIdConnectProvidersPerAccount: 100".into()));
+        }
+        let mut ids: Vec<String> = Vec::new();
+        for c in client_ids {
+            if !ids.contains(&c) {
+                ids.push(c);
+            }
+        }
+        let p = OidcProvider {
+            account: account.into(),
+            url: url.into(),
+            arn,
+            client_ids: ids,
+            thumbprints,
+            tags,
+            created: self.clock.now(),
+        };
+        self.persist_provider(&mut state, p)
+    }
+
+    /// GetOpenIDConnectProvider.
+    pub fn provider(&self, account: &str, arn: &str) -> Result<Arc<OidcProvider>, CoreError> {
+        self.read()?
+            .providers
+            .get(arn)
+            .filter(|p| p.account == account)
+            .cloned()
+            .ok_or_else(|| no_provider(arn))
+    }
+
+    /// The provider of `account` whose URL is exactly `issuer` (how STS finds it).
+    pub fn provider_for_issuer(&self, account: &str, issuer: &str) -> Result<Option<Arc<OidcProvider>>, CoreError> {
+        Ok(self.read()?.providers.values().find(|p| p.account == account && p.url == issuer).cloned())
+    }
+
+    /// ListOpenIDConnectProviders, sorted by ARN.
+    pub fn providers(&self, account: &str) -> Result<Vec<Arc<OidcProvider>>, CoreError> {
+        let mut v: Vec<_> = self.read()?.providers.values().filter(|p| p.account == account).cloned().collect();
+        v.sort_by(|a, b| a.arn.cmp(&b.arn));
+        Ok(v)
+    }
+
+    /// DeleteOpenIDConnectProvider.
+    pub fn delete_provider(&self, account: &str, arn: &str) -> Result<(), CoreError> {
+        let mut state = self.write()?;
+        if !state.providers.get(arn).is_some_and(|p| p.account == account) {
+            return Err(no_provider(arn));
+        }
+        self.store.delete(Kind::Provider, arn)?;
+        state.providers.remove(arn);
+        Ok(())
+    }
+
+    fn update_provider(
+        &self,
+        account: &str,
+        arn: &str,
+        change: impl FnOnce(&mut OidcProvider) -> Result<(), CoreError>,
+    ) -> Result<(), CoreError> {
+        let mut state = self.write()?;
+        let mut p = state
+            .providers
+            .get(arn)
+            .filter(|p| p.account == account)
+            .map(|p| (**p).clone())
+            .ok_or_else(|| no_provider(arn))?;
+        change(&mut p)?;
+        self.persist_provider(&mut state, p)?;
+        Ok(())
+    }
+
+    /// AddClientIDToOpenIDConnectProvider (idempotent).
+    pub fn add_client_id(&self, account: &str, arn: &str, client_id: &str) -> Result<(), CoreError> {
+        if client_id.is_empty() || client_id.len() > 255 {
+            return Err(CoreError::InvalidInput("ClientID must be 1-255 characters".into()));
+        }
+        self.update_provider(account, arn, |p| {
+            if !p.client_ids.iter().any(|c| c == client_id) {
+                if p.client_ids.len() >= 100 {
+                    return Err(CoreError::LimitExceeded("Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100".into()));
+                }
+                p.client_ids.push(client_id.into());
+            }
+            Ok(())
+        })
+    }
+
+    /// RemoveClientIDFromOpenIDConnectProvider (idempotent).
+    pub fn remove_client_id(&self, account: &str, arn: &str, client_id: &str) -> Result<(), CoreError> {
+        self.update_provider(account, arn, |p| {
+            p.client_ids.retain(|c| c != client_id);
+            Ok(())
+        })
+    }
+
+    /// UpdateOpenIDConnectProviderThumbprint.
+    pub fn update_thumbprints(&self, account: &str, arn: &str, thumbprints: Vec<String>) -> Result<(), CoreError> {
+        check_thumbprints(&thumbprints)?;
+        self.update_provider(account, arn, |p| {
+            p.thumbprints = thumbprints;
+            Ok(())
+        })
+    }
+
+    // ---------------------------------------------------------------- roles
+
+    /// CreateRole.
+    pub fn create_role(&self, account: &str, input: NewRole) -> Result<Arc<RoleEntry>, CoreError> {
+        check_name(&input.name, "roleName", 64)?;
+        let path = input.path.unwrap_or_else(|| "/".into());
+        check_path(&path, "path")?;
+        let max = input.max_session_duration.unwrap_or(3600);
+        check_max_session(max)?;
+        if let Some(d) = &input.description {
+            if d.chars().count() > 1000 {
+                return Err(CoreError::Validation(keyless_wire::validation_message(&[(
+                    d.clone(),
+                    "description".into(),
+                    "Member must have length less than or equal to 1000".into(),
+                )])));
+            }
+        }
+        check_tags(&input.tags)?;
+        let trust = check_trust_policy(&input.trust_policy)?;
+        let mut state = self.write()?;
+        if let Some(b) = &input.permissions_boundary {
+            check_boundary(&state, account, b)?;
+        }
+        let key = role_key(account, &input.name);
+        if state.roles.contains_key(&key) {
+            return Err(CoreError::EntityAlreadyExists(format!("Role with name {} already exists.", input.name)));
+        }
+        if state.roles.values().filter(|r| r.role.account == account).count() >= 1000 {
+            return Err(CoreError::LimitExceeded("Cannot exceed quota for RolesPerAccount: 1000".into()));
+        }
+        let role = Role {
+            account: account.into(),
+            arn: format!("arn:aws:iam::{account}:role{path}{}", input.name),
+            name: input.name,
+            path,
+            role_id: keyless_wire::unique_id("AROA"),
+            trust_policy: input.trust_policy,
+            description: input.description,
+            max_session_duration: u32::try_from(max).unwrap_or(3600),
+            permissions_boundary: input.permissions_boundary,
+            tags: input.tags,
+            created: self.clock.now(),
+            inline_policies: Default::default(),
+            attached: vec![],
+            last_used: None,
+        };
+        self.persist_role(&mut state, RoleEntry { role, trust, inline: vec![] })
+    }
+
+    /// GetRole.
+    pub fn role(&self, account: &str, name: &str) -> Result<Arc<RoleEntry>, CoreError> {
+        self.read()?.roles.get(&role_key(account, name)).cloned().ok_or_else(|| no_role(name))
+    }
+
+    /// The role an ARN names, if it exists (path must match).
+    pub fn role_by_arn(&self, arn: &str) -> Result<Option<Arc<RoleEntry>>, CoreError> {
+        let Some((account, name)) = parse_role_arn(arn) else {
+            return Ok(None);
+        };
+        Ok(self.read()?.roles.get(&role_key(account, name)).filter(|r| r.role.arn == arn).cloned())
+    }
+
+    /// ListRoles with AWS-style pagination.
+    pub fn roles(&self, account: &str, path_prefix: Option<&str>, marker: Option<&str>, max_items: Option<i64>) -> Result<Page<Arc<RoleEntry>>, CoreError> {
+        let mut all: Vec<_> = self
+            .read()?
+            .roles
+            .values()
+            .filter(|r| r.role.account == account)
+            .filter(|r| path_prefix.is_none_or(|p| r.role.path.starts_with(p)))
+            .cloned()
+            .collect();
+        all.sort_by_key(|r| r.role.name.to_ascii_lowercase());
+        paginate(all, |r| r.role.name.to_ascii_lowercase(), marker, max_items)
+    }
+
+    fn update_role(
+        &self,
+        account: &str,
+        name: &str,
+        change: impl FnOnce(&State, &mut Role) -> Result<(), CoreError>,
+    ) -> Result<Arc<RoleEntry>, CoreError> {
+        let mut state = self.write()?;
+        let mut role = state
+            .roles
+            .get(&role_key(account, name))
+            .map(|r| r.role.clone())
+            .ok_or_else(|| no_role(name))?;
+        change(&state, &mut role)?;
+        let entry = role_entry(role)?;
+        self.persist_role(&mut state, entry)
+    }
+
+    /// UpdateRole.
+    pub fn update_role_settings(&self, account: &str, name: &str, description: Option<String>, max_session: Option<i64>) -> Result<(), CoreError> {
+        if let Some(m) = max_session {
+            check_max_session(m)?;
+        }
+        self.update_role(account, name, |_, r| {
+            if let Some(d) = description {
+                r.description = Some(d);
+            }
+            if let Some(m) = max_session {
+                r.max_session_duration = u32::try_from(m).unwrap_or(3600);
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// UpdateAssumeRolePolicy.
+    pub fn update_trust_policy(&self, account: &str, name: &str, document: String) -> Result<(), CoreError> {
+        check_trust_policy(&document)?;
+        self.update_role(account, name, |_, r| {
+            r.trust_policy = document;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// PutRolePermissionsBoundary / DeleteRolePermissionsBoundary.
+    pub fn set_boundary(&self, account: &str, name: &str, boundary: Option<String>) -> Result<(), CoreError> {
+        self.update_role(account, name, |state, r| {
+            if let Some(b) = &boundary {
+                check_boundary(state, account, b)?;
+            }
+            r.permissions_boundary = boundary;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// TagRole: adds or replaces tags.
+    pub fn tag_role(&self, account: &str, name: &str, tags: Vec<(String, String)>) -> Result<(), CoreError> {
+        check_tags(&tags)?;
+        self.update_role(account, name, |_, r| {
+            for (k, v) in tags {
+                if let Some(t) = r.tags.iter_mut().find(|(tk, _)| tk.eq_ignore_ascii_case(&k)) {
+                    t.1 = v;
+                } else {
+                    r.tags.push((k, v));
+                }
+            }
+            check_tags(&r.tags)
+        })?;
+        Ok(())
+    }
+
+    /// UntagRole.
+    pub fn untag_role(&self, account: &str, name: &str, keys: &[String]) -> Result<(), CoreError> {
+        self.update_role(account, name, |_, r| {
+            r.tags.retain(|(k, _)| !keys.iter().any(|x| x.eq_ignore_ascii_case(k)));
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Records that the role was just assumed (best effort: failures are logged, not returned).
+    pub fn touch_role(&self, account: &str, name: &str) {
+        let now = self.clock.now();
+        let stale = self
+            .read()
+            .ok()
+            .and_then(|s| s.roles.get(&role_key(account, name)).map(|r| r.role.last_used.is_none_or(|t| now >= t + 3600)))
+            .unwrap_or(false);
+        // Only once an hour: the hot path must not write to the database on every call.
+        if stale {
+            if let Err(e) = self.update_role(account, name, |_, r| {
+                r.last_used = Some(now);
+                Ok(())
+            }) {
+                tracing::warn!(error = %e, "could not record role last use");
+            }
+        }
+    }
+
+    /// DeleteRole.
+    pub fn delete_role(&self, account: &str, name: &str) -> Result<(), CoreError> {
+        let mut state = self.write()?;
+        let key = role_key(account, name);
+        let entry = state.roles.get(&key).ok_or_else(|| no_role(name))?;
+        if !entry.role.inline_policies.is_empty() {
+            return Err(CoreError::DeleteConflict("Cannot delete entity, must delete policies first.".into()));
+        }
+        if !entry.role.attached.is_empty() {
+            return Err(CoreError::DeleteConflict("Cannot delete entity, must detach all policies first.".into()));
+        }
+        self.store.delete(Kind::Role, &key)?;
+        state.roles.remove(&key);
+        Ok(())
+    }
+
+    /// PutRolePolicy.
+    pub fn put_role_policy(&self, account: &str, role: &str, policy_name: &str, document: String) -> Result<(), CoreError> {
+        check_name(policy_name, "policyName", 128)?;
+        parse_policy(&document, PolicyKind::Identity)?;
+        self.update_role(account, role, |_, r| {
+            r.inline_policies.insert(policy_name.into(), document);
+            let total: usize = r.inline_policies.values().map(|d| non_whitespace_len(d)).sum();
+            if total > INLINE_POLICIES_MAX {
+                return Err(CoreError::LimitExceeded(format!(
+                    "Maximum policy size of {INLINE_POLICIES_MAX} bytes exceeded for role {}",
+                    r.name
+                )));
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// GetRolePolicy.
+    pub fn role_policy(&self, account: &str, role: &str, policy_name: &str) -> Result<String, CoreError> {
+        let entry = self.role(account, role)?;
+        entry.role.inline_policies.get(policy_name).cloned().ok_or_else(|| {
+            CoreError::NoSuchEntity(format!("The role policy with name {policy_name} cannot be found."))
+        })
+    }
+
+    /// DeleteRolePolicy.
+    pub fn delete_role_policy(&self, account: &str, role: &str, policy_name: &str) -> Result<(), CoreError> {
+        self.update_role(account, role, |_, r| {
+            r.inline_policies.remove(policy_name).map(|_| ()).ok_or_else(|| {
+                CoreError::NoSuchEntity(format!("The role policy with name {policy_name} cannot be found."))
+            })
+        })?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- managed policies
+
+    /// CreatePolicy.
+    pub fn create_policy(&self, account: &str, name: &str, path: Option<String>, document: String, description: Option<String>, tags: Vec<(String, String)>) -> Result<Arc<PolicyEntry>, CoreError> {
+        check_name(name, "policyName", 128)?;
+        let path = path.unwrap_or_else(|| "/".into());
+        check_path(&path, "path")?;
+        check_tags(&tags)?;
+        check_managed_document(&document)?;
+        let arn = format!("arn:aws:iam::{account}:policy{path}{name}");
+        let mut state = self.write()?;
+        if state.policies.values().any(|p| p.policy.account == account && p.policy.name.eq_ignore_ascii_case(name)) {
+            return Err(CoreError::EntityAlreadyExists(format!(
+                "A policy called {name} already exists. Duplicate names are not allowed."
+            )));
+        }
+        let now = self.clock.now();
+        let p = ManagedPolicy {
+            account: account.into(),
+            name: name.into(),
+            path,
+            policy_id: keyless_wire::unique_id("ANPA"),
+            arn,
+            versions: vec![PolicyVersion { id: "v1".into(), document, created: now }],
+            default_version: "v1".into(),
+            description,
+            created: now,
+            updated: now,
+            tags,
+            next_version: 2,
+        };
+        self.persist_policy(&mut state, p)
+    }
+
+    /// GetPolicy.
+    pub fn policy(&self, account: &str, arn: &str) -> Result<Arc<PolicyEntry>, CoreError> {
+        self.read()?
+            .policies
+            .get(arn)
+            .filter(|p| p.policy.account == account || p.policy.account == "aws")
+            .cloned()
+            .ok_or_else(|| CoreError::NoSuchEntity(format!("Policy {arn} was not found.")))
+    }
+
+    /// ListPolicies (customer-managed of `account` and AWS-managed), sorted by name.
+    pub fn policies(&self, account: &str, local_only: bool) -> Result<Vec<Arc<PolicyEntry>>, CoreError> {
+        let mut v: Vec<_> = self
+            .read()?
+            .policies
+            .values()
+            .filter(|p| p.policy.account == account || (!local_only && p.policy.account == "aws"))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.policy.name.cmp(&b.policy.name));
+        Ok(v)
+    }
+
+    /// How many roles attach `arn` and use it as boundary.
+    pub fn policy_usage(&self, arn: &str) -> Result<(usize, usize), CoreError> {
+        let state = self.read()?;
+        let attached = state.roles.values().filter(|r| r.role.attached.iter().any(|a| a == arn)).count();
+        let boundary = state.roles.values().filter(|r| r.role.permissions_boundary.as_deref() == Some(arn)).count();
+        Ok((attached, boundary))
+    }
+
+    /// CreatePolicyVersion.
+    pub fn create_policy_version(&self, account: &str, arn: &str, document: String, set_default: bool) -> Result<PolicyVersion, CoreError> {
+        check_managed_document(&document)?;
+        let mut state = self.write()?;
+        let mut p = state
+            .policies
+            .get(arn)
+            .filter(|p| p.policy.account == account)
+            .map(|p| p.policy.clone())
+            .ok_or_else(|| CoreError::NoSuchEntity(format!("Policy {arn} was not found.")))?;
+        if p.versions.len() >= POLICY_VERSIONS_MAX {
+            return Err(CoreError::LimitExceeded(format!(
+                "A managed policy can have up to {POLICY_VERSIONS_MAX} versions. Before you create a new version, you must delete an existing version."
+            )));
+        }
+        let now = self.clock.now();
+        let version = PolicyVersion { id: format!("v{}", p.next_version.max(2)), document, created: now };
+        p.next_version = p.next_version.max(2) + 1;
+        p.versions.push(version.clone());
+        if set_default {
+            p.default_version = version.id.clone();
+        }
+        p.updated = now;
+        self.persist_policy(&mut state, p)?;
+        Ok(version)
+    }
+
+    /// DeletePolicy.
+    pub fn delete_policy(&self, account: &str, arn: &str) -> Result<(), CoreError> {
+        let mut state = self.write()?;
+        if !state.policies.get(arn).is_some_and(|p| p.policy.account == account) {
+            return Err(CoreError::NoSuchEntity(format!("Policy {arn} was not found.")));
+        }
+        if state.roles.values().any(|r| r.role.attached.iter().any(|a| a == arn) || r.role.permissions_boundary.as_deref() == Some(arn)) {
+            return Err(CoreError::DeleteConflict("Cannot delete a policy attached to entities.".into()));
+        }
+        self.store.delete(Kind::Policy, arn)?;
+        state.policies.remove(arn);
+        Ok(())
+    }
+
+    /// AttachRolePolicy.
+    pub fn attach_role_policy(&self, account: &str, role: &str, arn: &str) -> Result<(), CoreError> {
+        self.update_role(account, role, |state, r| {
+            if !state.policies.get(arn).is_some_and(|p| p.policy.account == account || p.policy.account == "aws") {
+                return Err(CoreError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable.")));
+            }
+            if !r.attached.iter().any(|a| a == arn) {
+                if r.attached.len() >= ATTACHED_MAX {
+                    return Err(CoreError::LimitExceeded(format!("Cannot exceed quota for PoliciesPerRole: {ATTACHED_MAX}")));
+                }
+                r.attached.push(arn.into());
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// DetachRolePolicy.
+    pub fn detach_role_policy(&self, account: &str, role: &str, arn: &str) -> Result<(), CoreError> {
+        self.update_role(account, role, |_, r| {
+            let before = r.attached.len();
+            r.attached.retain(|a| a != arn);
+            if r.attached.len() == before {
+                return Err(CoreError::NoSuchEntity(format!("Policy {arn} was not found.")));
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// The (name, ARN) of managed policies attached to a role.
+    pub fn attached_policies(&self, account: &str, role: &str) -> Result<Vec<(String, String)>, CoreError> {
+        let entry = self.role(account, role)?;
+        let state = self.read()?;
+        Ok(entry
+            .role
+            .attached
+            .iter()
+            .map(|arn| {
+                let name = state.policies.get(arn).map(|p| p.policy.name.clone()).unwrap_or_else(|| arn.rsplit('/').next().unwrap_or_default().to_owned());
+                (name, arn.clone())
+            })
+            .collect())
+    }
+
+    // ---------------------------------------------------------------- authorisation
+
+    /// Evaluates a request by a session against its role's identity policies ∩ boundary ∩
+    /// session policies (`resource_policy` added when the target has one).
+    pub fn evaluate_caller(&self, caller: &Caller, action: &str, resource: &str, ctx: &Context, resource_policy: Option<&Policy>) -> Result<Evaluation, CoreError> {
+        let Caller::Session(session) = caller else {
+            // The account root is allowed everything in its own account; this never reaches the
+            // engine, like AWS (no SCPs here).
+            return Ok(allow_root());
+        };
+        let role = self.role_by_arn(&session.role_arn)?;
+        let state = self.read()?;
+        let mut identity: Vec<Named<'_>> = Vec::new();
+        let mut boundary = None;
+        if let Some(role) = &role {
+            for (name, p) in &role.inline {
+                identity.push(Named { name, policy: p });
+            }
+            for arn in &role.role.attached {
+                if let Some(p) = state.policies.get(arn) {
+                    identity.push(Named { name: arn, policy: &p.parsed });
+                }
+            }
+            if let Some(b) = &role.role.permissions_boundary {
+                boundary = state.policies.get(b).map(|p| Named { name: b, policy: &p.parsed });
+            }
+        }
+        let inline_session = match &session.session_policy {
+            Some(text) => Some(parse_policy(text, PolicyKind::Identity)?),
+            None => None,
+        };
+        let session_set = if inline_session.is_some() || !session.session_policy_arns.is_empty() {
+            let mut v = Vec::new();
+            if let Some(p) = &inline_session {
+                v.push(Named { name: "session policy", policy: p });
+            }
+            for arn in &session.session_policy_arns {
+                if let Some(p) = state.policies.get(arn) {
+                    v.push(Named { name: arn, policy: &p.parsed });
+                }
+            }
+            Some(v)
+        } else {
+            None
+        };
+        let principal = caller.exact_principal_ids();
+        let set = PolicySet {
+            identity,
+            resource: resource_policy.map(|p| Named { name: "resource policy", policy: p }),
+            boundary,
+            session: session_set,
+        };
+        let request = Request { principal: &principal, action, resource, context: ctx };
+        Ok(keyless_policy::evaluate(&set, &request))
+    }
+
+    /// Authorises a signed call; `Err(AccessDenied)` with AWS's message (plus, in dev mode, the
+    /// one-line reason) when refused.
+    pub fn authorize(&self, caller: &Caller, action: &str, resource: &str, ctx: &Context, explain: bool) -> Result<(), CoreError> {
+        let eval = self.evaluate_caller(caller, action, resource, ctx, None)?;
+        if eval.decision == Decision::Allow {
+            return Ok(());
+        }
+        let why = match eval.decision {
+            Decision::ExplicitDeny => format!("with an explicit deny in an identity-based policy"),
+            _ => format!("because no identity-based policy allows the {action} action"),
+        };
+        let mut msg = format!("User: {} is not authorized to perform: {action} on resource: {resource} {why}", caller.arn());
+        if explain {
+            msg.push_str(&format!("\n[keyless] {}", eval.trace.summary()));
+        }
+        Err(CoreError::AccessDenied(msg))
+    }
+
+    /// SimulatePrincipalPolicy for a role (or the role of a session ARN).
+    pub fn simulate_principal(&self, account: &str, source_arn: &str, actions: &[String], resources: &[String], ctx: &Context, extra: &[String]) -> Result<Vec<SimulationResult>, CoreError> {
+        let role_arn = if let Some(rest) = source_arn.strip_prefix(&format!("arn:aws:sts::{account}:assumed-role/")) {
+            let name = rest.split('/').next().unwrap_or_default();
+            self.role(account, name)?.role.arn.clone()
+        } else {
+            source_arn.to_owned()
+        };
+        let role = self
+            .role_by_arn(&role_arn)?
+            .filter(|r| r.role.account == account)
+            .ok_or_else(|| CoreError::NoSuchEntity(format!("Principal {source_arn} does not exist.")))?;
+        let mut extra_parsed = Vec::new();
+        for text in extra {
+            extra_parsed.push(parse_policy(text, PolicyKind::Identity)?);
+        }
+        let state = self.read()?;
+        let mut names: Vec<String> = Vec::new();
+        let mut identity: Vec<(String, &Policy)> = Vec::new();
+        for (name, p) in &role.inline {
+            identity.push((name.clone(), p));
+        }
+        for arn in &role.role.attached {
+            if let Some(p) = state.policies.get(arn) {
+                identity.push((p.policy.name.clone(), &p.parsed));
+            }
+        }
+        for (i, p) in extra_parsed.iter().enumerate() {
+            identity.push((format!("PolicyInputList.{}", i + 1), p));
+        }
+        names.extend(identity.iter().map(|(n, _)| n.clone()));
+        let boundary = role.role.permissions_boundary.as_ref().and_then(|b| state.policies.get(b).map(|p| (b.clone(), &p.parsed)));
+        let principal = vec![keyless_policy::PrincipalId { kind: keyless_policy::PrincipalKind::Aws, value: role.role.arn.clone() }];
+        let mut ctx = ctx.clone();
+        ctx.set("aws:PrincipalArn", vec![role.role.arn.clone()]);
+        ctx.set("aws:PrincipalAccount", vec![account.to_owned()]);
+        let resources: Vec<String> = if resources.is_empty() { vec!["*".into()] } else { resources.to_vec() };
+        let mut out = Vec::new();
+        for action in actions {
+            for resource in &resources {
+                let set = PolicySet {
+                    identity: identity.iter().map(|(n, p)| Named { name: n, policy: p }).collect(),
+                    resource: None,
+                    boundary: boundary.as_ref().map(|(n, p)| Named { name: n, policy: p }),
+                    session: None,
+                };
+                let request = Request { principal: &principal, action, resource, context: &ctx };
+                out.push(SimulationResult {
+                    action: action.clone(),
+                    resource: resource.clone(),
+                    evaluation: keyless_policy::evaluate(&set, &request),
+                    policy_names: names.clone(),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// SimulateCustomPolicy: evaluates the given identity policies (and optional resource policy).
+pub fn simulate_custom(policies: &[String], resource_policy: Option<&str>, caller_arn: Option<&str>, actions: &[String], resources: &[String], ctx: &Context) -> Result<Vec<SimulationResult>, CoreError> {
+    let mut parsed = Vec::new();
+    for text in policies {
+        parsed.push(parse_policy(text, PolicyKind::Identity)?);
+    }
+    let resource_policy = match resource_policy {
+        Some(t) => Some(parse_policy(t, PolicyKind::Resource)?),
+        None => None,
+    };
+    let names: Vec<String> = (1..=parsed.len()).map(|i| format!("PolicyInputList.{i}")).collect();
+    let principal: Vec<keyless_policy::PrincipalId> = caller_arn
+        .map(|a| vec![keyless_policy::PrincipalId { kind: keyless_policy::PrincipalKind::Aws, value: a.to_owned() }])
+        .unwrap_or_default();
+    let resources: Vec<String> = if resources.is_empty() { vec!["*".into()] } else { resources.to_vec() };
+    let mut out = Vec::new();
+    for action in actions {
+        for resource in &resources {
+            let set = PolicySet {
+                identity: parsed.iter().zip(&names).map(|(p, n)| Named { name: n, policy: p }).collect(),
+                resource: resource_policy.as_ref().map(|p| Named { name: "ResourcePolicy", policy: p }),
+                boundary: None,
+                session: None,
+            };
+            let request = Request { principal: &principal, action, resource, context: ctx };
+            out.push(SimulationResult {
+                action: action.clone(),
+                resource: resource.clone(),
+                evaluation: keyless_policy::evaluate(&set, &request),
+                policy_names: names.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn allow_root() -> Evaluation {
+    let set = PolicySet { identity: vec![], resource: None, boundary: None, session: None };
+    // An empty set evaluates to an implicit deny; root is allowed, so flip the decision while
+    // keeping a (trivial) trace for audit records.
+    let ctx = Context::new();
+    let mut e = keyless_policy::evaluate(&set, &Request { principal: &[], action: "*", resource: "*", context: &ctx });
+    e.decision = Decision::Allow;
+    e
+}
+
+fn role_entry(role: Role) -> Result<RoleEntry, CoreError> {
+    let trust = parse_policy(&role.trust_policy, PolicyKind::Trust)?;
+    let mut inline = Vec::new();
+    for (name, doc) in &role.inline_policies {
+        inline.push((name.clone(), parse_policy(doc, PolicyKind::Identity)?));
+    }
+    Ok(RoleEntry { role, trust, inline })
+}
+
+fn check_trust_policy(document: &str) -> Result<Policy, CoreError> {
+    let policy = parse_policy(document, PolicyKind::Trust)?;
+    if policy.size_without_whitespace() > TRUST_POLICY_MAX {
+        return Err(CoreError::LimitExceeded(format!("Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_MAX}")));
+    }
+    guardrail::check_github_trust(&policy)?;
+    Ok(policy)
+}
+
+fn check_managed_document(document: &str) -> Result<(), CoreError> {
+    let policy = parse_policy(document, PolicyKind::Identity)?;
+    if policy.size_without_whitespace() > MANAGED_POLICY_MAX {
+        return Err(CoreError::LimitExceeded(format!("Cannot exceed quota for PolicySize: {MANAGED_POLICY_MAX}")));
+    }
+    Ok(())
+}
+
+fn check_boundary(state: &State, account: &str, arn: &str) -> Result<(), CoreError> {
+    if state.policies.get(arn).is_some_and(|p| p.policy.account == account || p.policy.account == "aws") {
+        Ok(())
+    } else {
+        Err(CoreError::InvalidInput(format!("ARN {arn} is not valid: the permissions boundary must be an existing managed policy.")))
+    }
+}
+
+fn check_max_session(max: i64) -> Result<(), CoreError> {
+    if (3600..=43200).contains(&max) {
+        Ok(())
+    } else {
+        let constraint = if max < 3600 { "Member must have value greater than or equal to 3600" } else { "Member must have value less than or equal to 43200" };
+        Err(CoreError::Validation(keyless_wire::validation_message(&[(max.to_string(), "maxSessionDuration".into(), constraint.into())])))
+    }
+}
+
+fn check_thumbprints(thumbprints: &[String]) -> Result<(), CoreError> {
+    if thumbprints.len() > 5 {
+        return Err(CoreError::InvalidInput("ThumbprintList: at most 5 thumbprints".into()));
+    }
+    for t in thumbprints {
+        if t.len() != 40 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(CoreError::InvalidInput(format!("Thumbprint `{t}` must be 40 hexadecimal characters (a SHA-1 fingerprint)")));
+        }
+    }
+    Ok(())
+}
+
+fn non_whitespace_len(s: &str) -> usize {
+    s.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+fn no_role(name: &str) -> CoreError {
+    CoreError::NoSuchEntity(format!("The role with name {name} cannot be found."))
+}
+
+fn no_provider(arn: &str) -> CoreError {
+    CoreError::NoSuchEntity(format!("OpenIDConnect Provider not found for arn {arn}"))
+}
+
+/// Splits `arn:aws:iam::ACCOUNT:role/PATH/NAME` into (account, name).
+pub fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (account, resource) = rest.split_once(':')?;
+    let path_name = resource.strip_prefix("role/")?;
+    let name = path_name.rsplit('/').next()?;
+    if !crate::model::is_account_id(account) || name.is_empty() {
+        return None;
+    }
+    Some((account, name))
+}
+
+/// A stable pseudo-id for AWS-managed policies (their ids are fixed in AWS too).
+fn stable_suffix(name: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, name.as_bytes());
+    digest.as_ref().iter().take(17).map(|b| char::from(ALPHABET.get(usize::from(*b) % 32).copied().unwrap_or(b'A'))).collect()
+}
+
+fn paginate<T>(all: Vec<T>, key: impl Fn(&T) -> String, marker: Option<&str>, max_items: Option<i64>) -> Result<Page<T>, CoreError> {
+    let max = max_items.unwrap_or(100);
+    if !(1..=1000).contains(&max) {
+        return Err(CoreError::Validation(keyless_wire::validation_message(&[(max.to_string(), "maxItems".into(), "Member must have value between 1 and 1000".into())])));
+    }
+    let after = match marker {
+        Some(m) => Some(decode_marker(m)?),
+        None => None,
+    };
+    let mut items: Vec<T> = all.into_iter().filter(|t| after.as_ref().is_none_or(|a| key(t) > *a)).collect();
+    let max = usize::try_from(max).unwrap_or(100);
+    let marker = if items.len() > max {
+        items.truncate(max);
+        items.last().map(|t| encode_marker(&key(t)))
+    } else {
+        None
+    };
+    Ok(Page { items, marker })
+}
+
+fn encode_marker(key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(key)
+}
+
+fn decode_marker(marker: &str) -> Result<String, CoreError> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(marker)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| CoreError::InvalidInput(format!("Invalid Marker `{marker}`: pass the Marker of the previous page unchanged")))
+}

@@ -1,0 +1,198 @@
+//! The embedded SQLite store.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use keyless_core::store::{AuditFilter, AuditRow, Kind, Snapshot, Store, StoreError};
+use rusqlite::{Connection, params};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE entities (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time INTEGER NOT NULL,
+        session_name TEXT,
+        subject TEXT,
+        denied INTEGER NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX audit_time ON audit (time);
+    CREATE INDEX audit_session ON audit (session_name);
+    CREATE INDEX audit_subject ON audit (subject);",
+];
+
+/// A SQLite database file holding every entity and the audit log.
+pub struct SqliteStore {
+    // INVARIANT: one connection, serialised by the mutex; IAM writes are rare and audit writes are
+    // batched, so one writer is enough and avoids SQLITE_BUSY handling.
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `keyless.db` inside `dir`, which is created if absent.
+    pub fn open_dir(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create data directory `{}`: {e}", dir.display()))
+        })?;
+        Self::open(&dir.join("keyless.db"))
+    }
+
+    /// Opens (creating if needed) the database file at `path` and applies migrations.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot open database `{}`: {e}", path.display()))
+        })?;
+        Self::init(conn)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(db_err)?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
+        let tx = conn.transaction().map_err(db_err)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db_err)?;
+        let applied = usize::try_from(version).unwrap_or(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+            tx.execute_batch(sql).map_err(db_err)?;
+            tx.pragma_update(None, "user_version", i + 1).map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Database("connection lock poisoned".into()))
+    }
+}
+
+impl Store for SqliteStore {
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare("SELECT kind, key, value FROM entities ORDER BY kind, key")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
+            .map_err(db_err)?;
+        let mut snapshot = Snapshot::default();
+        for row in rows {
+            let (kind, key, value) = row.map_err(db_err)?;
+            let kind = Kind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
+                kind: "unknown",
+                key: key.clone(),
+                reason: format!("unknown kind `{kind}`"),
+            })?;
+            snapshot.entities.push((kind, key, value));
+        }
+        Ok(snapshot)
+    }
+
+    fn put(&self, kind: Kind, key: &str, json: &str) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "INSERT INTO entities (kind, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value",
+                params![kind.as_str(), key, json],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "DELETE FROM entities WHERE kind = ?1 AND key = ?2",
+                params![kind.as_str(), key],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(db_err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO audit (time, session_name, subject, denied, record)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(db_err)?;
+            for row in rows {
+                stmt.execute(params![
+                    i64::try_from(row.time).unwrap_or(i64::MAX),
+                    row.session_name,
+                    row.subject,
+                    row.denied,
+                    row.record
+                ])
+                .map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    fn query_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT time, session_name, subject, denied, record FROM audit
+                 WHERE (?1 IS NULL OR session_name = ?1)
+                   AND (?2 IS NULL OR subject = ?2)
+                   AND (?3 = 0 OR denied = 1)
+                   AND (?4 IS NULL OR time >= ?4)
+                 ORDER BY id DESC LIMIT ?5",
+            )
+            .map_err(db_err)?;
+        let limit = filter.limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let since = filter.since.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
+        let rows = stmt
+            .query_map(
+                params![filter.session_name, filter.subject, filter.denied_only, since, limit],
+                |r| {
+                    Ok(AuditRow {
+                        time: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                        session_name: r.get(1)?,
+                        subject: r.get(2)?,
+                        denied: r.get(3)?,
+                        record: r.get(4)?,
+                    })
+                },
+            )
+            .map_err(db_err)?;
+        let mut out = rows.collect::<Result<Vec<_>, _>>().map_err(db_err)?;
+        out.reverse();
+        Ok(out)
+    }
+}
+

@@ -1,0 +1,148 @@
+//! `keyless explain`: evaluate one request against policy documents and print the decision with
+//! its trace.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use keyless_policy::{Context, Decision, Named, Policy, PolicyKind, PolicySet, PrincipalId, PrincipalKind, Request};
+
+use super::read_file;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// Identity policy (a document with a `Principal` counts as the resource or trust policy).
+    #[arg(long = "policy", required = true)]
+    pub policies: Vec<PathBuf>,
+    /// Resource-based or trust policy.
+    #[arg(long)]
+    pub resource_policy: Option<PathBuf>,
+    /// Permissions boundary.
+    #[arg(long)]
+    pub boundary: Option<PathBuf>,
+    /// Session policy (repeatable).
+    #[arg(long = "session-policy")]
+    pub session_policies: Vec<PathBuf>,
+    /// Action, e.g. `s3:GetObject` or `sts:AssumeRoleWithWebIdentity`.
+    #[arg(long)]
+    pub action: String,
+    /// Resource ARN (default `*`).
+    #[arg(long, default_value = "*")]
+    pub resource: String,
+    /// Principal: an ARN (an `oidc-provider`/`saml-provider` ARN is a federated principal, a
+    /// `*.amazonaws.com` name a service).
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// Condition key value `KEY=VALUE`; repeat a key for a multi-valued key.
+    #[arg(long = "context")]
+    pub context: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+struct Loaded {
+    name: String,
+    policy: Policy,
+}
+
+fn load(path: &PathBuf, kind: PolicyKind) -> anyhow::Result<Loaded> {
+    let text = read_file(path)?;
+    let name = path.display().to_string();
+    match keyless_policy::parse(&text, kind) {
+        Ok(policy) => Ok(Loaded { name, policy }),
+        Err(errors) => {
+            let lines: Vec<String> = errors
+                .errors
+                .iter()
+                .map(|e| format!("{name}:{}:{}: {} (at {})", e.line, e.column, e.message, e.path))
+                .collect();
+            bail!("invalid policy document\n{}", lines.join("\n"))
+        }
+    }
+}
+
+/// A `--policy` document that names a principal is the resource/trust policy.
+fn has_principal(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            let st = v.get("Statement")?.clone();
+            let list = if st.is_array() { st.as_array()?.clone() } else { vec![st] };
+            Some(list.iter().any(|s| s.get("Principal").is_some() || s.get("NotPrincipal").is_some()))
+        })
+        .unwrap_or(false)
+}
+
+pub fn run(args: ExplainArgs) -> anyhow::Result<u8> {
+    let mut identity = Vec::new();
+    let mut resource = match &args.resource_policy {
+        Some(p) => Some(load(p, resource_kind(&args.action))?),
+        None => None,
+    };
+    for p in &args.policies {
+        let text = read_file(p)?;
+        if has_principal(&text) {
+            if resource.is_some() {
+                bail!("`{}` names a Principal, but a resource or trust policy was already given", p.display());
+            }
+            resource = Some(load(p, resource_kind(&args.action))?);
+        } else {
+            identity.push(load(p, PolicyKind::Identity)?);
+        }
+    }
+    let boundary = match &args.boundary {
+        Some(p) => Some(load(p, PolicyKind::Identity)?),
+        None => None,
+    };
+    let mut session = Vec::new();
+    for p in &args.session_policies {
+        session.push(load(p, PolicyKind::Identity)?);
+    }
+    let mut ctx = Context::new();
+    for c in &args.context {
+        let (k, v) = c.split_once('=').ok_or_else(|| anyhow::anyhow!("--context `{c}` must be KEY=VALUE"))?;
+        if k.is_empty() {
+            bail!("--context `{c}` has an empty key");
+        }
+        ctx.insert(k, v);
+    }
+    let principal: Vec<PrincipalId> = args.principal.iter().map(|p| principal_id(p)).collect();
+    let set = PolicySet {
+        identity: identity.iter().map(|l| Named { name: &l.name, policy: &l.policy }).collect(),
+        resource: resource.as_ref().map(|l| Named { name: &l.name, policy: &l.policy }),
+        boundary: boundary.as_ref().map(|l| Named { name: &l.name, policy: &l.policy }),
+        session: (!session.is_empty()).then(|| session.iter().map(|l| Named { name: &l.name, policy: &l.policy }).collect()),
+    };
+    let eval = keyless_policy::evaluate(&set, &Request { principal: &principal, action: &args.action, resource: &args.resource, context: &ctx });
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&eval.trace)?),
+        Format::Text => print!("{}", eval.trace.to_text()),
+    }
+    Ok(if eval.decision == Decision::Allow { 0 } else { 1 })
+}
+
+fn resource_kind(action: &str) -> PolicyKind {
+    if action.to_ascii_lowercase().starts_with("sts:assumerole") || action.eq_ignore_ascii_case("sts:TagSession") || action.eq_ignore_ascii_case("sts:SetSourceIdentity") {
+        PolicyKind::Trust
+    } else {
+        PolicyKind::Resource
+    }
+}
+
+fn principal_id(p: &str) -> PrincipalId {
+    let kind = if p.contains(":oidc-provider/") || p.contains(":saml-provider/") || matches!(p, "accounts.google.com" | "graph.facebook.com" | "www.amazon.com" | "cognito-identity.amazonaws.com") {
+        PrincipalKind::Federated
+    } else if p.ends_with(".amazonaws.com") {
+        PrincipalKind::Service
+    } else {
+        PrincipalKind::Aws
+    };
+    let value = if keyless_core::model::is_account_id(p) { format!("arn:aws:iam::{p}:root") } else { p.to_owned() };
+    PrincipalId { kind, value }
+}

@@ -1,0 +1,149 @@
+//! `keyless serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use keyless_core::iam::Iam;
+use keyless_core::keys::{IssuerKeys, SealingKeys};
+use keyless_core::sts::{Sts, StsConfig};
+use keyless_core::{Clock, Store, SystemClock};
+use keyless_store::SqliteStore;
+
+use crate::server::audit_writer::{AuditWriter, JsonLines};
+use crate::server::keysource::ServerKeySource;
+use crate::server::{AppState, ServeConfig, router};
+
+/// Options of `keyless serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4566", env = "KEYLESS_LISTEN")]
+    pub listen: SocketAddr,
+    /// Directory holding the SQLite database (created if absent).
+    #[arg(long, default_value = ".keyless", env = "KEYLESS_DATA")]
+    pub data: PathBuf,
+    /// Database URL instead of --data (`sqlite:PATH`).
+    #[arg(long, env = "KEYLESS_DATABASE")]
+    pub database: Option<String>,
+    /// Account whose root the dev key pair is.
+    #[arg(long, default_value = "123456789012")]
+    pub account_id: String,
+    /// Access key id of the dev account root.
+    #[arg(long, default_value = "test")]
+    pub root_access_key: String,
+    /// Secret of the dev account root (also of 12-digit access key ids).
+    #[arg(long, default_value = "test")]
+    pub root_secret: String,
+    /// `iss` of the dev GitHub issuer.
+    #[arg(long, default_value = keyless_oidc::GITHUB_ISSUER)]
+    pub issuer: String,
+    /// Turn the dev GitHub issuer off (tokens then come only from real issuers).
+    #[arg(long)]
+    pub no_dev_issuer: bool,
+    /// Let non-loopback clients mint tokens. Dangerous: anyone who reaches the port can mint.
+    #[arg(long)]
+    pub danger_allow_remote_issuer: bool,
+    /// Give AWS's exact `AccessDenied` text, without keyless's one-line reason.
+    #[arg(long)]
+    pub opaque_errors: bool,
+    /// Also write audit records as JSON lines to FILE (`-` for standard output).
+    #[arg(long)]
+    pub audit_log: Option<String>,
+}
+
+/// Opens the store named by `--data`/`--database`.
+pub(crate) fn open_store(data: &std::path::Path, database: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match database {
+        None => Arc::new(SqliteStore::open_dir(data)?),
+        Some(url) => {
+            if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+                Arc::new(SqliteStore::open(std::path::Path::new(path))?)
+            } else {
+                anyhow::bail!("unsupported --database `{url}`: use sqlite:PATH (PostgreSQL is not available in this build)")
+            }
+        }
+    };
+    Ok(store)
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KEYLESS_LOG").unwrap_or_else(|_| "keyless=info,warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if !keyless_core::model::is_account_id(&args.account_id) {
+        anyhow::bail!("--account-id `{}` must be 12 digits", args.account_id);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&args.data, args.database.as_deref())?;
+    let now = clock.now();
+    let iam = Arc::new(Iam::load(store.clone(), clock.clone()).context("loading IAM state")?);
+    let sealing = Arc::new(SealingKeys::load(store.clone(), now).context("loading sealing keys")?);
+    let issuer_keys = Arc::new(IssuerKeys::load(store.clone(), now).context("loading issuer keys")?);
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local_addr = listener.local_addr()?;
+    let dev_issuer = !args.no_dev_issuer;
+    if dev_issuer && !local_addr.ip().is_loopback() && !args.danger_allow_remote_issuer {
+        tracing::warn!("listening on {local_addr}: the dev GitHub issuer's minting endpoints answer loopback clients only");
+    }
+    let keys = Arc::new(ServerKeySource::new(dev_issuer.then(|| args.issuer.clone()), issuer_keys.clone())?);
+    let config = StsConfig {
+        default_account: args.account_id.clone(),
+        root_access_key: args.root_access_key.clone(),
+        root_secret: args.root_secret.clone(),
+        explain_denials: !args.opaque_errors,
+        ..StsConfig::default()
+    };
+    let sts = Arc::new(Sts::new(iam.clone(), sealing.clone(), keys, clock.clone(), config));
+    let sink = match args.audit_log.as_deref() {
+        None => None,
+        Some("-") => Some(JsonLines::Stdout),
+        Some(path) => Some(JsonLines::File(
+            std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("cannot open --audit-log `{path}`"))?,
+        )),
+    };
+    let request_token_key = sealing.derive_key("runner-request-token")?;
+    let state = Arc::new(AppState {
+        sts,
+        iam,
+        issuer_keys,
+        sealing,
+        store: store.clone(),
+        clock,
+        audit: AuditWriter::start(store, sink),
+        sigv4_keys: keyless_wire::SigningKeyCache::new(),
+        request_token_key,
+        config: ServeConfig { issuer: args.issuer.clone(), danger_allow_remote_issuer: args.danger_allow_remote_issuer, local_addr },
+    });
+    tracing::info!(%local_addr, account = %args.account_id, issuer = %args.issuer, "keyless serve ready");
+    eprintln!("keyless serve listening on http://{local_addr} (account {}, dev issuer {})", args.account_id, if dev_issuer { args.issuer.as_str() } else { "off" });
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

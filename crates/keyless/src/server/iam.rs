@@ -1,0 +1,506 @@
+//! IAM actions: decode parameters, authorise, call core, render AWS's XML.
+
+use keyless_core::iam::{NewRole, RoleEntry, SimulationResult};
+use keyless_policy::{Context, Decision};
+use keyless_wire::{AwsError, XmlWriter};
+
+use super::aws::{ApiError, Call, opt_string, required, write_tags};
+
+/// Actions served as IAM.
+pub(crate) const ACTIONS: &[&str] = &[
+    "CreateOpenIDConnectProvider",
+    "GetOpenIDConnectProvider",
+    "ListOpenIDConnectProviders",
+    "DeleteOpenIDConnectProvider",
+    "AddClientIDToOpenIDConnectProvider",
+    "RemoveClientIDFromOpenIDConnectProvider",
+    "UpdateOpenIDConnectProviderThumbprint",
+    "CreateRole",
+    "GetRole",
+    "ListRoles",
+    "UpdateRole",
+    "UpdateRoleDescription",
+    "DeleteRole",
+    "UpdateAssumeRolePolicy",
+    "PutRolePermissionsBoundary",
+    "DeleteRolePermissionsBoundary",
+    "TagRole",
+    "UntagRole",
+    "ListRoleTags",
+    "PutRolePolicy",
+    "GetRolePolicy",
+    "ListRolePolicies",
+    "DeleteRolePolicy",
+    "CreatePolicy",
+    "GetPolicy",
+    "ListPolicies",
+    "DeletePolicy",
+    "CreatePolicyVersion",
+    "GetPolicyVersion",
+    "ListPolicyVersions",
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "ListAttachedRolePolicies",
+    "SimulatePrincipalPolicy",
+    "SimulateCustomPolicy",
+];
+
+type Out = Result<Option<XmlWriter>, ApiError>;
+
+/// The resource ARN an IAM action is authorised against.
+fn resource(call: &Call<'_>, action: &str, account: &str) -> String {
+    let q = call.q;
+    let role = |name: &str| {
+        call.state
+            .iam
+            .role(account, name)
+            .map(|r| r.role.arn.clone())
+            .unwrap_or_else(|_| format!("arn:aws:iam::{account}:role/{name}"))
+    };
+    if let Some(name) = q.get("RoleName") {
+        if action == "CreateRole" {
+            let path = q.get("Path").unwrap_or("/");
+            return format!("arn:aws:iam::{account}:role{path}{name}");
+        }
+        return role(name);
+    }
+    if let Some(arn) = q.get("PolicyArn").or(q.get("OpenIDConnectProviderArn")).or(q.get("PolicySourceArn")) {
+        return arn.to_owned();
+    }
+    match action {
+        "CreatePolicy" => format!(
+            "arn:aws:iam::{account}:policy{}{}",
+            q.get("Path").unwrap_or("/"),
+            q.get("PolicyName").unwrap_or_default()
+        ),
+        "CreateOpenIDConnectProvider" => format!(
+            "arn:aws:iam::{account}:oidc-provider/{}",
+            q.get("Url").unwrap_or_default().trim_start_matches("https://")
+        ),
+        _ => "*".into(),
+    }
+}
+
+pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
+    let account = call.account()?;
+    let caller = call.caller()?.clone();
+    let res = resource(call, action, &account);
+    let mut ctx = Context::new();
+    caller.add_context(&mut ctx);
+    ctx.set("aws:CurrentTime", vec![keyless_wire::iso8601(call.state.clock.now())]);
+    ctx.set("aws:RequestedRegion", vec![call.info.region.clone()]);
+    ctx.set("aws:SourceIp", vec![call.info.source_ip.clone()]);
+    call.state.iam.authorize(&caller, &format!("iam:{action}"), &res, &ctx, call.state.sts.config().explain_denials)?;
+    let iam = &call.state.iam;
+    let q = call.q;
+    for (k, v) in q.params() {
+        if !matches!(k, "Action" | "Version" | "PolicyDocument" | "AssumeRolePolicyDocument") {
+            call.note.request_parameters.insert(lower_camel(k), serde_json::Value::String(v.to_owned()));
+        }
+    }
+    match action {
+        "CreateOpenIDConnectProvider" => {
+            let p = iam.create_provider(&account, &required(q, "Url")?, q.list("ClientIDList"), q.list("ThumbprintList"), q.tags("Tags")?)?;
+            let mut w = XmlWriter::new();
+            w.elem("OpenIDConnectProviderArn", &p.arn);
+            if !p.tags.is_empty() {
+                write_tags(&mut w, "Tags", &p.tags);
+            }
+            Ok(Some(w))
+        }
+        "GetOpenIDConnectProvider" => {
+            let p = iam.provider(&account, &required(q, "OpenIDConnectProviderArn")?)?;
+            let mut w = XmlWriter::new();
+            w.elem("Url", p.key_prefix());
+            list(&mut w, "ClientIDList", &p.client_ids);
+            list(&mut w, "ThumbprintList", &p.thumbprints);
+            w.elem("CreateDate", &keyless_wire::iso8601(p.created));
+            write_tags(&mut w, "Tags", &p.tags);
+            Ok(Some(w))
+        }
+        "ListOpenIDConnectProviders" => {
+            let mut w = XmlWriter::new();
+            w.open("OpenIDConnectProviderList");
+            for p in iam.providers(&account)? {
+                w.open("member");
+                w.elem("Arn", &p.arn);
+                w.close("member");
+            }
+            w.close("OpenIDConnectProviderList");
+            Ok(Some(w))
+        }
+        "DeleteOpenIDConnectProvider" => {
+            iam.delete_provider(&account, &required(q, "OpenIDConnectProviderArn")?)?;
+            Ok(None)
+        }
+        "AddClientIDToOpenIDConnectProvider" => {
+            iam.add_client_id(&account, &required(q, "OpenIDConnectProviderArn")?, &required(q, "ClientID")?)?;
+            Ok(None)
+        }
+        "RemoveClientIDFromOpenIDConnectProvider" => {
+            iam.remove_client_id(&account, &required(q, "OpenIDConnectProviderArn")?, &required(q, "ClientID")?)?;
+            Ok(None)
+        }
+        "UpdateOpenIDConnectProviderThumbprint" => {
+            required(q, "ThumbprintList.member.1").or_else(|_| required(q, "ThumbprintList"))?;
+            iam.update_thumbprints(&account, &required(q, "OpenIDConnectProviderArn")?, q.list("ThumbprintList"))?;
+            Ok(None)
+        }
+        "CreateRole" => {
+            let role = iam.create_role(
+                &account,
+                NewRole {
+                    name: required(q, "RoleName")?,
+                    path: opt_string(q, "Path"),
+                    trust_policy: required(q, "AssumeRolePolicyDocument")?,
+                    description: opt_string(q, "Description"),
+                    max_session_duration: q.int("MaxSessionDuration")?,
+                    permissions_boundary: opt_string(q, "PermissionsBoundary"),
+                    tags: q.tags("Tags")?,
+                },
+            )?;
+            let mut w = XmlWriter::new();
+            write_role(&mut w, "Role", &role, true);
+            Ok(Some(w))
+        }
+        "GetRole" => {
+            let role = iam.role(&account, &required(q, "RoleName")?)?;
+            let mut w = XmlWriter::new();
+            write_role(&mut w, "Role", &role, true);
+            Ok(Some(w))
+        }
+        "ListRoles" => {
+            let page = iam.roles(&account, q.get("PathPrefix"), q.get("Marker"), q.int("MaxItems")?)?;
+            let mut w = XmlWriter::new();
+            w.open("Roles");
+            for r in &page.items {
+                write_role(&mut w, "member", r, false);
+            }
+            w.close("Roles");
+            truncation(&mut w, page.marker);
+            Ok(Some(w))
+        }
+        "UpdateRole" => {
+            iam.update_role_settings(&account, &required(q, "RoleName")?, opt_string(q, "Description"), q.int("MaxSessionDuration")?)?;
+            Ok(Some(XmlWriter::new()))
+        }
+        "UpdateRoleDescription" => {
+            let name = required(q, "RoleName")?;
+            iam.update_role_settings(&account, &name, Some(required(q, "Description")?), None)?;
+            let role = iam.role(&account, &name)?;
+            let mut w = XmlWriter::new();
+            write_role(&mut w, "Role", &role, true);
+            Ok(Some(w))
+        }
+        "DeleteRole" => {
+            iam.delete_role(&account, &required(q, "RoleName")?)?;
+            Ok(None)
+        }
+        "UpdateAssumeRolePolicy" => {
+            iam.update_trust_policy(&account, &required(q, "RoleName")?, required(q, "PolicyDocument")?)?;
+            Ok(None)
+        }
+        "PutRolePermissionsBoundary" => {
+            iam.set_boundary(&account, &required(q, "RoleName")?, Some(required(q, "PermissionsBoundary")?))?;
+            Ok(None)
+        }
+        "DeleteRolePermissionsBoundary" => {
+            iam.set_boundary(&account, &required(q, "RoleName")?, None)?;
+            Ok(None)
+        }
+        "TagRole" => {
+            iam.tag_role(&account, &required(q, "RoleName")?, q.tags("Tags")?)?;
+            Ok(None)
+        }
+        "UntagRole" => {
+            iam.untag_role(&account, &required(q, "RoleName")?, &q.list("TagKeys"))?;
+            Ok(None)
+        }
+        "ListRoleTags" => {
+            let role = iam.role(&account, &required(q, "RoleName")?)?;
+            let mut w = XmlWriter::new();
+            write_tags(&mut w, "Tags", &role.role.tags);
+            w.elem("IsTruncated", "false");
+            Ok(Some(w))
+        }
+        "PutRolePolicy" => {
+            iam.put_role_policy(&account, &required(q, "RoleName")?, &required(q, "PolicyName")?, required(q, "PolicyDocument")?)?;
+            Ok(None)
+        }
+        "GetRolePolicy" => {
+            let role = required(q, "RoleName")?;
+            let name = required(q, "PolicyName")?;
+            let doc = iam.role_policy(&account, &role, &name)?;
+            let mut w = XmlWriter::new();
+            w.elem("RoleName", &iam.role(&account, &role)?.role.name);
+            w.elem("PolicyName", &name);
+            w.elem("PolicyDocument", &keyless_wire::url_encode_document(&doc));
+            Ok(Some(w))
+        }
+        "ListRolePolicies" => {
+            let role = iam.role(&account, &required(q, "RoleName")?)?;
+            let mut w = XmlWriter::new();
+            list(&mut w, "PolicyNames", &role.role.inline_policies.keys().cloned().collect::<Vec<_>>());
+            w.elem("IsTruncated", "false");
+            Ok(Some(w))
+        }
+        "DeleteRolePolicy" => {
+            iam.delete_role_policy(&account, &required(q, "RoleName")?, &required(q, "PolicyName")?)?;
+            Ok(None)
+        }
+        "CreatePolicy" => {
+            let p = iam.create_policy(&account, &required(q, "PolicyName")?, opt_string(q, "Path"), required(q, "PolicyDocument")?, opt_string(q, "Description"), q.tags("Tags")?)?;
+            let mut w = XmlWriter::new();
+            write_policy(&mut w, "Policy", &p.policy, (0, 0));
+            Ok(Some(w))
+        }
+        "GetPolicy" => {
+            let arn = required(q, "PolicyArn")?;
+            let p = iam.policy(&account, &arn)?;
+            let usage = iam.policy_usage(&arn)?;
+            let mut w = XmlWriter::new();
+            write_policy(&mut w, "Policy", &p.policy, usage);
+            Ok(Some(w))
+        }
+        "ListPolicies" => {
+            let local = q.get("Scope") == Some("Local");
+            let only_attached = q.bool("OnlyAttached")?.unwrap_or(false);
+            let mut w = XmlWriter::new();
+            w.open("Policies");
+            for p in iam.policies(&account, local)? {
+                let usage = iam.policy_usage(&p.policy.arn)?;
+                if q.get("Scope") == Some("AWS") && p.policy.account != "aws" {
+                    continue;
+                }
+                if only_attached && usage.0 == 0 {
+                    continue;
+                }
+                write_policy(&mut w, "member", &p.policy, usage);
+            }
+            w.close("Policies");
+            w.elem("IsTruncated", "false");
+            Ok(Some(w))
+        }
+        "DeletePolicy" => {
+            iam.delete_policy(&account, &required(q, "PolicyArn")?)?;
+            Ok(None)
+        }
+        "CreatePolicyVersion" => {
+            let v = iam.create_policy_version(&account, &required(q, "PolicyArn")?, required(q, "PolicyDocument")?, q.bool("SetAsDefault")?.unwrap_or(false))?;
+            let p = iam.policy(&account, &required(q, "PolicyArn")?)?;
+            let mut w = XmlWriter::new();
+            w.open("PolicyVersion");
+            w.elem("VersionId", &v.id);
+            w.elem("IsDefaultVersion", if p.policy.default_version == v.id { "true" } else { "false" });
+            w.elem("CreateDate", &keyless_wire::iso8601(v.created));
+            w.close("PolicyVersion");
+            Ok(Some(w))
+        }
+        "GetPolicyVersion" => {
+            let arn = required(q, "PolicyArn")?;
+            let id = required(q, "VersionId")?;
+            let p = iam.policy(&account, &arn)?;
+            let v = p.policy.versions.iter().find(|v| v.id == id).ok_or_else(|| {
+                ApiError::Core(keyless_core::CoreError::NoSuchEntity(format!("Policy {arn} version {id} does not exist or is not attachable.")))
+            })?;
+            let mut w = XmlWriter::new();
+            w.open("PolicyVersion");
+            w.elem("Document", &keyless_wire::url_encode_document(&v.document));
+            w.elem("VersionId", &v.id);
+            w.elem("IsDefaultVersion", if p.policy.default_version == v.id { "true" } else { "false" });
+            w.elem("CreateDate", &keyless_wire::iso8601(v.created));
+            w.close("PolicyVersion");
+            Ok(Some(w))
+        }
+        "ListPolicyVersions" => {
+            let p = iam.policy(&account, &required(q, "PolicyArn")?)?;
+            let mut w = XmlWriter::new();
+            w.open("Versions");
+            for v in p.policy.versions.iter().rev() {
+                w.open("member");
+                w.elem("VersionId", &v.id);
+                w.elem("IsDefaultVersion", if p.policy.default_version == v.id { "true" } else { "false" });
+                w.elem("CreateDate", &keyless_wire::iso8601(v.created));
+                w.close("member");
+            }
+            w.close("Versions");
+            w.elem("IsTruncated", "false");
+            Ok(Some(w))
+        }
+        "AttachRolePolicy" => {
+            iam.attach_role_policy(&account, &required(q, "RoleName")?, &required(q, "PolicyArn")?)?;
+            Ok(None)
+        }
+        "DetachRolePolicy" => {
+            iam.detach_role_policy(&account, &required(q, "RoleName")?, &required(q, "PolicyArn")?)?;
+            Ok(None)
+        }
+        "ListAttachedRolePolicies" => {
+            let attached = iam.attached_policies(&account, &required(q, "RoleName")?)?;
+            let mut w = XmlWriter::new();
+            w.open("AttachedPolicies");
+            for (name, arn) in attached {
+                w.open("member");
+                w.elem("PolicyName", &name);
+                w.elem("PolicyArn", &arn);
+                w.close("member");
+            }
+            w.close("AttachedPolicies");
+            w.elem("IsTruncated", "false");
+            Ok(Some(w))
+        }
+        "SimulatePrincipalPolicy" => {
+            let ctx = simulation_context(call)?;
+            let results = iam.simulate_principal(&account, &required(q, "PolicySourceArn")?, &actions(q)?, &q.list("ResourceArns"), &ctx, &q.list("PolicyInputList"))?;
+            Ok(Some(write_simulation(&results)))
+        }
+        "SimulateCustomPolicy" => {
+            let ctx = simulation_context(call)?;
+            let policies = q.list("PolicyInputList");
+            if policies.is_empty() {
+                return Err(ApiError::Wire(keyless_wire::WireError::MissingParameter("PolicyInputList.member.1".into())));
+            }
+            let results = keyless_core::iam::simulate_custom(&policies, q.get("ResourcePolicy"), q.get("CallerArn"), &actions(q)?, &q.list("ResourceArns"), &ctx)?;
+            Ok(Some(write_simulation(&results)))
+        }
+        other => Err(ApiError::Aws(AwsError::new("InvalidAction", format!("keyless does not implement the IAM action {other}"), 400))),
+    }
+}
+
+fn actions(q: &keyless_wire::QueryRequest) -> Result<Vec<String>, ApiError> {
+    let a = q.list("ActionNames");
+    if a.is_empty() {
+        return Err(ApiError::Wire(keyless_wire::WireError::MissingParameter("ActionNames.member.1".into())));
+    }
+    Ok(a)
+}
+
+/// `ContextEntries.member.N.ContextKeyName / ContextKeyValues.member.M`.
+fn simulation_context(call: &Call<'_>) -> Result<Context, ApiError> {
+    let mut ctx = Context::new();
+    for n in 1.. {
+        let Some(name) = call.q.get(&format!("ContextEntries.member.{n}.ContextKeyName")) else {
+            break;
+        };
+        let values = call.q.list(&format!("ContextEntries.member.{n}.ContextKeyValues"));
+        ctx.set(name, values);
+    }
+    Ok(ctx)
+}
+
+fn write_simulation(results: &[SimulationResult]) -> XmlWriter {
+    let mut w = XmlWriter::new();
+    w.open("EvaluationResults");
+    for r in results {
+        w.open("member");
+        w.elem("EvalActionName", &r.action);
+        w.elem("EvalResourceName", &r.resource);
+        w.elem(
+            "EvalDecision",
+            match r.evaluation.decision {
+                Decision::Allow => "allowed",
+                Decision::ExplicitDeny => "explicitDeny",
+                Decision::ImplicitDeny => "implicitDeny",
+            },
+        );
+        w.open("MatchedStatements");
+        for m in r.evaluation.trace.matched_statements() {
+            w.open("member");
+            w.elem("SourcePolicyId", &m.policy_name);
+            w.elem("SourcePolicyType", if m.policy_name == "ResourcePolicy" { "resource" } else { "IAM Policy" });
+            w.open("StartPosition");
+            w.elem("Line", &m.line.to_string());
+            w.elem("Column", &m.column.to_string());
+            w.close("StartPosition");
+            w.open("EndPosition");
+            w.elem("Line", &m.end_line.to_string());
+            w.elem("Column", &m.end_column.to_string());
+            w.close("EndPosition");
+            w.close("member");
+        }
+        w.close("MatchedStatements");
+        w.open("MissingContextValues");
+        w.close("MissingContextValues");
+        w.close("member");
+    }
+    w.close("EvaluationResults");
+    w.elem("IsTruncated", "false");
+    w
+}
+
+fn list(w: &mut XmlWriter, name: &str, items: &[String]) {
+    w.open(name);
+    for i in items {
+        w.elem("member", i);
+    }
+    w.close(name);
+}
+
+fn truncation(w: &mut XmlWriter, marker: Option<String>) {
+    match marker {
+        Some(m) => {
+            w.elem("IsTruncated", "true");
+            w.elem("Marker", &m);
+        }
+        None => w.elem("IsTruncated", "false"),
+    }
+}
+
+fn write_role(w: &mut XmlWriter, name: &str, entry: &RoleEntry, full: bool) {
+    let r = &entry.role;
+    w.open(name);
+    w.elem("Path", &r.path);
+    w.elem("RoleName", &r.name);
+    w.elem("RoleId", &r.role_id);
+    w.elem("Arn", &r.arn);
+    w.elem("CreateDate", &keyless_wire::iso8601(r.created));
+    w.elem("AssumeRolePolicyDocument", &keyless_wire::url_encode_document(&r.trust_policy));
+    w.opt_elem("Description", r.description.as_deref());
+    w.elem("MaxSessionDuration", &r.max_session_duration.to_string());
+    if full {
+        if let Some(b) = &r.permissions_boundary {
+            w.open("PermissionsBoundary");
+            w.elem("PermissionsBoundaryType", "PermissionsBoundaryPolicy");
+            w.elem("PermissionsBoundaryArn", b);
+            w.close("PermissionsBoundary");
+        }
+        if !r.tags.is_empty() {
+            write_tags(w, "Tags", &r.tags);
+        }
+        w.open("RoleLastUsed");
+        if let Some(t) = r.last_used {
+            w.elem("LastUsedDate", &keyless_wire::iso8601(t));
+            w.elem("Region", "us-east-1");
+        }
+        w.close("RoleLastUsed");
+    }
+    w.close(name);
+}
+
+fn write_policy(w: &mut XmlWriter, name: &str, p: &keyless_core::model::ManagedPolicy, (attached, boundary): (usize, usize)) {
+    w.open(name);
+    w.elem("PolicyName", &p.name);
+    w.elem("PolicyId", &p.policy_id);
+    w.elem("Arn", &p.arn);
+    w.elem("Path", &p.path);
+    w.elem("DefaultVersionId", &p.default_version);
+    w.elem("AttachmentCount", &attached.to_string());
+    w.elem("PermissionsBoundaryUsageCount", &boundary.to_string());
+    w.elem("IsAttachable", "true");
+    w.opt_elem("Description", p.description.as_deref());
+    w.elem("CreateDate", &keyless_wire::iso8601(p.created));
+    w.elem("UpdateDate", &keyless_wire::iso8601(p.updated));
+    if !p.tags.is_empty() {
+        write_tags(w, "Tags", &p.tags);
+    }
+    w.close(name);
+}
+
+/// `RoleName` → `roleName`, as CloudTrail records request parameters.
+fn lower_camel(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_ascii_lowercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
