@@ -230,6 +230,10 @@ pub(crate) fn base64(s: &str) -> Option<Vec<u8>> {
             out.push(((acc >> bits) & 0xff) as u8);
         }
     }
+    // Canonical encodings only: the bits left over after the last byte must be zero.
+    if bits > 0 && acc & ((1 << bits) - 1) != 0 {
+        return None;
+    }
     Some(out)
 }
 
@@ -325,6 +329,7 @@ mod tests {
         assert_eq!(base64("aGk").unwrap(), b"hi");
         assert!(base64("a").is_none());
         assert!(base64("a$==").is_none());
+        assert!(base64("aGVsbG9=").is_none());
         assert_eq!(number("10"), Some(10.0));
         assert_eq!(number("-1.5"), Some(-1.5));
         assert!(number("ten").is_none());
