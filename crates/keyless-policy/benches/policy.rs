@@ -1,1 +1,132 @@
-fn main() {}
+//! Benchmarks: parse+validate a 2 KB policy, evaluate a GitHub trust policy, evaluate a
+//! 20-statement identity policy with wildcards, and wildcard matching against hostile patterns.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use keyless_policy::{
+    Context, Named, PolicyKind, PolicySet, PrincipalId, PrincipalKind, Request, evaluate, parse,
+    wildcard_match,
+};
+use std::hint::black_box;
+
+const PROVIDER: &str = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com";
+
+fn two_kb_policy() -> String {
+    let mut statements = Vec::new();
+    let mut i = 0;
+    loop {
+        statements.push(format!(
+            r#"    {{
+      "Sid": "Stmt{i}",
+      "Effect": "Allow",
+      "Action": ["s3:GetObject", "s3:PutObject", "s3:List*"],
+      "Resource": ["arn:aws:s3:::bucket-{i}", "arn:aws:s3:::bucket-{i}/*"],
+      "Condition": {{"StringEquals": {{"aws:RequestedRegion": "eu-west-1"}}, "Bool": {{"aws:SecureTransport": "true"}}}}
+    }}"#
+        ));
+        let text = format!(
+            "{{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n{}\n  ]\n}}",
+            statements.join(",\n")
+        );
+        if text.len() >= 2048 {
+            return text;
+        }
+        i += 1;
+    }
+}
+
+fn github_trust() -> String {
+    format!(
+        r#"{{
+  "Version": "2012-10-17",
+  "Statement": [{{
+    "Sid": "GitHubMain",
+    "Effect": "Allow",
+    "Principal": {{"Federated": "{PROVIDER}"}},
+    "Action": "sts:AssumeRoleWithWebIdentity",
+    "Condition": {{
+      "StringEquals": {{"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}},
+      "StringLike": {{"token.actions.githubusercontent.com:sub": "repo:acme/app:ref:refs/heads/*"}}
+    }}
+  }}]
+}}"#
+    )
+}
+
+fn twenty_statements() -> String {
+    let services = ["s3", "ec2", "iam", "logs", "sqs", "sns", "dynamodb", "lambda", "kms", "ssm"];
+    let mut statements = Vec::new();
+    for i in 0..20 {
+        let svc = services[i % services.len()];
+        let effect = if i == 7 { "Deny" } else { "Allow" };
+        statements.push(format!(
+            r#"{{"Sid":"S{i}","Effect":"{effect}","Action":["{svc}:Get*","{svc}:List*","{svc}:Describe*"],"Resource":["arn:aws:{svc}:*:123456789012:thing-{i}/*","arn:aws:{svc}:eu-*:123456789012:other-{i}*"],"Condition":{{"StringLike":{{"aws:PrincipalTag/team":"team-{i}*"}}}}}}"#
+        ));
+    }
+    format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, statements.join(","))
+}
+
+fn benches(c: &mut Criterion) {
+    let text = two_kb_policy();
+    let mut g = c.benchmark_group("parse");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function(format!("parse_validate_{}_bytes", text.len()), |b| {
+        b.iter(|| parse(black_box(&text), PolicyKind::Identity).unwrap())
+    });
+    g.finish();
+
+    let trust = parse(&github_trust(), PolicyKind::Trust).unwrap();
+    let mut ctx = Context::new();
+    ctx.insert("token.actions.githubusercontent.com:aud", "sts.amazonaws.com");
+    ctx.insert("token.actions.githubusercontent.com:sub", "repo:acme/app:ref:refs/heads/main");
+    ctx.insert("sts:RoleSessionName", "gha-123");
+    ctx.insert("aws:SourceIp", "203.0.113.5");
+    let principal = [PrincipalId::new(PrincipalKind::Federated, PROVIDER)];
+    let set = PolicySet {
+        resource: Some(Named { name: "trust", policy: &trust }),
+        ..PolicySet::default()
+    };
+    let request = Request {
+        principal: &principal,
+        action: "sts:AssumeRoleWithWebIdentity",
+        resource: "arn:aws:iam::123456789012:role/deploy",
+        context: &ctx,
+    };
+    assert!(evaluate(&set, &request).decision.is_allowed());
+    let mut g = c.benchmark_group("evaluate");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("github_trust_policy", |b| b.iter(|| evaluate(black_box(&set), black_box(&request))));
+
+    let identity = parse(&twenty_statements(), PolicyKind::Identity).unwrap();
+    let mut ctx = Context::new();
+    ctx.insert("aws:PrincipalTag/team", "team-19-blue");
+    let set = PolicySet {
+        identity: vec![Named { name: "app", policy: &identity }],
+        ..PolicySet::default()
+    };
+    let request = Request {
+        principal: &[],
+        action: "kms:DescribeKey",
+        resource: "arn:aws:kms:eu-west-1:123456789012:other-19-key",
+        context: &ctx,
+    };
+    assert!(evaluate(&set, &request).decision.is_allowed());
+    g.bench_function("identity_policy_20_statements", |b| {
+        b.iter(|| evaluate(black_box(&set), black_box(&request)))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("wildcard_hostile");
+    let pattern = "*?".repeat(16) + "b";
+    for len in [1_000usize, 10_000, 100_000] {
+        let value = "a".repeat(len);
+        g.throughput(Throughput::Bytes(len as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(len), &value, |b, v| {
+            b.iter(|| wildcard_match(black_box(&pattern), black_box(v), false))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(policy, benches);
+criterion_main!(policy);
