@@ -201,7 +201,6 @@ impl QueryRequest {
         match self.get(name) {
             None => Ok(None),
             Some(v) => v
-                .trim()
                 .parse::<i64>()
                 .map(Some)
                 .map_err(|_| WireError::InvalidInteger {
@@ -436,10 +435,14 @@ mod tests {
 
     #[test]
     fn ints_and_bools() {
-        let r = q("D=3600&N=-5&B=abc&T=true&F=False&X=yes");
+        let r = q("D=3600&N=-5&B=abc&T=true&F=False&X=yes&S=+36");
         assert_eq!(r.int("D").unwrap(), Some(3600));
         assert_eq!(r.int("N").unwrap(), Some(-5));
         assert_eq!(r.int("Absent").unwrap(), None);
+        assert!(
+            r.int("S").is_err(),
+            "a space (decoded `+`) is not part of an integer"
+        );
         let e = r.int("B").unwrap_err().to_aws();
         assert_eq!(e.code, "InvalidParameterValue");
         assert!(e.message.contains("abc"));

@@ -490,15 +490,17 @@ pub fn verify_sigv4(
     check_time(auth, signed_at, now)?;
 
     // The payload hashes to try. Usually exactly one; a presigned request with an empty body
-    // may have been signed with either UNSIGNED-PAYLOAD or the empty-body hash depending on the
-    // signer, and both describe the same (empty) body.
+    // may have been signed with the empty-body hash (AWS's reference signers) or with
+    // UNSIGNED-PAYLOAD (S3-style signers), and both describe the same empty body.
     let declared = req.header("x-amz-content-sha256").map(str::trim);
-    let candidates: Vec<String> = match declared {
+    let body_hash: String;
+    let computed: [&str; 1];
+    let candidates: &[&str] = match declared {
         Some(v) if v == UNSIGNED_PAYLOAD => {
             if !req.body.is_empty() {
                 return Err(WireError::SignatureMismatch);
             }
-            vec![v.to_owned()]
+            &[UNSIGNED_PAYLOAD]
         }
         Some(v) if v.starts_with("STREAMING-") => {
             return Err(WireError::IncompleteSignature(format!(
@@ -510,12 +512,23 @@ pub fn verify_sigv4(
             if !v.eq_ignore_ascii_case(&actual) {
                 return Err(WireError::SignatureMismatch);
             }
-            vec![v.to_owned()]
+            // The client signed the value it declared.
+            computed = [v];
+            &computed
         }
-        None if auth.presigned && req.body.is_empty() => {
-            vec![UNSIGNED_PAYLOAD.to_owned(), EMPTY_SHA256.to_owned()]
+        None if auth.presigned && req.body.is_empty() => &[EMPTY_SHA256, UNSIGNED_PAYLOAD],
+        None => {
+            body_hash = hex::encode(digest::digest(&digest::SHA256, req.body));
+            computed = [body_hash.as_str()];
+            &computed
         }
-        None => vec![hex::encode(digest::digest(&digest::SHA256, req.body))],
+    };
+    // Some presigners add `X-Amz-Security-Token` to the URL after signing (AWS's suite case
+    // `post-sts-header-after`); the token is still checked by the caller against the key id.
+    let token_variants: &[bool] = if auth.presigned && auth.security_token.is_some() {
+        &[false, true]
+    } else {
+        &[false]
     };
 
     let key = cache.signing_key(
@@ -525,15 +538,17 @@ pub fn verify_sigv4(
         &auth.service,
     );
     let scope = auth.scope();
-    let prefix = canonical_request_prefix(req, auth)?;
-    for payload_hash in &candidates {
-        let mut creq = String::with_capacity(prefix.len() + payload_hash.len());
-        creq.push_str(&prefix);
-        creq.push_str(payload_hash);
-        let sts = string_to_sign(&auth.amz_date, &scope, &creq);
-        let expected = hex::encode(hmac::sign(&key, sts.as_bytes()));
-        if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
-            return Ok(());
+    for &omit_token in token_variants {
+        let prefix = canonical_request_prefix(req, auth, omit_token)?;
+        for payload_hash in candidates {
+            let mut creq = String::with_capacity(prefix.len() + payload_hash.len());
+            creq.push_str(&prefix);
+            creq.push_str(payload_hash);
+            let sts = string_to_sign(&auth.amz_date, &scope, &creq);
+            let expected = hex::encode(hmac::sign(&key, sts.as_bytes()));
+            if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
+                return Ok(());
+            }
         }
     }
     Err(WireError::SignatureMismatch)
@@ -584,13 +599,14 @@ fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> Strin
 fn canonical_request_prefix(
     req: &HttpRequestParts<'_>,
     auth: &SigV4Auth,
+    omit_token: bool,
 ) -> Result<String, WireError> {
     let mut c = String::with_capacity(256);
     c.push_str(req.method);
     c.push('\n');
     c.push_str(&canonical_uri(req.path));
     c.push('\n');
-    c.push_str(&canonical_query(req.query, auth.presigned));
+    c.push_str(&canonical_query(req.query, auth.presigned, omit_token));
     c.push('\n');
     for name in &auth.signed_headers {
         let mut values = req
@@ -630,40 +646,31 @@ fn push_header_value(out: &mut String, value: &str) {
     }
 }
 
-/// The canonical URI of a non-S3 service: the path with `.`/`..` segments removed, and each
-/// segment URI-encoded once more (the received path is already encoded once, so this is AWS's
-/// "double encoding").
+/// The canonical URI of a non-S3 service: the path normalised (empty and `.` segments dropped,
+/// `..` removes the previous segment, a trailing slash kept), then each segment URI-encoded once
+/// more. The received path is already encoded once, so this is AWS's "double encoding".
 fn canonical_uri(path: &str) -> String {
-    if path.is_empty() {
-        return "/".to_owned();
-    }
-    let mut segments: Vec<&str> = Vec::new();
-    let raw: Vec<&str> = path.split('/').collect();
-    let last = raw.len().saturating_sub(1);
-    for (i, seg) in raw.iter().enumerate() {
-        match *seg {
-            "." => {}
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
             ".." => {
-                if segments.len() > 1 {
-                    segments.pop();
-                }
+                kept.pop();
             }
-            s => segments.push(s),
-        }
-        // A trailing dot segment still leaves a trailing slash.
-        if i == last && (*seg == "." || *seg == "..") {
-            segments.push("");
+            s => kept.push(s),
         }
     }
     let mut out = String::with_capacity(path.len() + 8);
-    for (i, seg) in segments.iter().enumerate() {
+    out.push('/');
+    for (i, segment) in kept.iter().enumerate() {
         if i > 0 {
             out.push('/');
         }
-        rfc3986_encode_bytes(&mut out, seg.as_bytes());
+        rfc3986_encode_bytes(&mut out, segment.as_bytes());
     }
-    if !out.starts_with('/') {
-        out.insert(0, '/');
+    let trailing_slash = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
+    if trailing_slash && !out.ends_with('/') {
+        out.push('/');
     }
     out
 }
@@ -693,8 +700,9 @@ fn lossless_decode(s: &str) -> Vec<u8> {
 }
 
 /// Canonical query: every pair decoded then re-encoded with the RFC 3986 unreserved set, sorted
-/// by name then value; `X-Amz-Signature` left out for presigned requests.
-fn canonical_query(query: &str, presigned: bool) -> String {
+/// by name then value; `X-Amz-Signature` left out for presigned requests, and
+/// `X-Amz-Security-Token` too when `omit_token` (signers that add the token after signing).
+fn canonical_query(query: &str, presigned: bool, omit_token: bool) -> String {
     if query.is_empty() {
         return String::new();
     }
@@ -709,7 +717,11 @@ fn canonical_query(query: &str, presigned: bool) -> String {
             rfc3986_encode_bytes(&mut ev, &lossless_decode(v));
             (ek, ev)
         })
-        .filter(|(k, _)| !(presigned && k == "X-Amz-Signature"))
+        .filter(|(k, _)| {
+            let skip = (presigned && k == "X-Amz-Signature")
+                || (omit_token && k == "X-Amz-Security-Token");
+            !skip
+        })
         .collect();
     pairs.sort();
     let mut out = String::with_capacity(query.len() + 16);
@@ -985,14 +997,24 @@ mod tests {
         assert_eq!(canonical_uri("/a%20b/c"), "/a%2520b/c");
         assert_eq!(canonical_uri("/a/./b/../c"), "/a/c");
         assert_eq!(canonical_uri("/a/b/.."), "/a/");
+        assert_eq!(canonical_uri("//"), "/");
+        assert_eq!(canonical_uri("//example//"), "/example/");
+        assert_eq!(canonical_uri("/../x/./"), "/x/");
+        assert_eq!(canonical_uri("/a/b"), "/a/b");
     }
 
     #[test]
     fn canonical_query_sorts_and_reencodes() {
-        assert_eq!(canonical_query("b=2&a=1&a=0", false), "a=0&a=1&b=2");
-        assert_eq!(canonical_query("x=a+b&y=%7e&z", false), "x=a%20b&y=~&z=");
-        assert_eq!(canonical_query("X-Amz-Signature=abc&A=1", true), "A=1");
-        assert_eq!(canonical_query("", false), "");
+        assert_eq!(canonical_query("b=2&a=1&a=0", false, false), "a=0&a=1&b=2");
+        assert_eq!(
+            canonical_query("x=a+b&y=%7e&z", false, false),
+            "x=a%20b&y=~&z="
+        );
+        assert_eq!(
+            canonical_query("X-Amz-Signature=abc&A=1", true, false),
+            "A=1"
+        );
+        assert_eq!(canonical_query("", false, false), "");
     }
 
     #[test]
