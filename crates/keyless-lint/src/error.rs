@@ -32,7 +32,9 @@ pub enum LintError {
         message: String,
     },
     /// The document parsed but holds nothing this linter understands (no trust policy, no role).
-    #[error("{file}: no trust policy found (expected an IAM policy, `aws iam get-role` output, a CloudFormation template, Terraform source or a Terraform plan)")]
+    #[error(
+        "{file}: no trust policy found (expected an IAM policy, `aws iam get-role` output, a CloudFormation template, Terraform source or a Terraform plan)"
+    )]
     NoPolicy {
         /// Display name of the input.
         file: String,

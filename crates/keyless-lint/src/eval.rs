@@ -19,7 +19,8 @@ pub struct Context {
 impl Context {
     /// Sets `key` to one value.
     pub fn set(&mut self, key: &str, value: &str) {
-        self.map.insert(key.to_ascii_lowercase(), vec![value.to_string()]);
+        self.map
+            .insert(key.to_ascii_lowercase(), vec![value.to_string()]);
     }
 
     /// Removes `key`.
@@ -53,7 +54,13 @@ pub enum Decision {
 pub fn wildcard_match(pattern: &str, value: &str, ci: bool) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let v: Vec<char> = value.chars().collect();
-    let eq = |a: char, b: char| if ci { a.eq_ignore_ascii_case(&b) } else { a == b };
+    let eq = |a: char, b: char| {
+        if ci {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
     let (mut pi, mut vi) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while vi < v.len() {
@@ -76,7 +83,8 @@ pub fn wildcard_match(pattern: &str, value: &str, ci: bool) -> bool {
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|&c| c == '*'))
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
 }
 
 fn value_matches(base: &str, policy_value: &str, request_value: &str) -> bool {
@@ -85,9 +93,8 @@ fn value_matches(base: &str, policy_value: &str, request_value: &str) -> bool {
         "stringequalsignorecase" | "stringnotequalsignorecase" => {
             policy_value.to_lowercase() == request_value.to_lowercase()
         }
-        "stringlike" | "stringnotlike" | "arnlike" | "arnnotlike" | "arnequals" | "arnnotequals" => {
-            wildcard_match(policy_value, request_value, false)
-        }
+        "stringlike" | "stringnotlike" | "arnlike" | "arnnotlike" | "arnequals"
+        | "arnnotequals" => wildcard_match(policy_value, request_value, false),
         "bool" => policy_value.eq_ignore_ascii_case(request_value),
         "numericequals" | "numericnotequals" => num(policy_value, request_value, |a, b| a == b),
         "numericlessthan" => num(policy_value, request_value, |p, r| r < p),
@@ -196,12 +203,24 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        assert!(wildcard_match("repo:org/*", "repo:org/app:ref:refs/heads/main", false));
-        assert!(wildcard_match("repo:org/app:ref:refs/heads/mai?", "repo:org/app:ref:refs/heads/main", false));
+        assert!(wildcard_match(
+            "repo:org/*",
+            "repo:org/app:ref:refs/heads/main",
+            false
+        ));
+        assert!(wildcard_match(
+            "repo:org/app:ref:refs/heads/mai?",
+            "repo:org/app:ref:refs/heads/main",
+            false
+        ));
         assert!(!wildcard_match("repo:org/app", "repo:org/app-evil", false));
         assert!(wildcard_match("a*b*c", "aXbYc", false));
         assert!(!wildcard_match("a*b*c", "aXbY", false));
-        assert!(wildcard_match("STS:*", "sts:AssumeRoleWithWebIdentity", true));
+        assert!(wildcard_match(
+            "STS:*",
+            "sts:AssumeRoleWithWebIdentity",
+            true
+        ));
         assert!(wildcard_match("*", "", false));
     }
 
@@ -210,9 +229,18 @@ mod tests {
         let ctx = Context::default();
         assert!(!condition_holds(&cond("StringEquals", "k", &["a"]), &ctx));
         assert!(condition_holds(&cond("StringNotEquals", "k", &["a"]), &ctx));
-        assert!(condition_holds(&cond("StringEqualsIfExists", "k", &["a"]), &ctx));
-        assert!(condition_holds(&cond("ForAllValues:StringEquals", "k", &["a"]), &ctx));
-        assert!(!condition_holds(&cond("ForAnyValue:StringEquals", "k", &["a"]), &ctx));
+        assert!(condition_holds(
+            &cond("StringEqualsIfExists", "k", &["a"]),
+            &ctx
+        ));
+        assert!(condition_holds(
+            &cond("ForAllValues:StringEquals", "k", &["a"]),
+            &ctx
+        ));
+        assert!(!condition_holds(
+            &cond("ForAnyValue:StringEquals", "k", &["a"]),
+            &ctx
+        ));
         assert!(condition_holds(&cond("Null", "k", &["true"]), &ctx));
     }
 
@@ -220,9 +248,18 @@ mod tests {
     fn negated_operators_are_nor() {
         let mut ctx = Context::default();
         ctx.set("K", "b");
-        assert!(!condition_holds(&cond("StringNotEquals", "k", &["a", "b"]), &ctx));
-        assert!(condition_holds(&cond("StringNotEquals", "k", &["a", "c"]), &ctx));
-        assert!(condition_holds(&cond("StringEqualsIgnoreCase", "k", &["B"]), &ctx));
+        assert!(!condition_holds(
+            &cond("StringNotEquals", "k", &["a", "b"]),
+            &ctx
+        ));
+        assert!(condition_holds(
+            &cond("StringNotEquals", "k", &["a", "c"]),
+            &ctx
+        ));
+        assert!(condition_holds(
+            &cond("StringEqualsIgnoreCase", "k", &["B"]),
+            &ctx
+        ));
         assert!(!condition_holds(&cond("StringEquals", "k", &["B"]), &ctx));
     }
 }

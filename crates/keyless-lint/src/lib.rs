@@ -11,6 +11,11 @@
 //!
 //! Inputs: IAM JSON (a policy, `aws iam get-role`/`list-roles` output), CloudFormation (JSON
 //! and YAML with short tags), Terraform source and plan JSON; directories are walked.
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+#![warn(missing_docs)]
 
 pub mod error;
 pub mod eval;
@@ -27,7 +32,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use error::LintError;
-pub use finding::{Finding, Location, Rule, Severity, RULES};
+pub use finding::{Finding, Location, RULES, Rule, Severity};
 pub use rules::RoleMeta;
 
 /// Output format.
@@ -69,7 +74,12 @@ fn finish(name: &str, text: &str, unit: &load::Unit) -> Vec<Finding> {
                 rule: r.rule,
                 severity: r.severity,
                 message: r.message,
-                location: Location { file: name.to_string(), line, column, json_path: r.json_path },
+                location: Location {
+                    file: name.to_string(),
+                    line,
+                    column,
+                    json_path: r.json_path,
+                },
                 fix: r.fix,
                 resource: unit.resource.clone(),
                 admitted_subject: r.admitted_subject,
@@ -80,8 +90,12 @@ fn finish(name: &str, text: &str, unit: &load::Unit) -> Vec<Finding> {
 
 fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        (&a.location.file, a.location.line, a.location.column, a.rule)
-            .cmp(&(&b.location.file, b.location.line, b.location.column, b.rule))
+        (&a.location.file, a.location.line, a.location.column, a.rule).cmp(&(
+            &b.location.file,
+            b.location.line,
+            b.location.column,
+            b.rule,
+        ))
     });
 }
 
@@ -102,13 +116,24 @@ pub fn lint_role(
     max_session_duration: Option<u64>,
 ) -> Result<Vec<Finding>, LintError> {
     let name = format!("iam:role/{role_name}");
-    let doc = load::policy_value(&serde_json::Value::String(trust_json.to_string()))
-        .ok_or_else(|| LintError::Syntax { file: name.clone(), format: "JSON", line: 1, column: 1, message: "the trust policy is not a JSON object".into() })?;
+    let doc = load::policy_value(&serde_json::Value::String(trust_json.to_string())).ok_or_else(
+        || LintError::Syntax {
+            file: name.clone(),
+            format: "JSON",
+            line: 1,
+            column: 1,
+            message: "the trust policy is not a JSON object".into(),
+        },
+    )?;
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     let unit = load::Unit {
         resource: Some(role_name.to_string()),
         doc,
-        locator: load::Locator::Json { index: std::sync::Arc::new(load::jsonpos::index(&text)), prefix: "$".into(), base: 0 },
+        locator: load::Locator::Json {
+            index: std::sync::Arc::new(load::jsonpos::index(&text)),
+            prefix: "$".into(),
+            base: 0,
+        },
         meta: RoleMeta {
             name: Some(role_name.to_string()),
             attached_policy_arns: attached_policy_arns.to_vec(),
@@ -129,7 +154,10 @@ pub fn collect_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<LintError>) {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(source) => {
-                errors.push(LintError::Io { path: dir.to_path_buf(), source });
+                errors.push(LintError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                });
                 return;
             }
         };
@@ -179,7 +207,10 @@ pub fn lint_paths(paths: &[PathBuf]) -> Outcome {
         let text = match std::fs::read_to_string(&f) {
             Ok(t) => t,
             Err(source) => {
-                errors.push(LintError::Io { path: f.clone(), source });
+                errors.push(LintError::Io {
+                    path: f.clone(),
+                    source,
+                });
                 continue;
             }
         };
@@ -226,11 +257,11 @@ pub fn run(args: &LintArgs, out: &mut dyn Write) -> i32 {
             report::sarif(out, &outcome.findings, &errors)
         }
     };
-    if let Err(e) = written {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: cannot write the report: {e}");
-            return 2;
-        }
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write the report: {e}");
+        return 2;
     }
     if !errors.is_empty() {
         2

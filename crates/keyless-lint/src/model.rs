@@ -85,7 +85,10 @@ impl Condition {
     /// Whether this is a positive string test (`StringEquals`, `StringLike`,
     /// `StringEqualsIgnoreCase`, with or without qualifiers).
     pub fn positive_string(&self) -> bool {
-        matches!(self.base.as_str(), "stringequals" | "stringlike" | "stringequalsignorecase")
+        matches!(
+            self.base.as_str(),
+            "stringequals" | "stringlike" | "stringequalsignorecase"
+        )
     }
 
     /// JSON path of value `i`.
@@ -294,7 +297,8 @@ fn statement(index: usize, path: String, s: &Value) -> Statement {
         actions,
         not_action,
         conditions,
-        has_condition_element: cond_el.is_some_and(|c| c.as_object().is_some_and(|o| !o.is_empty())),
+        has_condition_element: cond_el
+            .is_some_and(|c| c.as_object().is_some_and(|o| !o.is_empty())),
     }
 }
 
@@ -308,7 +312,10 @@ mod tests {
             split_operator("ForAllValues:StringLikeIfExists"),
             ("stringlike".into(), SetOp::ForAll, true)
         );
-        assert_eq!(split_operator("StringEquals"), ("stringequals".into(), SetOp::Single, false));
+        assert_eq!(
+            split_operator("StringEquals"),
+            ("stringequals".into(), SetOp::Single, false)
+        );
     }
 
     #[test]
@@ -329,6 +336,9 @@ mod tests {
         assert_eq!(s.principal, Principal::Everyone);
         assert!(s.conditions[0].negated());
         assert!(s.conditions[0].passes_when_absent());
-        assert_eq!(s.conditions[0].value_path(1), "$.Statement.Condition.StringNotLike.k[1]");
+        assert_eq!(
+            s.conditions[0].value_path(1),
+            "$.Statement.Condition.StringNotLike.k[1]"
+        );
     }
 }

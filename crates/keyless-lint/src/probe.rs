@@ -67,7 +67,11 @@ fn concrete(part: Option<&str>, fallback: &str) -> String {
         .filter(|c| *c != '*' && *c != '?')
         .collect();
     let cleaned = cleaned.trim_matches(|c| c == ':' || c == '/').to_string();
-    if cleaned.is_empty() { fallback.to_string() } else { cleaned }
+    if cleaned.is_empty() {
+        fallback.to_string()
+    } else {
+        cleaned
+    }
 }
 
 /// A name that the pattern `raw` admits but that differs from the intended `base`: the
@@ -89,7 +93,11 @@ fn pinned<'a>(stmt: &'a Statement, key: &str) -> Vec<&'a str> {
 
 /// The tightest value: the first without wildcards, else the first.
 fn tightest<'a>(values: &[&'a str]) -> Option<&'a str> {
-    values.iter().find(|v| !has_wild(v)).or(values.first()).copied()
+    values
+        .iter()
+        .find(|v| !has_wild(v))
+        .or(values.first())
+        .copied()
 }
 
 fn baseline_value(c: &Condition) -> String {
@@ -136,9 +144,19 @@ impl Builder<'_> {
                 any_removed = true;
             }
         }
-        self.probes.push(Probe { kind, sub: sub.clone(), missing_claims: false, ctx });
+        self.probes.push(Probe {
+            kind,
+            sub: sub.clone(),
+            missing_claims: false,
+            ctx,
+        });
         if any_removed {
-            self.probes.push(Probe { kind, sub, missing_claims: true, ctx: bare });
+            self.probes.push(Probe {
+                kind,
+                sub,
+                missing_claims: true,
+                ctx: bare,
+            });
         }
     }
 }
@@ -149,7 +167,9 @@ pub fn probes(stmt: &Statement, prefix: &str, issuer: Issuer) -> Vec<Probe> {
     let known = issuer.known_claims();
     // Claims the author pinned, at the value the author meant.
     for c in &stmt.conditions {
-        let Some((p, claim)) = c.key.split_once(':') else { continue };
+        let Some((p, claim)) = c.key.split_once(':') else {
+            continue;
+        };
         if !p.eq_ignore_ascii_case(prefix) || claim.eq_ignore_ascii_case("sub") {
             continue;
         }
@@ -162,12 +182,20 @@ pub fn probes(stmt: &Statement, prefix: &str, issuer: Issuer) -> Vec<Probe> {
     }
     let aud_key = format!("{prefix}:aud");
     if base.get(&aud_key).is_none() {
-        let aud = issuer.expected_audience().and_then(|a| a.first().copied()).unwrap_or("sts.amazonaws.com");
+        let aud = issuer
+            .expected_audience()
+            .and_then(|a| a.first().copied())
+            .unwrap_or("sts.amazonaws.com");
         base.set(&aud_key, aud);
     }
     let subs = pinned(stmt, &format!("{prefix}:sub"));
     let sub = tightest(&subs).unwrap_or("");
-    let mut b = Builder { prefix, issuer, base, probes: Vec::new() };
+    let mut b = Builder {
+        prefix,
+        issuer,
+        base,
+        probes: Vec::new(),
+    };
     match issuer {
         Issuer::GitHub => github(&mut b, stmt, sub),
         Issuer::GitLab => gitlab(&mut b, sub),
@@ -186,7 +214,12 @@ pub fn probes(stmt: &Statement, prefix: &str, issuer: Issuer) -> Vec<Probe> {
     let mut ctx = b.base.clone();
     ctx.set(&b.key("sub"), &intended_sub);
     ctx.set(&aud_key, &format!("https://{PROBE}.example/audience"));
-    b.probes.push(Probe { kind: ProbeKind::WrongAudience, sub: intended_sub, missing_claims: false, ctx });
+    b.probes.push(Probe {
+        kind: ProbeKind::WrongAudience,
+        sub: intended_sub,
+        missing_claims: false,
+        ctx,
+    });
     b.probes
 }
 
@@ -213,11 +246,17 @@ struct GhSub {
 
 impl GhSub {
     fn parse(sub: &str, b: &Builder<'_>) -> GhSub {
-        let repository = b.base.get(&b.key("repository")).and_then(|v| v.first()).cloned();
+        let repository = b
+            .base
+            .get(&b.key("repository"))
+            .and_then(|v| v.first())
+            .cloned();
         let (ro, rr) = repository
             .as_deref()
             .and_then(|r| r.split_once('/'))
-            .map_or((None, None), |(o, r)| (Some(o.to_string()), Some(r.to_string())));
+            .map_or((None, None), |(o, r)| {
+                (Some(o.to_string()), Some(r.to_string()))
+            });
         let rest = sub.strip_prefix("repo:");
         let (owner_part, after) = match rest.and_then(|r| r.split_once('/')) {
             Some((o, a)) => (Some(o), Some(a)),
@@ -239,24 +278,43 @@ impl GhSub {
         };
         let ctx = match ctx_part {
             Some(c) if c.starts_with("environment:") => {
-                format!("environment:{}", concrete(c.strip_prefix("environment:"), "production"))
+                format!(
+                    "environment:{}",
+                    concrete(c.strip_prefix("environment:"), "production")
+                )
             }
             Some(c) if c.starts_with("ref:refs/tags/") => {
-                format!("ref:refs/tags/{}", concrete(c.strip_prefix("ref:refs/tags/"), "v1.0.0"))
+                format!(
+                    "ref:refs/tags/{}",
+                    concrete(c.strip_prefix("ref:refs/tags/"), "v1.0.0")
+                )
             }
             Some(c) if c.starts_with("ref:refs/heads/") => {
-                format!("ref:refs/heads/{}", concrete(c.strip_prefix("ref:refs/heads/"), "main"))
+                format!(
+                    "ref:refs/heads/{}",
+                    concrete(c.strip_prefix("ref:refs/heads/"), "main")
+                )
             }
             Some("pull_request") => "pull_request".into(),
             Some(c) if !has_wild(c) && !c.is_empty() => c.to_string(),
             _ => "ref:refs/heads/main".into(),
         };
-        GhSub { owner, repo, ctx, raw_repo: repo_part.map(str::to_string), raw_ctx: ctx_part.map(str::to_string) }
+        GhSub {
+            owner,
+            repo,
+            ctx,
+            raw_repo: repo_part.map(str::to_string),
+            raw_ctx: ctx_part.map(str::to_string),
+        }
     }
 }
 
 fn with_id(name: &str, template: &str, id: &str) -> String {
-    if template.contains('@') { format!("{name}@{id}") } else { name.to_string() }
+    if template.contains('@') {
+        format!("{name}@{id}")
+    } else {
+        name.to_string()
+    }
 }
 
 fn github(b: &mut Builder<'_>, stmt: &Statement, sub: &str) {
@@ -294,10 +352,19 @@ fn github(b: &mut Builder<'_>, stmt: &Statement, sub: &str) {
     } else if !stmt.on_key(&b.key("environment")).any(|_| true) {
         b.base.remove(&b.key("environment"));
     }
-    let jwr = b.base.get(&b.key("job_workflow_ref")).and_then(|v| v.first()).cloned().unwrap_or_default();
+    let jwr = b
+        .base
+        .get(&b.key("job_workflow_ref"))
+        .and_then(|v| v.first())
+        .cloned()
+        .unwrap_or_default();
     let other_owner = with_id(&format!("{PROBE}-owner"), &owner, "990000001");
     let foreign_jwr = jwr.replacen(&format!("{bare_owner}/"), &format!("{PROBE}-owner/"), 1);
-    let foreign_jwr = if foreign_jwr == jwr { format!("{PROBE}-owner/{PROBE}-repo/.github/workflows/deploy.yml@refs/heads/main") } else { foreign_jwr };
+    let foreign_jwr = if foreign_jwr == jwr {
+        format!("{PROBE}-owner/{PROBE}-repo/.github/workflows/deploy.yml@refs/heads/main")
+    } else {
+        foreign_jwr
+    };
     b.push(
         ProbeKind::OtherOwner,
         format!("repo:{other_owner}/{repo}:{ctx}"),
@@ -337,26 +404,58 @@ fn github(b: &mut Builder<'_>, stmt: &Statement, sub: &str) {
         &[("ref", Some(branch.clone())), ("environment", None)],
     );
     let tag = format!("refs/tags/{PROBE}-tag");
-    b.push(ProbeKind::Tag, format!("{head}:ref:{tag}"), &[("ref", Some(tag.clone())), ("environment", None)]);
+    b.push(
+        ProbeKind::Tag,
+        format!("{head}:ref:{tag}"),
+        &[("ref", Some(tag.clone())), ("environment", None)],
+    );
     let raw_ctx = p.raw_ctx.as_deref();
     if let Some(name) = ctx.strip_prefix("ref:refs/heads/") {
-        let r = format!("refs/heads/{}", sibling(raw_ctx.and_then(|c| c.strip_prefix("ref:refs/heads/")), name));
-        b.push(ProbeKind::PrefixBranch, format!("{head}:ref:{r}"), &[("ref", Some(r.clone())), ("environment", None)]);
+        let r = format!(
+            "refs/heads/{}",
+            sibling(
+                raw_ctx.and_then(|c| c.strip_prefix("ref:refs/heads/")),
+                name
+            )
+        );
+        b.push(
+            ProbeKind::PrefixBranch,
+            format!("{head}:ref:{r}"),
+            &[("ref", Some(r.clone())), ("environment", None)],
+        );
     }
     if let Some(name) = ctx.strip_prefix("ref:refs/tags/") {
-        let r = format!("refs/tags/{}", sibling(raw_ctx.and_then(|c| c.strip_prefix("ref:refs/tags/")), name));
-        b.push(ProbeKind::PrefixBranch, format!("{head}:ref:{r}"), &[("ref", Some(r.clone())), ("environment", None)]);
+        let r = format!(
+            "refs/tags/{}",
+            sibling(raw_ctx.and_then(|c| c.strip_prefix("ref:refs/tags/")), name)
+        );
+        b.push(
+            ProbeKind::PrefixBranch,
+            format!("{head}:ref:{r}"),
+            &[("ref", Some(r.clone())), ("environment", None)],
+        );
     }
     b.push(
         ProbeKind::PullRequest,
         format!("{head}:pull_request"),
-        &[("ref", Some("refs/pull/1/merge".into())), ("environment", None)],
+        &[
+            ("ref", Some("refs/pull/1/merge".into())),
+            ("environment", None),
+        ],
     );
     let env = format!("{PROBE}-env");
-    b.push(ProbeKind::OtherEnv, format!("{head}:environment:{env}"), &[("environment", Some(env.clone()))]);
+    b.push(
+        ProbeKind::OtherEnv,
+        format!("{head}:environment:{env}"),
+        &[("environment", Some(env.clone()))],
+    );
     if let Some(name) = ctx.strip_prefix("environment:") {
         let e = sibling(raw_ctx.and_then(|c| c.strip_prefix("environment:")), name);
-        b.push(ProbeKind::PrefixEnv, format!("{head}:environment:{e}"), &[("environment", Some(e.clone()))]);
+        b.push(
+            ProbeKind::PrefixEnv,
+            format!("{head}:environment:{e}"),
+            &[("environment", Some(e.clone()))],
+        );
     }
 }
 
@@ -369,7 +468,10 @@ struct GlSub {
 
 fn gitlab(b: &mut Builder<'_>, sub: &str) {
     let by_id = sub.starts_with("project_id:");
-    let body = sub.strip_prefix("project_path:").or_else(|| sub.strip_prefix("project_id:")).unwrap_or("");
+    let body = sub
+        .strip_prefix("project_path:")
+        .or_else(|| sub.strip_prefix("project_id:"))
+        .unwrap_or("");
     let (path_part, rest) = match body.split_once(":ref_type:") {
         Some((p, r)) => (p, Some(r)),
         None => (body, None),
@@ -378,16 +480,28 @@ fn gitlab(b: &mut Builder<'_>, sub: &str) {
         Some((t, r)) => (Some(t), Some(r)),
         None => (rest, None),
     };
-    let pinned_path = b.base.get(&b.key("project_path")).and_then(|v| v.first()).cloned();
+    let pinned_path = b
+        .base
+        .get(&b.key("project_path"))
+        .and_then(|v| v.first())
+        .cloned();
     let s = GlSub {
-        head: if by_id { "project_id".into() } else { "project_path".into() },
+        head: if by_id {
+            "project_id".into()
+        } else {
+            "project_path".into()
+        },
         path: if by_id {
             concrete(Some(path_part), "4242")
         } else if path_part.is_empty() || path_part == "*" {
             pinned_path.unwrap_or_else(|| "group/project".into())
         } else {
             let c = concrete(Some(path_part), "group/project");
-            if c.contains('/') { c } else { format!("{c}/project") }
+            if c.contains('/') {
+                c
+            } else {
+                format!("{c}/project")
+            }
         },
         ref_type: match rt_part {
             Some("tag") => "tag".into(),
@@ -395,11 +509,26 @@ fn gitlab(b: &mut Builder<'_>, sub: &str) {
         },
         git_ref: concrete(ref_part, "main"),
     };
-    let (group, project) = s.path.rsplit_once('/').map_or(("group".to_string(), s.path.clone()), |(g, p)| (g.to_string(), p.to_string()));
+    let (group, project) = s
+        .path
+        .rsplit_once('/')
+        .map_or(("group".to_string(), s.path.clone()), |(g, p)| {
+            (g.to_string(), p.to_string())
+        });
     let derived = [
-        ("project_path", if by_id { "group/project".to_string() } else { s.path.clone() }),
+        (
+            "project_path",
+            if by_id {
+                "group/project".to_string()
+            } else {
+                s.path.clone()
+            },
+        ),
         ("namespace_path", group.clone()),
-        ("project_id", if by_id { s.path.clone() } else { "4242".into() }),
+        (
+            "project_id",
+            if by_id { s.path.clone() } else { "4242".into() },
+        ),
         ("namespace_id", "4243".to_string()),
         ("ref", s.git_ref.clone()),
         ("ref_type", s.ref_type.clone()),
@@ -411,19 +540,31 @@ fn gitlab(b: &mut Builder<'_>, sub: &str) {
             b.base.set(&b.key(claim), &value);
         }
     }
-    let render = |head: &str, path: &str, rt: &str, r: &str| format!("{head}:{path}:ref_type:{rt}:ref:{r}");
-    let path_sib = sibling(Some(path_part).filter(|p| p.len() > 1 && !p.ends_with("/*")), &s.path);
+    let render =
+        |head: &str, path: &str, rt: &str, r: &str| format!("{head}:{path}:ref_type:{rt}:ref:{r}");
+    let path_sib = sibling(
+        Some(path_part).filter(|p| p.len() > 1 && !p.ends_with("/*")),
+        &s.path,
+    );
     let ref_sib = sibling(ref_part.filter(|r| r.len() > 1), &s.git_ref);
     if by_id {
         b.push(
             ProbeKind::OtherRepo,
             render("project_id", "990000002", &s.ref_type, &s.git_ref),
-            &[("project_id", Some("990000002".into())), ("project_path", Some(format!("{group}/{PROBE}-project")))],
+            &[
+                ("project_id", Some("990000002".into())),
+                ("project_path", Some(format!("{group}/{PROBE}-project"))),
+            ],
         );
     } else {
         b.push(
             ProbeKind::OtherOwner,
-            render(&s.head, &format!("{PROBE}-group/{project}"), &s.ref_type, &s.git_ref),
+            render(
+                &s.head,
+                &format!("{PROBE}-group/{project}"),
+                &s.ref_type,
+                &s.git_ref,
+            ),
             &[
                 ("project_path", Some(format!("{PROBE}-group/{project}"))),
                 ("namespace_path", Some(format!("{PROBE}-group"))),
@@ -433,20 +574,35 @@ fn gitlab(b: &mut Builder<'_>, sub: &str) {
         );
         b.push(
             ProbeKind::OtherRepo,
-            render(&s.head, &format!("{group}/{PROBE}-project"), &s.ref_type, &s.git_ref),
-            &[("project_path", Some(format!("{group}/{PROBE}-project"))), ("project_id", Some("990000002".into()))],
+            render(
+                &s.head,
+                &format!("{group}/{PROBE}-project"),
+                &s.ref_type,
+                &s.git_ref,
+            ),
+            &[
+                ("project_path", Some(format!("{group}/{PROBE}-project"))),
+                ("project_id", Some("990000002".into())),
+            ],
         );
         b.push(
             ProbeKind::PrefixRepo,
             render(&s.head, &path_sib, &s.ref_type, &s.git_ref),
-            &[("project_path", Some(path_sib.clone())), ("project_id", Some("990000003".into()))],
+            &[
+                ("project_path", Some(path_sib.clone())),
+                ("project_id", Some("990000003".into())),
+            ],
         );
     }
     let unprotected = ("ref_protected", Some("false".to_string()));
     b.push(
         ProbeKind::OtherBranch,
         render(&s.head, &s.path, "branch", &format!("{PROBE}-branch")),
-        &[("ref", Some(format!("{PROBE}-branch"))), ("ref_type", Some("branch".into())), unprotected.clone()],
+        &[
+            ("ref", Some(format!("{PROBE}-branch"))),
+            ("ref_type", Some("branch".into())),
+            unprotected.clone(),
+        ],
     );
     let other_type = if s.ref_type == "tag" { "branch" } else { "tag" };
     b.push(
@@ -472,12 +628,29 @@ fn circleci(b: &mut Builder<'_>, stmt: &Statement, sub: &str) {
         }
         None
     };
-    let pinned_project = pinned(stmt, &b.key("oidc.circleci.com/project-id")).first().map(|s| s.to_string());
-    let org = seg("org").filter(|s| !has_wild(s)).unwrap_or(org_from_prefix);
-    let project = seg("project").filter(|s| !has_wild(s)).or(pinned_project).unwrap_or_else(|| "project-uuid".into());
-    let user = seg("user").filter(|s| !has_wild(s)).unwrap_or_else(|| "user-uuid".into());
-    let vcs = sub.find("/vcs-origin/").and_then(|i| sub.get(i..)).map(|t| concrete(Some(t), "")).unwrap_or_default();
-    let tail = if vcs.is_empty() { String::new() } else { format!("/{vcs}") };
+    let pinned_project = pinned(stmt, &b.key("oidc.circleci.com/project-id"))
+        .first()
+        .map(|s| s.to_string());
+    let org = seg("org")
+        .filter(|s| !has_wild(s))
+        .unwrap_or(org_from_prefix);
+    let project = seg("project")
+        .filter(|s| !has_wild(s))
+        .or(pinned_project)
+        .unwrap_or_else(|| "project-uuid".into());
+    let user = seg("user")
+        .filter(|s| !has_wild(s))
+        .unwrap_or_else(|| "user-uuid".into());
+    let vcs = sub
+        .find("/vcs-origin/")
+        .and_then(|i| sub.get(i..))
+        .map(|t| concrete(Some(t), ""))
+        .unwrap_or_default();
+    let tail = if vcs.is_empty() {
+        String::new()
+    } else {
+        format!("/{vcs}")
+    };
     if b.base.get(&b.key("oidc.circleci.com/project-id")).is_none() {
         b.base.set(&b.key("oidc.circleci.com/project-id"), &project);
     }
@@ -488,32 +661,66 @@ fn circleci(b: &mut Builder<'_>, stmt: &Statement, sub: &str) {
         render(probe_uuid, &user, &tail),
         &[("oidc.circleci.com/project-id", Some(probe_uuid.into()))],
     );
-    b.push(ProbeKind::OtherUser, render(&project, "99999999-0000-4000-8000-000000000002", &tail), &[]);
+    b.push(
+        ProbeKind::OtherUser,
+        render(&project, "99999999-0000-4000-8000-000000000002", &tail),
+        &[],
+    );
     if !tail.is_empty() {
         let keep_origin = tail.split("/vcs-ref/").next().unwrap_or("").to_string();
-        b.push(ProbeKind::OtherBranch, render(&project, &user, &format!("{keep_origin}/vcs-ref/refs/heads/{PROBE}-branch")), &[]);
+        b.push(
+            ProbeKind::OtherBranch,
+            render(
+                &project,
+                &user,
+                &format!("{keep_origin}/vcs-ref/refs/heads/{PROBE}-branch"),
+            ),
+            &[],
+        );
     }
 }
 
 fn bitbucket(b: &mut Builder<'_>, sub: &str) {
     let segs: Vec<&str> = sub.split(':').collect();
     let uuid = |i: usize, fallback: &str| -> String {
-        segs.get(i).filter(|s| !has_wild(s) && !s.is_empty()).map_or(fallback.to_string(), |s| s.to_string())
+        segs.get(i)
+            .filter(|s| !has_wild(s) && !s.is_empty())
+            .map_or(fallback.to_string(), |s| s.to_string())
     };
     let repo = uuid(0, "{00000000-0000-4000-8000-00000000000a}");
     let probe_repo = "{99999999-0000-4000-8000-000000000003}";
     let probe_env = "{99999999-0000-4000-8000-000000000004}";
     let probe_step = "{99999999-0000-4000-8000-000000000005}";
-    let env = if segs.len() >= 3 { Some(uuid(1, "{00000000-0000-4000-8000-00000000000b}")) } else { None };
+    let env = if segs.len() >= 3 {
+        Some(uuid(1, "{00000000-0000-4000-8000-00000000000b}"))
+    } else {
+        None
+    };
     match &env {
         Some(e) => {
-            b.push(ProbeKind::OtherRepo, format!("{probe_repo}:{e}:{probe_step}"), &[]);
-            b.push(ProbeKind::OtherEnv, format!("{repo}:{probe_env}:{probe_step}"), &[]);
+            b.push(
+                ProbeKind::OtherRepo,
+                format!("{probe_repo}:{e}:{probe_step}"),
+                &[],
+            );
+            b.push(
+                ProbeKind::OtherEnv,
+                format!("{repo}:{probe_env}:{probe_step}"),
+                &[],
+            );
             b.push(ProbeKind::OtherEnv, format!("{repo}:{probe_step}"), &[]);
         }
         None => {
-            b.push(ProbeKind::OtherRepo, format!("{probe_repo}:{probe_step}"), &[]);
-            b.push(ProbeKind::OtherEnv, format!("{repo}:{probe_env}:{probe_step}"), &[]);
+            b.push(
+                ProbeKind::OtherRepo,
+                format!("{probe_repo}:{probe_step}"),
+                &[],
+            );
+            b.push(
+                ProbeKind::OtherEnv,
+                format!("{repo}:{probe_env}:{probe_step}"),
+                &[],
+            );
         }
     }
 }
@@ -532,14 +739,36 @@ fn terraform(b: &mut Builder<'_>, sub: &str) {
     let project = field("project").unwrap_or_else(|| "Default Project".into());
     let ws = field("workspace").unwrap_or_else(|| "workspace".into());
     let phase = field("run_phase").unwrap_or_else(|| "apply".into());
-    let render = |o: &str, p: &str, w: &str, ph: &str| format!("organization:{o}:project:{p}:workspace:{w}:run_phase:{ph}");
-    b.push(ProbeKind::OtherOwner, render(&format!("{PROBE}-org"), &project, &ws, &phase), &[]);
-    b.push(ProbeKind::OtherRepo, render(&org, &project, &format!("{PROBE}-workspace"), &phase), &[]);
-    b.push(ProbeKind::OtherRepo, render(&org, &format!("{PROBE}-project"), &ws, &phase), &[]);
+    let render = |o: &str, p: &str, w: &str, ph: &str| {
+        format!("organization:{o}:project:{p}:workspace:{w}:run_phase:{ph}")
+    };
+    b.push(
+        ProbeKind::OtherOwner,
+        render(&format!("{PROBE}-org"), &project, &ws, &phase),
+        &[],
+    );
+    b.push(
+        ProbeKind::OtherRepo,
+        render(&org, &project, &format!("{PROBE}-workspace"), &phase),
+        &[],
+    );
+    b.push(
+        ProbeKind::OtherRepo,
+        render(&org, &format!("{PROBE}-project"), &ws, &phase),
+        &[],
+    );
     let raw_ws = raw_field("workspace").filter(|w| w.len() > 1);
-    b.push(ProbeKind::PrefixRepo, render(&org, &project, &sibling(raw_ws.as_deref(), &ws), &phase), &[]);
+    b.push(
+        ProbeKind::PrefixRepo,
+        render(&org, &project, &sibling(raw_ws.as_deref(), &ws), &phase),
+        &[],
+    );
     let other_phase = if phase == "plan" { "apply" } else { "plan" };
-    b.push(ProbeKind::OtherPhase, render(&org, &project, &ws, other_phase), &[]);
+    b.push(
+        ProbeKind::OtherPhase,
+        render(&org, &project, &ws, other_phase),
+        &[],
+    );
 }
 
 fn kubernetes(b: &mut Builder<'_>, sub: &str) {
@@ -550,7 +779,19 @@ fn kubernetes(b: &mut Builder<'_>, sub: &str) {
     let sa_base = concrete(Some(sa), "deployer");
     let sib = sibling(raw_sa, &sa_base);
     let sa = sa_base;
-    b.push(ProbeKind::OtherOwner, format!("system:serviceaccount:{PROBE}-ns:{sa}"), &[]);
-    b.push(ProbeKind::OtherRepo, format!("system:serviceaccount:{ns}:{PROBE}-sa"), &[]);
-    b.push(ProbeKind::PrefixRepo, format!("system:serviceaccount:{ns}:{sib}"), &[]);
+    b.push(
+        ProbeKind::OtherOwner,
+        format!("system:serviceaccount:{PROBE}-ns:{sa}"),
+        &[],
+    );
+    b.push(
+        ProbeKind::OtherRepo,
+        format!("system:serviceaccount:{ns}:{PROBE}-sa"),
+        &[],
+    );
+    b.push(
+        ProbeKind::PrefixRepo,
+        format!("system:serviceaccount:{ns}:{sib}"),
+        &[],
+    );
 }

@@ -41,28 +41,76 @@ impl Issuer {
     pub fn known_claims(self) -> &'static [&'static str] {
         match self {
             Issuer::GitHub => &[
-                "aud", "sub", "actor", "actor_id", "enterprise_id", "environment",
-                "job_workflow_ref", "ref", "repository", "repository_id", "repository_owner_id",
+                "aud",
+                "sub",
+                "actor",
+                "actor_id",
+                "enterprise_id",
+                "environment",
+                "job_workflow_ref",
+                "ref",
+                "repository",
+                "repository_id",
+                "repository_owner_id",
                 "workflow",
             ],
             Issuer::GitLab => &[
-                "aud", "sub", "amr", "project_id", "namespace_id", "namespace_path", "project_path",
-                "user_id", "user_login", "user_email", "pipeline_id", "pipeline_source", "job_id",
-                "ref", "ref_type", "ref_path", "ref_protected", "environment",
-                "environment_protected", "deployment_tier", "runner_id", "runner_environment",
-                "sha", "ci_config_ref_uri", "ci_config_sha", "project_visibility",
+                "aud",
+                "sub",
+                "amr",
+                "project_id",
+                "namespace_id",
+                "namespace_path",
+                "project_path",
+                "user_id",
+                "user_login",
+                "user_email",
+                "pipeline_id",
+                "pipeline_source",
+                "job_id",
+                "ref",
+                "ref_type",
+                "ref_path",
+                "ref_protected",
+                "environment",
+                "environment_protected",
+                "deployment_tier",
+                "runner_id",
+                "runner_environment",
+                "sha",
+                "ci_config_ref_uri",
+                "ci_config_sha",
+                "project_visibility",
             ],
             Issuer::CircleCi => &["aud", "sub", "amr", "oidc.circleci.com/project-id"],
             Issuer::Buildkite => &[
-                "aud", "sub", "amr", "organization_slug", "organization_id", "pipeline_slug",
-                "pipeline_id", "build_branch", "build_tag", "build_commit", "step_key",
+                "aud",
+                "sub",
+                "amr",
+                "organization_slug",
+                "organization_id",
+                "pipeline_slug",
+                "pipeline_id",
+                "build_branch",
+                "build_tag",
+                "build_commit",
+                "step_key",
             ],
             Issuer::Bitbucket | Issuer::TerraformCloud | Issuer::Kubernetes => {
                 &["aud", "sub", "amr"]
             }
             Issuer::Other => &[
-                "aud", "sub", "amr", "azp", "email", "oaud", "app_id", "id", "user_id",
-                "google/organization_number", "rpst_id",
+                "aud",
+                "sub",
+                "amr",
+                "azp",
+                "email",
+                "oaud",
+                "app_id",
+                "id",
+                "user_id",
+                "google/organization_number",
+                "rpst_id",
             ],
         }
     }
@@ -71,17 +119,50 @@ impl Issuer {
     pub fn unexposed_claims(self) -> &'static [&'static str] {
         match self {
             Issuer::GitHub => &[
-                "sha", "run_id", "run_number", "run_attempt", "event_name", "workflow_ref",
-                "workflow_sha", "job_workflow_sha", "repository_owner", "repository_visibility",
-                "ref_type", "ref_protected", "head_ref", "base_ref", "runner_environment",
-                "environment_node_id", "enterprise", "check_run_id", "jti", "iss",
+                "sha",
+                "run_id",
+                "run_number",
+                "run_attempt",
+                "event_name",
+                "workflow_ref",
+                "workflow_sha",
+                "job_workflow_sha",
+                "repository_owner",
+                "repository_visibility",
+                "ref_type",
+                "ref_protected",
+                "head_ref",
+                "base_ref",
+                "runner_environment",
+                "environment_node_id",
+                "enterprise",
+                "check_run_id",
+                "jti",
+                "iss",
             ],
-            Issuer::CircleCi => &["oidc.circleci.com/ssh-rerun", "oidc.circleci.com/context-ids", "oidc.circleci.com/vcs-origin", "oidc.circleci.com/vcs-ref"],
-            Issuer::Bitbucket => &["repositoryUuid", "stepUuid", "branchName", "deploymentEnvironmentUuid", "workspaceUuid", "pipelineUuid"],
+            Issuer::CircleCi => &[
+                "oidc.circleci.com/ssh-rerun",
+                "oidc.circleci.com/context-ids",
+                "oidc.circleci.com/vcs-origin",
+                "oidc.circleci.com/vcs-ref",
+            ],
+            Issuer::Bitbucket => &[
+                "repositoryUuid",
+                "stepUuid",
+                "branchName",
+                "deploymentEnvironmentUuid",
+                "workspaceUuid",
+                "pipelineUuid",
+            ],
             Issuer::TerraformCloud => &[
-                "terraform_organization_id", "terraform_organization_name", "terraform_project_id",
-                "terraform_workspace_id", "terraform_workspace_name", "terraform_run_phase",
-                "terraform_run_id", "terraform_full_workspace",
+                "terraform_organization_id",
+                "terraform_organization_name",
+                "terraform_project_id",
+                "terraform_workspace_id",
+                "terraform_workspace_name",
+                "terraform_run_phase",
+                "terraform_run_id",
+                "terraform_full_workspace",
             ],
             _ => &[],
         }
@@ -132,7 +213,9 @@ pub fn prefix_of_principal(federated: &str) -> Option<String> {
         return None;
     }
     match federated {
-        "accounts.google.com" | "graph.facebook.com" | "www.amazon.com"
+        "accounts.google.com"
+        | "graph.facebook.com"
+        | "www.amazon.com"
         | "cognito-identity.amazonaws.com" => Some(federated.to_string()),
         _ => None,
     }
@@ -146,9 +229,13 @@ pub fn issuer_of_subject(sub: &str) -> Option<Issuer> {
         Some(Issuer::GitLab)
     } else if sub.starts_with("org/") && sub.contains("/project/") {
         Some(Issuer::CircleCi)
-    } else if sub.starts_with('{') && sub.contains("}:") || (sub.starts_with('{') && sub.ends_with('}')) {
+    } else if sub.starts_with('{') && sub.contains("}:")
+        || (sub.starts_with('{') && sub.ends_with('}'))
+    {
         Some(Issuer::Bitbucket)
-    } else if sub.starts_with("organization:") && sub.contains(":workspace:") || sub.starts_with("organization:") && sub.contains(":project:") {
+    } else if sub.starts_with("organization:") && sub.contains(":workspace:")
+        || sub.starts_with("organization:") && sub.contains(":project:")
+    {
         Some(Issuer::TerraformCloud)
     } else if sub.starts_with("system:serviceaccount:") {
         Some(Issuer::Kubernetes)
@@ -177,19 +264,34 @@ mod tests {
     #[test]
     fn prefixes_come_from_provider_arns() {
         assert_eq!(
-            prefix_of_principal("arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com").as_deref(),
+            prefix_of_principal(
+                "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+            )
+            .as_deref(),
             Some("token.actions.githubusercontent.com")
         );
-        assert_eq!(issuer_of_prefix("oidc.circleci.com/org/abc"), Issuer::CircleCi);
+        assert_eq!(
+            issuer_of_prefix("oidc.circleci.com/org/abc"),
+            Issuer::CircleCi
+        );
         assert_eq!(issuer_of_prefix("gitlab.example.com"), Issuer::GitLab);
-        assert_eq!(issuer_of_prefix("oidc.eks.eu-west-1.amazonaws.com/id/ABC"), Issuer::Kubernetes);
+        assert_eq!(
+            issuer_of_prefix("oidc.eks.eu-west-1.amazonaws.com/id/ABC"),
+            Issuer::Kubernetes
+        );
     }
 
     #[test]
     fn subject_shapes() {
         assert_eq!(issuer_of_subject("repo:a/b:*"), Some(Issuer::GitHub));
-        assert_eq!(issuer_of_subject("project_path:g/p:ref_type:branch:ref:main"), Some(Issuer::GitLab));
-        assert_eq!(issuer_of_subject("system:serviceaccount:ns:sa"), Some(Issuer::Kubernetes));
+        assert_eq!(
+            issuer_of_subject("project_path:g/p:ref_type:branch:ref:main"),
+            Some(Issuer::GitLab)
+        );
+        assert_eq!(
+            issuer_of_subject("system:serviceaccount:ns:sa"),
+            Some(Issuer::Kubernetes)
+        );
         assert_eq!(issuer_of_subject("{a}:{b}"), Some(Issuer::Bitbucket));
         assert_eq!(issuer_of_subject("anything"), None);
     }

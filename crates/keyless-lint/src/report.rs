@@ -3,26 +3,34 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::finding::{rule, Finding, Severity, RULES};
+use crate::finding::{Finding, RULES, Severity, rule};
 
 /// Writes the human report: one diagnostic per finding with `file:line:column` and the source line.
-pub fn text(out: &mut dyn Write, findings: &[Finding], sources: &HashMap<String, String>) -> io::Result<()> {
+pub fn text(
+    out: &mut dyn Write,
+    findings: &[Finding],
+    sources: &HashMap<String, String>,
+) -> io::Result<()> {
     for f in findings {
         writeln!(out, "{}[{}]: {}", f.severity, f.rule, f.message)?;
         let loc = &f.location;
         writeln!(out, "  --> {}:{}:{}", loc.file, loc.line, loc.column)?;
-        if let Some(src) = sources.get(&loc.file) {
-            if let Some(line) = src.lines().nth(loc.line.saturating_sub(1)) {
-                let num = loc.line.to_string();
-                let pad = " ".repeat(num.len());
-                let line: String = line.chars().take(160).collect();
-                let caret_pad: String = line.chars().take(loc.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
-                writeln!(out, "{pad} |")?;
-                writeln!(out, "{num} | {line}")?;
-                writeln!(out, "{pad} | {caret_pad}^ {}", loc.json_path)?;
-            }
+        if let Some(src) = sources.get(&loc.file)
+            && let Some(line) = src.lines().nth(loc.line.saturating_sub(1))
+        {
+            let num = loc.line.to_string();
+            let pad = " ".repeat(num.len());
+            let line: String = line.chars().take(160).collect();
+            let caret_pad: String = line
+                .chars()
+                .take(loc.column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            writeln!(out, "{pad} |")?;
+            writeln!(out, "{num} | {line}")?;
+            writeln!(out, "{pad} | {caret_pad}^ {}", loc.json_path)?;
         }
         if let Some(r) = rule(f.rule) {
             writeln!(out, "  = why: {}", r.rationale)?;
@@ -46,7 +54,13 @@ pub fn text(out: &mut dyn Write, findings: &[Finding], sources: &HashMap<String,
         writeln!(out, "no findings")?;
     } else {
         let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {}", s.0)).collect();
-        writeln!(out, "{} finding{} ({})", findings.len(), if findings.len() == 1 { "" } else { "s" }, parts.join(", "))?;
+        writeln!(
+            out,
+            "{} finding{} ({})",
+            findings.len(),
+            if findings.len() == 1 { "" } else { "s" },
+            parts.join(", ")
+        )?;
     }
     Ok(())
 }
@@ -89,12 +103,14 @@ pub fn sarif_value(findings: &[Finding], errors: &[String]) -> Value {
         .iter()
         .map(|f| {
             let index = RULES.iter().position(|r| r.id == f.rule).unwrap_or(0);
-            let mut props = json!({ "severity": f.severity.as_str(), "jsonPath": f.location.json_path });
+            let mut props = serde_json::Map::new();
+            props.insert("severity".into(), json!(f.severity.as_str()));
+            props.insert("jsonPath".into(), json!(f.location.json_path));
             if let Some(fix) = &f.fix {
-                props["fix"] = json!(fix);
+                props.insert("fix".into(), json!(fix));
             }
             if let Some(s) = &f.admitted_subject {
-                props["admittedSubject"] = json!(s);
+                props.insert("admittedSubject".into(), json!(s));
             }
             let text = match &f.fix {
                 Some(fix) => format!("{}\nfix: {fix}", f.message),

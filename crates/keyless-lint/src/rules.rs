@@ -6,12 +6,12 @@ use std::collections::HashSet;
 
 use serde_json::json;
 
-use crate::eval::{evaluate, Decision};
-use crate::finding::{rule, Severity};
+use crate::eval::{Decision, evaluate};
+use crate::finding::{Severity, rule};
 use crate::model::{Effect, Policy, Principal, SetOp, Statement};
-use crate::probe::{probes, Probe, ProbeKind};
+use crate::probe::{Probe, ProbeKind, probes};
 use crate::provider::{
-    is_global_prefix, issuer_of_prefix, issuer_of_subject, prefix_of_principal, Issuer,
+    Issuer, is_global_prefix, issuer_of_prefix, issuer_of_subject, prefix_of_principal,
 };
 
 const WEB_IDENTITY: &str = "sts:AssumeRoleWithWebIdentity";
@@ -38,7 +38,10 @@ impl RoleMeta {
             .iter()
             .find(|a| {
                 let name = a.rsplit('/').next().unwrap_or(a);
-                matches!(name, "AdministratorAccess" | "PowerUserAccess" | "IAMFullAccess")
+                matches!(
+                    name,
+                    "AdministratorAccess" | "PowerUserAccess" | "IAMFullAccess"
+                )
             })
             .map(|a| format!("`{a}`"))
     }
@@ -110,47 +113,64 @@ fn targets(stmt: &Statement) -> Vec<Target> {
     let mut out: Vec<Target> = Vec::new();
     let by_shape = subject_issuer(stmt);
     let classify = |prefix: &str| match issuer_of_prefix(prefix) {
-        Issuer::Other => by_shape.filter(|_| !prefix.contains("google") && !prefix.contains("cognito")).unwrap_or(Issuer::Other),
+        Issuer::Other => by_shape
+            .filter(|_| !prefix.contains("google") && !prefix.contains("cognito"))
+            .unwrap_or(Issuer::Other),
         i => i,
     };
     for f in stmt.federated() {
-        if let Some(prefix) = prefix_of_principal(f) {
-            if !f.contains("${") {
-                out.push(Target { issuer: classify(&prefix), prefix, federated: f.to_string() });
-            }
+        if let Some(prefix) = prefix_of_principal(f)
+            && !f.contains("${")
+        {
+            out.push(Target {
+                issuer: classify(&prefix),
+                prefix,
+                federated: f.to_string(),
+            });
         }
     }
-    let oidc_principal = matches!(stmt.principal, Principal::Everyone)
-        || stmt.federated().next().is_some();
+    // A principal that is a template reference (`${GitHubOidc.Arn}`) is taken as written: the
+    // request names it, so the statement applies, and the keys say which issuer it is.
+    let referenced = stmt
+        .federated()
+        .find(|f| f.contains("${") && prefix_of_principal(f).is_none_or(|p| p.contains("${")))
+        .map(str::to_string);
+    let oidc_principal =
+        matches!(stmt.principal, Principal::Everyone) || stmt.federated().next().is_some();
     if out.is_empty() && oidc_principal {
         // The principal is a reference (CloudFormation `!Ref`, Terraform interpolation) or `*`:
         // the condition keys name the provider.
         let mut seen = HashSet::new();
         for c in &stmt.conditions {
-            if let Some((p, _)) = c.key.split_once(':') {
-                if !is_global_prefix(p) && seen.insert(p.to_ascii_lowercase()) {
-                    out.push(Target {
-                        issuer: classify(p),
-                        prefix: p.to_string(),
-                        federated: format!("arn:aws:iam::000000000000:oidc-provider/{p}"),
-                    });
-                }
-            }
-        }
-        if out.is_empty() {
-            if let Some(issuer) = by_shape {
-                let prefix = match issuer {
-                    Issuer::GitHub => "token.actions.githubusercontent.com",
-                    Issuer::GitLab => "gitlab.com",
-                    Issuer::TerraformCloud => "app.terraform.io",
-                    _ => "oidc.example",
-                };
+            if let Some((p, _)) = c.key.split_once(':')
+                && !is_global_prefix(p)
+                && seen.insert(p.to_ascii_lowercase())
+            {
                 out.push(Target {
-                    issuer,
-                    prefix: prefix.into(),
-                    federated: format!("arn:aws:iam::000000000000:oidc-provider/{prefix}"),
+                    issuer: classify(p),
+                    prefix: p.to_string(),
+                    federated: referenced
+                        .clone()
+                        .unwrap_or_else(|| format!("arn:aws:iam::000000000000:oidc-provider/{p}")),
                 });
             }
+        }
+        if out.is_empty()
+            && let Some(issuer) = by_shape
+        {
+            let prefix = match issuer {
+                Issuer::GitHub => "token.actions.githubusercontent.com",
+                Issuer::GitLab => "gitlab.com",
+                Issuer::TerraformCloud => "app.terraform.io",
+                _ => "oidc.example",
+            };
+            out.push(Target {
+                issuer,
+                prefix: prefix.into(),
+                federated: referenced
+                    .clone()
+                    .unwrap_or_else(|| format!("arn:aws:iam::000000000000:oidc-provider/{prefix}")),
+            });
         }
     }
     out
@@ -172,9 +192,20 @@ fn key_claim<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
 fn identity_claims(issuer: Issuer) -> &'static [&'static str] {
     match issuer {
         Issuer::GitHub => &["sub", "job_workflow_ref", "repository", "repository_id"],
-        Issuer::GitLab => &["sub", "project_id", "project_path", "namespace_id", "namespace_path"],
+        Issuer::GitLab => &[
+            "sub",
+            "project_id",
+            "project_path",
+            "namespace_id",
+            "namespace_path",
+        ],
         Issuer::CircleCi => &["sub", "oidc.circleci.com/project-id"],
-        Issuer::Buildkite => &["sub", "organization_slug", "organization_id", "pipeline_slug"],
+        Issuer::Buildkite => &[
+            "sub",
+            "organization_slug",
+            "organization_id",
+            "pipeline_slug",
+        ],
         _ => &["sub"],
     }
 }
@@ -186,6 +217,10 @@ fn suggested_condition(t: &Target, intended: &str) -> String {
         Issuer::TerraformCloud => "aws.workload.identity",
         _ => "<the audience your pipeline requests>",
     };
+    let intended = intended
+        .replace("keyless-owner", "<owner>")
+        .replace("keyless-repo", "<repo>");
+    let intended = intended.as_str();
     let sub = match t.issuer {
         Issuer::GitHub => intended.to_string(),
         Issuer::Bitbucket => {
@@ -198,7 +233,11 @@ fn suggested_condition(t: &Target, intended: &str) -> String {
         }
         _ => intended.to_string(),
     };
-    let op = if sub.contains('*') { "StringLike" } else { "StringEquals" };
+    let op = if sub.contains('*') {
+        "StringLike"
+    } else {
+        "StringEquals"
+    };
     let mut cond = serde_json::Map::new();
     let mut eq = serde_json::Map::new();
     eq.insert(format!("{}:aud", t.prefix), json!(aud));
@@ -206,21 +245,35 @@ fn suggested_condition(t: &Target, intended: &str) -> String {
         eq.insert(format!("{}:sub", t.prefix), json!(sub));
     }
     if t.issuer == Issuer::GitLab {
-        eq.insert(format!("{}:project_id", t.prefix), json!("<your project id>"));
+        eq.insert(
+            format!("{}:project_id", t.prefix),
+            json!("<your project id>"),
+        );
     }
     if t.issuer == Issuer::GitHub {
-        eq.insert(format!("{}:repository_id", t.prefix), json!("<your repository id>"));
+        eq.insert(
+            format!("{}:repository_id", t.prefix),
+            json!("<your repository id>"),
+        );
     }
     cond.insert("StringEquals".into(), serde_json::Value::Object(eq));
     if op == "StringLike" {
-        cond.insert("StringLike".into(), json!({ format!("{}:sub", t.prefix): sub }));
+        cond.insert(
+            "StringLike".into(),
+            json!({ format!("{}:sub", t.prefix): sub }),
+        );
     }
     let text = serde_json::to_string_pretty(&json!({ "Condition": cond })).unwrap_or_default();
-    format!("pin one repository and one branch or environment; replace the statement's condition with:\n{text}")
+    format!(
+        "pin one repository and one branch or environment; replace the statement's condition with:\n{text}"
+    )
 }
 
 fn probe_rule(issuer: Issuer, kind: ProbeKind) -> Option<&'static str> {
-    let per_org_issuer = matches!(issuer, Issuer::CircleCi | Issuer::Bitbucket | Issuer::Kubernetes);
+    let per_org_issuer = matches!(
+        issuer,
+        Issuer::CircleCi | Issuer::Bitbucket | Issuer::Kubernetes
+    );
     Some(match kind {
         ProbeKind::OtherOwner if per_org_issuer => "KL004",
         ProbeKind::OtherOwner => "KL003",
@@ -240,8 +293,12 @@ fn probe_words(issuer: Issuer, kind: ProbeKind) -> &'static str {
         (Issuer::GitLab, ProbeKind::OtherRepo) => "another project of the group",
         (Issuer::GitLab, ProbeKind::Tag) => "a tag with the branch's name (or the other ref type)",
         (Issuer::TerraformCloud, ProbeKind::OtherOwner) => "a workspace of another organization",
-        (Issuer::TerraformCloud, ProbeKind::OtherRepo) => "another workspace or project of the organization",
-        (Issuer::TerraformCloud, ProbeKind::PrefixRepo) => "a workspace whose name starts with the intended one",
+        (Issuer::TerraformCloud, ProbeKind::OtherRepo) => {
+            "another workspace or project of the organization"
+        }
+        (Issuer::TerraformCloud, ProbeKind::PrefixRepo) => {
+            "a workspace whose name starts with the intended one"
+        }
         (Issuer::CircleCi, ProbeKind::OtherRepo) => "another project of the organization",
         (Issuer::Bitbucket, ProbeKind::OtherRepo) => "another repository of the workspace",
         (Issuer::Bitbucket, ProbeKind::OtherEnv) => "another (or no) deployment environment",
@@ -268,11 +325,60 @@ pub struct Decider {
     engine: Option<keyless_policy::Policy>,
 }
 
+/// Neutralises template references (`${GitHubOrg}`, `${var.org}`, `${AWS::AccountId}`) so the
+/// engine does not read them as IAM policy variables; IAM variables (`${aws:username}`,
+/// `${prefix:sub}`, `${*}`) are kept. Applied alike to the policy and to request values, so
+/// matching is unchanged.
+pub fn neutralise_templates(s: &str) -> String {
+    if !s.contains("${") {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        let (head, tail) = rest.split_at(i);
+        out.push_str(head);
+        let Some(end) = tail.find('}') else {
+            out.push_str(tail);
+            return out;
+        };
+        let inner = tail.get(2..end).unwrap_or("");
+        let iam_variable = matches!(inner, "*" | "?" | "$")
+            || inner.matches(':').count() == 1 && !inner.contains("::");
+        if iam_variable {
+            out.push_str(tail.get(..=end).unwrap_or(""));
+        } else {
+            out.push_str("{tpl:");
+            out.push_str(&inner.replace(':', "."));
+            out.push('}');
+        }
+        rest = tail.get(end + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
+}
+
+fn neutralise_value(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(neutralise_templates(s)),
+        Value::Array(a) => Value::Array(a.iter().map(neutralise_value).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (neutralise_templates(k), neutralise_value(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 impl Decider {
     /// Prepares the engine for `doc`.
     pub fn new(doc: &serde_json::Value) -> Decider {
-        let text = serde_json::to_string(doc).unwrap_or_default();
-        Decider { engine: keyless_policy::parse(&text, keyless_policy::PolicyKind::Trust).ok() }
+        let text = serde_json::to_string(&neutralise_value(doc)).unwrap_or_default();
+        Decider {
+            engine: keyless_policy::parse(&text, keyless_policy::PolicyKind::Trust).ok(),
+        }
     }
 
     /// Whether the policy engine (rather than the fallback evaluator) decides.
@@ -281,17 +387,28 @@ impl Decider {
     }
 
     /// Index of the statement that lets the request in, if it is allowed.
-    pub fn admits(&self, policy: &Policy, federated: &str, ctx: &crate::eval::Context) -> Option<usize> {
+    pub fn admits(
+        &self,
+        policy: &Policy,
+        federated: &str,
+        ctx: &crate::eval::Context,
+    ) -> Option<usize> {
         match &self.engine {
             Some(engine) => {
                 let mut context = keyless_policy::Context::new();
                 for (k, v) in ctx.iter() {
-                    context.set(k, v.clone());
+                    context.set(k, v.iter().map(|x| neutralise_templates(x)).collect());
                 }
-                let principal = [keyless_policy::PrincipalId::new(keyless_policy::PrincipalKind::Federated, federated)];
+                let principal = [keyless_policy::PrincipalId::new(
+                    keyless_policy::PrincipalKind::Federated,
+                    neutralise_templates(federated),
+                )];
                 let set = keyless_policy::PolicySet {
                     identity: Vec::new(),
-                    resource: Some(keyless_policy::Named { name: "trust", policy: engine }),
+                    resource: Some(keyless_policy::Named {
+                        name: "trust",
+                        policy: engine,
+                    }),
                     boundary: None,
                     session: None,
                 };
@@ -319,7 +436,11 @@ impl Decider {
 pub fn analyse(policy: &Policy, doc: &serde_json::Value, meta: &RoleMeta) -> Vec<RawFinding> {
     let decider = Decider::new(doc);
     let mut out = Vec::new();
-    let web: Vec<&Statement> = policy.statements.iter().filter(|s| is_web_identity_allow(s)).collect();
+    let web: Vec<&Statement> = policy
+        .statements
+        .iter()
+        .filter(|s| is_web_identity_allow(s))
+        .collect();
     let any_conditioned = web.iter().any(|s| s.has_condition_element);
     let mut silenced: HashSet<usize> = HashSet::new();
     let mut oidc_role = false;
@@ -333,7 +454,9 @@ pub fn analyse(policy: &Policy, doc: &serde_json::Value, meta: &RoleMeta) -> Vec
         if !ts.is_empty() {
             oidc_role = true;
         }
-        if !stmt.has_condition_element && (!ts.is_empty() || matches!(stmt.principal, Principal::Everyone)) {
+        if !stmt.has_condition_element
+            && (!ts.is_empty() || matches!(stmt.principal, Principal::Everyone))
+        {
             if web.len() > 1 && any_conditioned {
                 out.push(
                     raw("KL016", format!(
@@ -361,40 +484,65 @@ pub fn analyse(policy: &Policy, doc: &serde_json::Value, meta: &RoleMeta) -> Vec
     for stmt in &web {
         for t in targets(stmt) {
             let ps = probes(stmt, &t.prefix, t.issuer);
-            let intended = ps.iter().find(|p| p.kind == ProbeKind::WrongAudience).map(|p| p.sub.clone()).unwrap_or_default();
+            let intended = ps
+                .iter()
+                .find(|p| p.kind == ProbeKind::WrongAudience)
+                .map(|p| p.sub.clone())
+                .unwrap_or_default();
             let admitted: Vec<(&Probe, usize)> = ps
                 .iter()
                 .filter_map(|p| decider.admits(policy, &t.federated, &p.ctx).map(|i| (p, i)))
                 .collect();
-            let kinds: HashSet<(ProbeKind, usize)> = admitted.iter().map(|(p, i)| (p.kind, *i)).collect();
+            let kinds: HashSet<(ProbeKind, usize)> =
+                admitted.iter().map(|(p, i)| (p.kind, *i)).collect();
             for (p, by) in &admitted {
                 if silenced.contains(by) {
                     continue;
                 }
-                let Some(id) = probe_rule(t.issuer, p.kind) else { continue };
+                let Some(id) = probe_rule(t.issuer, p.kind) else {
+                    continue;
+                };
                 // Broader holes subsume narrower ones on the same statement.
                 let subsumed = match p.kind {
-                    ProbeKind::OtherRepo => kinds.contains(&(ProbeKind::OtherOwner, *by)) && id == "KL004" && probe_rule(t.issuer, ProbeKind::OtherOwner) == Some("KL003"),
-                    ProbeKind::PrefixRepo => kinds.contains(&(ProbeKind::OtherRepo, *by)) || kinds.contains(&(ProbeKind::OtherOwner, *by)),
-                    ProbeKind::PrefixBranch => kinds.contains(&(ProbeKind::OtherBranch, *by)) || kinds.contains(&(ProbeKind::Tag, *by)),
+                    ProbeKind::OtherRepo => {
+                        kinds.contains(&(ProbeKind::OtherOwner, *by))
+                            && id == "KL004"
+                            && probe_rule(t.issuer, ProbeKind::OtherOwner) == Some("KL003")
+                    }
+                    ProbeKind::PrefixRepo => {
+                        kinds.contains(&(ProbeKind::OtherRepo, *by))
+                            || kinds.contains(&(ProbeKind::OtherOwner, *by))
+                    }
+                    ProbeKind::PrefixBranch => {
+                        kinds.contains(&(ProbeKind::OtherBranch, *by))
+                            || kinds.contains(&(ProbeKind::Tag, *by))
+                    }
                     ProbeKind::PrefixEnv => kinds.contains(&(ProbeKind::OtherEnv, *by)),
                     _ => false,
                 };
                 if subsumed || !reported.insert((id, *by)) {
                     continue;
                 }
-                let Some(by_stmt) = policy.statements.iter().find(|s| s.index == *by) else { continue };
+                let Some(by_stmt) = policy.statements.iter().find(|s| s.index == *by) else {
+                    continue;
+                };
                 out.push(probe_finding(id, p, by_stmt, &t, &intended, meta));
-                if id == "KL003" && t.issuer == Issuer::GitHub && passes_guardrail(by_stmt, &t.prefix) && reported.insert(("KL015", *by)) {
+                if id == "KL003"
+                    && t.issuer == Issuer::GitHub
+                    && passes_guardrail(by_stmt, &t.prefix)
+                    && reported.insert(("KL015", *by))
+                {
                     out.push(guardrail_bypass(p, by_stmt, &t, &intended));
-                } else if matches!(id, "KL004" | "KL005") && t.issuer == Issuer::GitHub && passes_guardrail(by_stmt, &t.prefix) {
-                    if let Some((c, i)) = admitting_value(by_stmt, &t.prefix, &p.sub) {
-                        if i > 0 && reported.insert(("KL015", *by)) {
-                            let mut f = guardrail_bypass(p, by_stmt, &t, &intended);
-                            f.json_path = c;
-                            out.push(f);
-                        }
-                    }
+                } else if matches!(id, "KL004" | "KL005")
+                    && t.issuer == Issuer::GitHub
+                    && passes_guardrail(by_stmt, &t.prefix)
+                    && let Some((c, i)) = admitting_value(by_stmt, &t.prefix, &p.sub)
+                    && i > 0
+                    && reported.insert(("KL015", *by))
+                {
+                    let mut f = guardrail_bypass(p, by_stmt, &t, &intended);
+                    f.json_path = c;
+                    out.push(f);
                 }
             }
         }
@@ -422,7 +570,9 @@ fn intended_fallback(t: &Target) -> String {
     match t.issuer {
         Issuer::GitHub => "repo:<owner>/<repo>:environment:<environment>".into(),
         Issuer::GitLab => "project_path:<group>/<project>:ref_type:branch:ref:main".into(),
-        Issuer::TerraformCloud => "organization:<org>:project:<project>:workspace:<workspace>:run_phase:apply".into(),
+        Issuer::TerraformCloud => {
+            "organization:<org>:project:<project>:workspace:<workspace>:run_phase:apply".into()
+        }
         Issuer::CircleCi => "org/<org-id>/project/<project-id>/user/<user-id>".into(),
         Issuer::Bitbucket => "{<repositoryUuid>}:{<deploymentEnvironmentUuid>}:*".into(),
         Issuer::Kubernetes => "system:serviceaccount:<namespace>:<service-account>".into(),
@@ -439,7 +589,11 @@ fn stmt_name(stmt: &Statement) -> String {
 
 /// The condition path and value index of the `sub` value that admits `sub`, if any.
 fn admitting_value(stmt: &Statement, prefix: &str, sub: &str) -> Option<(String, usize)> {
-    for c in stmt.conditions.iter().filter(|c| key_claim(&c.key, prefix).is_some_and(|k| k.eq_ignore_ascii_case("sub"))) {
+    for c in stmt
+        .conditions
+        .iter()
+        .filter(|c| key_claim(&c.key, prefix).is_some_and(|k| k.eq_ignore_ascii_case("sub")))
+    {
         for (i, v) in c.values.iter().enumerate() {
             let hit = match c.base.as_str() {
                 "stringlike" => crate::eval::wildcard_match(v, sub, false),
@@ -455,28 +609,54 @@ fn admitting_value(stmt: &Statement, prefix: &str, sub: &str) -> Option<(String,
     None
 }
 
-fn probe_finding(id: &'static str, p: &Probe, stmt: &Statement, t: &Target, intended: &str, meta: &RoleMeta) -> RawFinding {
+fn probe_finding(
+    id: &'static str,
+    p: &Probe,
+    stmt: &Statement,
+    t: &Target,
+    intended: &str,
+    meta: &RoleMeta,
+) -> RawFinding {
     let words = probe_words(t.issuer, p.kind);
     let (path, value) = match admitting_value(stmt, &t.prefix, &p.sub) {
         Some((path, i)) => {
-            let v = stmt.conditions.iter().find(|c| c.path == path || path.starts_with(&format!("{}[", c.path))).and_then(|c| c.values.get(i)).cloned();
+            let v = stmt
+                .conditions
+                .iter()
+                .find(|c| c.path == path || path.starts_with(&format!("{}[", c.path)))
+                .and_then(|c| c.values.get(i))
+                .cloned();
             (path, v)
         }
-        None => (stmt.conditions.first().map_or(stmt.path.clone(), |c| c.path.clone()), None),
+        None => (
+            stmt.conditions
+                .first()
+                .map_or(stmt.path.clone(), |c| c.path.clone()),
+            None,
+        ),
     };
     let because = match &value {
         Some(v) => format!(" because of `{v}`"),
-        None if p.missing_claims => " because a condition passes when a claim is missing".to_string(),
+        None if p.missing_claims => {
+            " because a condition passes when a claim is missing".to_string()
+        }
         None => String::new(),
     };
     let message = if p.kind == ProbeKind::WrongAudience {
-        format!("statement {} does not pin the audience: a token for `{intended}` minted for another audience is accepted", stmt_name(stmt))
+        format!(
+            "statement {} does not pin the audience: a token for `{intended}` minted for another audience is accepted",
+            stmt_name(stmt)
+        )
     } else {
         format!(
             "statement {} admits {words}{because}: the policy engine let in `{}`{}",
             stmt_name(stmt),
             p.sub,
-            if p.missing_claims { " (with optional claims absent)" } else { "" }
+            if p.missing_claims {
+                " (with optional claims absent)"
+            } else {
+                ""
+            }
         )
     };
     let mut f = raw(id, message, &path);
@@ -487,11 +667,19 @@ fn probe_finding(id: &'static str, p: &Probe, stmt: &Statement, t: &Target, inte
     if id == "KL006" && meta.admin_policy().is_some() {
         f = f.severity(Severity::High);
     }
-    if id == "KL007" && value.as_deref().is_some_and(|v| !v.contains('*') && !v.contains('?')) {
+    if id == "KL007"
+        && value
+            .as_deref()
+            .is_some_and(|v| !v.contains('*') && !v.contains('?'))
+    {
         f = f.severity(Severity::Medium);
     }
     if id == "KL002" {
-        let aud = t.issuer.expected_audience().and_then(|a| a.first().copied()).unwrap_or("<your audience>");
+        let aud = t
+            .issuer
+            .expected_audience()
+            .and_then(|a| a.first().copied())
+            .unwrap_or("<your audience>");
         f = f.fix(format!(
             "add `\"StringEquals\": {{\"{}:aud\": \"{aud}\"}}` to the statement's condition",
             t.prefix
@@ -506,9 +694,15 @@ fn probe_finding(id: &'static str, p: &Probe, stmt: &Statement, t: &Target, inte
 
 fn guardrail_bypass(p: &Probe, stmt: &Statement, t: &Target, intended: &str) -> RawFinding {
     let path = admitting_value(stmt, &t.prefix, &p.sub).map_or(stmt.path.clone(), |(p, _)| p);
-    let mut f = raw("KL015", format!(
-        "statement {} passes IAM's GitHub write-time check (it only rejects a missing or `*` first `sub` value) yet admits `{}`",
-        stmt_name(stmt), p.sub), &path);
+    let mut f = raw(
+        "KL015",
+        format!(
+            "statement {} passes IAM's GitHub write-time check (it only rejects a missing or `*` first `sub` value) yet admits `{}`",
+            stmt_name(stmt),
+            p.sub
+        ),
+        &path,
+    );
     f.admitted_subject = Some(p.sub.clone());
     f.fix(suggested_condition(t, intended))
 }
@@ -517,9 +711,19 @@ fn guardrail_bypass(p: &Probe, stmt: &Statement, t: &Target, intended: &str) -> 
 /// `job_workflow_ref` whose first value is not `*`.
 fn passes_guardrail(stmt: &Statement, prefix: &str) -> bool {
     stmt.conditions.iter().any(|c| {
-        let op_ok = c.set == SetOp::Single && !c.if_exists && matches!(c.base.as_str(), "stringequals" | "stringlike" | "stringequalsignorecase");
-        let key_ok = key_claim(&c.key, prefix).is_some_and(|k| k.eq_ignore_ascii_case("sub") || k.eq_ignore_ascii_case("job_workflow_ref"));
-        let first_ok = c.values.first().is_some_and(|v| !v.is_empty() && v.chars().any(|ch| ch != '*'));
+        let op_ok = c.set == SetOp::Single
+            && !c.if_exists
+            && matches!(
+                c.base.as_str(),
+                "stringequals" | "stringlike" | "stringequalsignorecase"
+            );
+        let key_ok = key_claim(&c.key, prefix).is_some_and(|k| {
+            k.eq_ignore_ascii_case("sub") || k.eq_ignore_ascii_case("job_workflow_ref")
+        });
+        let first_ok = c
+            .values
+            .first()
+            .is_some_and(|v| !v.is_empty() && v.chars().any(|ch| ch != '*'));
         op_ok && key_ok && first_ok
     })
 }
@@ -528,36 +732,61 @@ fn principal_rules(stmt: &Statement, out: &mut Vec<RawFinding>) {
     if stmt.effect != Effect::Allow {
         return;
     }
-    let principal_path = format!("{}.{}", stmt.path, if stmt.not_principal { "NotPrincipal" } else { "Principal" });
+    let principal_path = format!(
+        "{}.{}",
+        stmt.path,
+        if stmt.not_principal {
+            "NotPrincipal"
+        } else {
+            "Principal"
+        }
+    );
     if stmt.not_principal {
         out.push(raw("KL018", format!("statement {} uses `NotPrincipal` with Allow: it trusts everyone not listed, and IAM rejects it in trust policies", stmt_name(stmt)), &principal_path)
             .needle("NotPrincipal")
             .fix("replace `NotPrincipal` with a `Principal` naming the OIDC provider: `\"Principal\": {\"Federated\": \"arn:aws:iam::<account>:oidc-provider/<issuer host>\"}`".into()));
-    } else if stmt.principal == Principal::Everyone
-        || stmt.federated().any(|f| f == "*")
-    {
+    } else if stmt.principal == Principal::Everyone || stmt.federated().any(|f| f == "*") {
         out.push(raw("KL017", format!("statement {} trusts `\"*\"`: any AWS account or identity provider may assume the role, limited only by its conditions", stmt_name(stmt)), &principal_path)
             .needle("Principal")
             .fix("name the provider: `\"Principal\": {\"Federated\": \"arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com\"}`".into()));
     }
-    let action_path = format!("{}.{}", stmt.path, if stmt.not_action { "NotAction" } else { "Action" });
-    let broad = stmt.actions.iter().find(|a| *a == "*" || a.eq_ignore_ascii_case("sts:*"));
+    let action_path = format!(
+        "{}.{}",
+        stmt.path,
+        if stmt.not_action {
+            "NotAction"
+        } else {
+            "Action"
+        }
+    );
+    let broad = stmt
+        .actions
+        .iter()
+        .find(|a| *a == "*" || a.eq_ignore_ascii_case("sts:*"));
     if stmt.not_action {
         out.push(raw("KL019", format!("statement {} uses `NotAction`: it allows every action not listed, `sts:AssumeRole` and tagging included", stmt_name(stmt)), &action_path)
             .needle("NotAction").fix(format!("use `\"Action\": \"{WEB_IDENTITY}\"`")));
-    } else if let Some(a) = broad {
-        if stmt.federated().next().is_some() || stmt.principal == Principal::Everyone {
-            out.push(raw("KL019", format!("statement {} allows `{a}`: more than `{WEB_IDENTITY}` (e.g. `sts:TagSession`, `sts:SetSourceIdentity`, `sts:AssumeRole`)", stmt_name(stmt)), &action_path)
+    } else if let Some(a) = broad
+        && (stmt.federated().next().is_some() || stmt.principal == Principal::Everyone)
+    {
+        out.push(raw("KL019", format!("statement {} allows `{a}`: more than `{WEB_IDENTITY}` (e.g. `sts:TagSession`, `sts:SetSourceIdentity`, `sts:AssumeRole`)", stmt_name(stmt)), &action_path)
                 .needle(a).fix(format!("use `\"Action\": \"{WEB_IDENTITY}\"` (add `sts:TagSession` only if the token carries session tags)")));
-        }
     }
 }
 
-fn statement_rules(stmt: &Statement, t: &Target, out: &mut Vec<RawFinding>, silenced: &mut HashSet<usize>) {
+fn statement_rules(
+    stmt: &Statement,
+    t: &Target,
+    out: &mut Vec<RawFinding>,
+    silenced: &mut HashSet<usize>,
+) {
     let issuer = t.issuer;
     let prefix = &t.prefix;
     let has_key = |claims: &[&str]| {
-        stmt.conditions.iter().any(|c| key_claim(&c.key, prefix).is_some_and(|k| claims.iter().any(|x| x.eq_ignore_ascii_case(k))))
+        stmt.conditions.iter().any(|c| {
+            key_claim(&c.key, prefix)
+                .is_some_and(|k| claims.iter().any(|x| x.eq_ignore_ascii_case(k)))
+        })
     };
     if stmt.has_condition_element && !has_key(identity_claims(issuer)) {
         out.push(raw("KL001", format!("statement {} has no condition on `{prefix}:sub`: every workflow of every {} user can assume this role", stmt_name(stmt), issuer.name()), &format!("{}.Condition", stmt.path))
@@ -576,21 +805,51 @@ fn statement_rules(stmt: &Statement, t: &Target, out: &mut Vec<RawFinding>, sile
             Some((p, _)) if is_global_prefix(p) => continue,
             Some((p, _)) => {
                 // A key of another provider: never in this provider's tokens.
-                unknown_key(stmt, c, &format!("`{}` is a key of the `{p}` provider, which this statement does not trust", c.key), out);
+                unknown_key(
+                    stmt,
+                    c,
+                    &format!(
+                        "`{}` is a key of the `{p}` provider, which this statement does not trust",
+                        c.key
+                    ),
+                    out,
+                );
                 continue;
             }
             None => None,
         };
         let Some(claim) = claim else {
-            unknown_key(stmt, c, &format!("`{}` has no provider prefix; AWS keys look like `{prefix}:sub`", c.key), out);
+            unknown_key(
+                stmt,
+                c,
+                &format!(
+                    "`{}` has no provider prefix; AWS keys look like `{prefix}:sub`",
+                    c.key
+                ),
+                out,
+            );
             continue;
         };
         let lc = claim.to_ascii_lowercase();
-        if !issuer.known_claims().iter().any(|k| k.eq_ignore_ascii_case(&lc)) {
-            let why = if issuer.unexposed_claims().iter().any(|k| k.eq_ignore_ascii_case(&lc)) {
-                format!("`{claim}` is in {} tokens but AWS does not expose it as a condition key", issuer.name())
+        if !issuer
+            .known_claims()
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&lc))
+        {
+            let why = if issuer
+                .unexposed_claims()
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(&lc))
+            {
+                format!(
+                    "`{claim}` is in {} tokens but AWS does not expose it as a condition key",
+                    issuer.name()
+                )
             } else {
-                format!("`{claim}` is not a condition key AWS exposes for {}", issuer.name())
+                format!(
+                    "`{claim}` is not a condition key AWS exposes for {}",
+                    issuer.name()
+                )
             };
             unknown_key(stmt, c, &why, out);
             continue;
@@ -598,27 +857,41 @@ fn statement_rules(stmt: &Statement, t: &Target, out: &mut Vec<RawFinding>, sile
         // Absent-key operators.
         if stmt.effect == Effect::Allow && c.base != "null" && c.passes_when_absent() {
             let optional = !matches!(lc.as_str(), "sub" | "aud");
-            let what = if c.set == SetOp::ForAll { "`ForAllValues:` is true when the key is missing" }
-                else if c.if_exists { "`…IfExists` is true when the key is missing" }
-                else { "a negated operator is true when the key is missing" };
+            let what = if c.set == SetOp::ForAll {
+                "`ForAllValues:` is true when the key is missing"
+            } else if c.if_exists {
+                "`…IfExists` is true when the key is missing"
+            } else {
+                "a negated operator is true when the key is missing"
+            };
             out.push(raw("KL009", format!("`{}` on `{}`: {what}{}", c.operator, c.key, if optional { ", and this claim is absent from many tokens" } else { "" }), &c.path)
                 .needle(&c.key)
                 .severity(if optional { Severity::High } else { Severity::Medium })
                 .fix(format!("use a plain positive operator, e.g. `\"StringEquals\": {{\"{}\": …}}`; if you need to exclude values, add the exclusion as a separate Deny statement", c.key)));
         }
         literal_rules(stmt, c, &lc, issuer, out);
-        if lc == "aud" && stmt.effect == Effect::Allow && c.positive_string() {
-            if let Some(expected) = issuer.expected_audience() {
-                if let Some(bad) = c.values.iter().find(|v| !expected.contains(&v.as_str()) && !v.contains('*')) {
-                    let note = if bad.starts_with("https://github.com/") { " (GitHub's default audience, given to tokens requested for any purpose)" } else { "" };
-                    out.push(raw("KL002", format!("audience `{bad}`{note} is not what `configure-aws-credentials` requests (`sts.amazonaws.com`)"), &c.path)
+        if lc == "aud"
+            && stmt.effect == Effect::Allow
+            && c.positive_string()
+            && let Some(expected) = issuer.expected_audience()
+            && let Some(bad) = c
+                .values
+                .iter()
+                .find(|v| !expected.contains(&v.as_str()) && !v.contains('*'))
+        {
+            let note = if bad.starts_with("https://github.com/") {
+                " (GitHub's default audience, given to tokens requested for any purpose)"
+            } else {
+                ""
+            };
+            out.push(raw("KL002", format!("audience `{bad}`{note} is not what `configure-aws-credentials` requests (`sts.amazonaws.com`)"), &c.path)
                         .needle(bad).fix(format!("`\"StringEquals\": {{\"{}\": \"sts.amazonaws.com\"}}`", c.key)));
-                }
-            }
         }
         if lc == "sub" && stmt.effect == Effect::Allow && c.positive_string() {
             for v in &c.values {
-                if let Some(other) = issuer_of_subject(v).filter(|o| *o != issuer && issuer != Issuer::Other) {
+                if let Some(other) =
+                    issuer_of_subject(v).filter(|o| *o != issuer && issuer != Issuer::Other)
+                {
                     out.push(raw("KL020", format!("`{v}` is a {} subject but the provider `{prefix}` is {}: this value never matches (or the wrong provider is trusted)", other.name(), issuer.name()), &c.path)
                         .needle(v).fix(format!("trust the {} provider in `Principal.Federated` and use its key prefix, or write the subject in {} format", other.name(), issuer.name())));
                 }
@@ -626,9 +899,15 @@ fn statement_rules(stmt: &Statement, t: &Target, out: &mut Vec<RawFinding>, sile
         }
     }
     if issuer == Issuer::GitLab && stmt.effect == Effect::Allow {
-        let subs: Vec<&String> = stmt.on_key(&format!("{prefix}:sub")).filter(|c| c.positive_string()).flat_map(|c| c.values.iter()).collect();
+        let subs: Vec<&String> = stmt
+            .on_key(&format!("{prefix}:sub"))
+            .filter(|c| c.positive_string())
+            .flat_map(|c| c.values.iter())
+            .collect();
         let path_based = !subs.is_empty() && subs.iter().all(|v| v.starts_with("project_path:"));
-        let id_pinned = stmt.on_key(&format!("{prefix}:project_id")).any(|c| c.positive_string() && c.values.iter().all(|v| !v.contains('*')));
+        let id_pinned = stmt
+            .on_key(&format!("{prefix}:project_id"))
+            .any(|c| c.positive_string() && c.values.iter().all(|v| !v.contains('*')));
         if path_based && !id_pinned {
             let c = stmt.on_key(&format!("{prefix}:sub")).next();
             out.push(raw("KL023", format!("GitLab subject `{}` names the project by its path only; a renamed, transferred or re-created project can mint the same subject", subs.first().map_or("", |s| s.as_str())),
@@ -639,30 +918,90 @@ fn statement_rules(stmt: &Statement, t: &Target, out: &mut Vec<RawFinding>, sile
     }
 }
 
-fn literal_rules(stmt: &Statement, c: &crate::model::Condition, claim: &str, issuer: Issuer, out: &mut Vec<RawFinding>) {
-    let case_sensitive = matches!(c.base.as_str(), "stringequals" | "stringlike" | "stringnotequals" | "stringnotlike");
-    if c.base == "stringlike" && !c.values.is_empty() && c.values.iter().all(|v| !v.contains('*') && !v.contains('?')) {
-        out.push(raw("KL012", format!("`{}` on `{}` has no wildcard; it is an exact match", c.operator, c.key), &c.path)
-            .needle(&c.key).fix(format!("write `{}` as `{}`", c.operator, c.operator.replace("StringLike", "StringEquals"))));
+fn literal_rules(
+    stmt: &Statement,
+    c: &crate::model::Condition,
+    claim: &str,
+    issuer: Issuer,
+    out: &mut Vec<RawFinding>,
+) {
+    let case_sensitive = matches!(
+        c.base.as_str(),
+        "stringequals" | "stringlike" | "stringnotequals" | "stringnotlike"
+    );
+    if c.base == "stringlike"
+        && !c.values.is_empty()
+        && c.values
+            .iter()
+            .all(|v| !v.contains('*') && !v.contains('?'))
+    {
+        out.push(
+            raw(
+                "KL012",
+                format!(
+                    "`{}` on `{}` has no wildcard; it is an exact match",
+                    c.operator, c.key
+                ),
+                &c.path,
+            )
+            .needle(&c.key)
+            .fix(format!(
+                "write `{}` as `{}`",
+                c.operator,
+                c.operator.replace("StringLike", "StringEquals")
+            )),
+        );
     }
-    if matches!(c.base.as_str(), "stringequals" | "stringequalsignorecase") {
-        if let Some(v) = c.values.iter().find(|v| v.contains('*')) {
-            out.push(raw("KL013", format!("`{}` compares `{v}` literally, `*` included: no token ever matches it", c.operator), &c.path)
-                .needle(v).fix(format!("use `StringLike` for a pattern, or spell out the exact subject instead of `{v}`")));
-        }
+    if matches!(c.base.as_str(), "stringequals" | "stringequalsignorecase")
+        && let Some(v) = c.values.iter().find(|v| v.contains('*'))
+    {
+        out.push(
+            raw(
+                "KL013",
+                format!(
+                    "`{}` compares `{v}` literally, `*` included: no token ever matches it",
+                    c.operator
+                ),
+                &c.path,
+            )
+            .needle(v)
+            .fix(format!(
+                "use `StringLike` for a pattern, or spell out the exact subject instead of `{v}`"
+            )),
+        );
     }
     if case_sensitive && stmt.effect == Effect::Allow {
         for v in &c.values {
             if let Some(why) = impossible_case(issuer, claim, v) {
-                out.push(raw("KL011", format!("`{v}` can never match under case-sensitive `{}`: {why}", c.operator), &c.path).needle(v)
-                    .fix(format!("write it as the issuer does: `{}`", fix_case(issuer, claim, v))));
+                out.push(
+                    raw(
+                        "KL011",
+                        format!(
+                            "`{v}` can never match under case-sensitive `{}`: {why}",
+                            c.operator
+                        ),
+                        &c.path,
+                    )
+                    .needle(v)
+                    .fix(format!(
+                        "write it as the issuer does: `{}`",
+                        fix_case(issuer, claim, v)
+                    )),
+                );
                 break;
             }
         }
     }
-    if issuer == Issuer::Bitbucket && claim == "sub" && c.positive_string() && stmt.effect == Effect::Allow {
+    if issuer == Issuer::Bitbucket
+        && claim == "sub"
+        && c.positive_string()
+        && stmt.effect == Effect::Allow
+    {
         for v in &c.values {
-            let uuids = v.split(':').filter(|s| s.starts_with('{') && s.ends_with('}')).count();
+            let uuids = v
+                .split(':')
+                .filter(|s| s.starts_with('{') && s.ends_with('}'))
+                .count();
             if uuids >= 2 && !v.contains('*') {
                 out.push(raw("KL025", format!("`{v}` pins the step UUID, which changes every run: the role works once and then never"), &c.path)
                     .needle(v).fix("use `StringLike` with the step wildcarded: `{repositoryUuid}:{deploymentEnvironmentUuid}:*`".into()));
@@ -672,8 +1011,23 @@ fn literal_rules(stmt: &Statement, c: &crate::model::Condition, claim: &str, iss
     }
 }
 
-const GH_WORDS: &[&str] = &["repo:", ":ref:", "refs/heads/", "refs/tags/", ":environment:", ":pull_request", ":job_workflow_ref:"];
-const GL_WORDS: &[&str] = &["project_path:", "project_id:", ":ref_type:", ":ref:", "ref_type:branch", "ref_type:tag"];
+const GH_WORDS: &[&str] = &[
+    "repo:",
+    ":ref:",
+    "refs/heads/",
+    "refs/tags/",
+    ":environment:",
+    ":pull_request",
+    ":job_workflow_ref:",
+];
+const GL_WORDS: &[&str] = &[
+    "project_path:",
+    "project_id:",
+    ":ref_type:",
+    ":ref:",
+    "ref_type:branch",
+    "ref_type:tag",
+];
 
 fn impossible_case(issuer: Issuer, claim: &str, v: &str) -> Option<&'static str> {
     let lower = v.to_ascii_lowercase();
@@ -710,7 +1064,12 @@ fn fix_case(issuer: Issuer, claim: &str, v: &str) -> String {
     s
 }
 
-fn unknown_key(stmt: &Statement, c: &crate::model::Condition, why: &str, out: &mut Vec<RawFinding>) {
+fn unknown_key(
+    stmt: &Statement,
+    c: &crate::model::Condition,
+    why: &str,
+    out: &mut Vec<RawFinding>,
+) {
     let absent_true = c.passes_when_absent();
     let (effect_text, severity) = match (&stmt.effect, absent_true) {
         (Effect::Allow, true) => ("the condition is always true, so it restricts nothing".to_string(), Severity::High),

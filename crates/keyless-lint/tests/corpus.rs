@@ -16,10 +16,18 @@ struct Score {
 
 impl Score {
     fn recall(&self) -> f64 {
-        if self.tp + self.fn_ == 0 { 1.0 } else { self.tp as f64 / (self.tp + self.fn_) as f64 }
+        if self.tp + self.fn_ == 0 {
+            1.0
+        } else {
+            self.tp as f64 / (self.tp + self.fn_) as f64
+        }
     }
     fn precision(&self) -> f64 {
-        if self.tp + self.fp == 0 { 1.0 } else { self.tp as f64 / (self.tp + self.fp) as f64 }
+        if self.tp + self.fp == 0 {
+            1.0
+        } else {
+            self.tp as f64 / (self.tp + self.fp) as f64
+        }
     }
 }
 
@@ -30,7 +38,9 @@ fn family(id: &str) -> &'static str {
 #[test]
 fn corpus_recall_and_precision_per_family() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
-    let index: Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/index.json")).unwrap()).unwrap();
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/index.json")).unwrap())
+            .unwrap();
     let cases = index.as_array().unwrap();
     assert!(cases.len() >= 150, "corpus has {} policies", cases.len());
     let mut per_family: BTreeMap<&str, Score> = BTreeMap::new();
@@ -40,12 +50,20 @@ fn corpus_recall_and_precision_per_family() {
     for c in cases {
         let file = c["file"].as_str().unwrap();
         let text = std::fs::read_to_string(format!("{dir}/policies/{file}")).unwrap();
-        let expected: BTreeSet<String> = c["expected"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        let expected: BTreeSet<String> = c["expected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
         let findings = lint_document(file, &text).unwrap();
         let got: BTreeSet<String> = findings.iter().map(|f| f.rule.to_string()).collect();
         for id in expected.union(&got) {
             let (e, g) = (expected.contains(id), got.contains(id));
-            for score in [per_family.entry(family(id)).or_default(), per_rule.entry(id.clone()).or_default()] {
+            for score in [
+                per_family.entry(family(id)).or_default(),
+                per_rule.entry(id.clone()).or_default(),
+            ] {
                 match (e, g) {
                     (true, true) => score.tp += 1,
                     (true, false) => score.fn_ += 1,
@@ -57,7 +75,12 @@ fn corpus_recall_and_precision_per_family() {
         if expected != got {
             disagreements.push(format!("{file}: expected {expected:?}, got {got:?}"));
         }
-        let exposure = findings.iter().any(|f| !matches!(f.rule, "KL010" | "KL011" | "KL012" | "KL013" | "KL020" | "KL025"));
+        let exposure = findings.iter().any(|f| {
+            !matches!(
+                f.rule,
+                "KL010" | "KL011" | "KL012" | "KL013" | "KL020" | "KL025"
+            )
+        });
         if c["insecure"].as_bool().unwrap() {
             insecure += 1;
             insecure_found += usize::from(exposure);
@@ -66,22 +89,51 @@ fn corpus_recall_and_precision_per_family() {
             secure_flagged += usize::from(exposure);
         }
     }
-    println!("policies: {} ({insecure} insecure, {secure} secure)", cases.len());
-    println!("insecure policies found: {insecure_found}/{insecure}; secure policies flagged: {secure_flagged}/{secure}");
-    println!("{:<12} {:>4} {:>4} {:>4} {:>7} {:>9}", "family", "tp", "fp", "fn", "recall", "precision");
+    println!(
+        "policies: {} ({insecure} insecure, {secure} secure)",
+        cases.len()
+    );
+    println!(
+        "insecure policies found: {insecure_found}/{insecure}; secure policies flagged: {secure_flagged}/{secure}"
+    );
+    println!(
+        "{:<12} {:>4} {:>4} {:>4} {:>7} {:>9}",
+        "family", "tp", "fp", "fn", "recall", "precision"
+    );
     for (f, s) in &per_family {
-        println!("{f:<12} {:>4} {:>4} {:>4} {:>7.3} {:>9.3}", s.tp, s.fp, s.fn_, s.recall(), s.precision());
+        println!(
+            "{f:<12} {:>4} {:>4} {:>4} {:>7.3} {:>9.3}",
+            s.tp,
+            s.fp,
+            s.fn_,
+            s.recall(),
+            s.precision()
+        );
     }
     for (r, s) in &per_rule {
-        println!("{r:<12} {:>4} {:>4} {:>4} {:>7.3} {:>9.3}", s.tp, s.fp, s.fn_, s.recall(), s.precision());
+        println!(
+            "{r:<12} {:>4} {:>4} {:>4} {:>7.3} {:>9.3}",
+            s.tp,
+            s.fp,
+            s.fn_,
+            s.recall(),
+            s.precision()
+        );
     }
     for d in &disagreements {
         println!("DISAGREE {d}");
     }
     for (f, s) in &per_family {
         assert!(s.recall() >= 0.95, "family {f}: recall {:.3}", s.recall());
-        assert!(s.precision() >= 0.95, "family {f}: precision {:.3}", s.precision());
+        assert!(
+            s.precision() >= 0.95,
+            "family {f}: precision {:.3}",
+            s.precision()
+        );
     }
-    assert_eq!(insecure_found, insecure, "every insecure policy must be found");
+    assert_eq!(
+        insecure_found, insecure,
+        "every insecure policy must be found"
+    );
     assert_eq!(secure_flagged, 0, "no secure policy may be flagged");
 }

@@ -8,14 +8,17 @@
 //! - a vector graded `dangerous` must get a finding of severity `low` or higher;
 //! - a vector graded `safe` must get none (`info` advice is allowed).
 
-use keyless_lint::eval::{evaluate, Context, Decision};
+use keyless_lint::eval::{Context, Decision, evaluate};
 use keyless_lint::model::Policy;
-use keyless_lint::{lint_document, Severity};
-use serde_json::{json, Map, Value};
+use keyless_lint::{Severity, lint_document};
+use serde_json::{Map, Value, json};
 
 fn provider(issuer: &str, subject: &str) -> (String, &'static str) {
     match issuer {
-        "github" => ("token.actions.githubusercontent.com".into(), "sts.amazonaws.com"),
+        "github" => (
+            "token.actions.githubusercontent.com".into(),
+            "sts.amazonaws.com",
+        ),
         "gitlab" => ("gitlab.com".into(), "https://gitlab.com"),
         "circleci" => {
             let org = subject.split('/').nth(1).unwrap_or("org");
@@ -30,7 +33,11 @@ fn provider(issuer: &str, subject: &str) -> (String, &'static str) {
 }
 
 fn op(consumer: &str) -> &'static str {
-    if consumer == "aws-stringlike" { "StringLike" } else { "StringEquals" }
+    if consumer == "aws-stringlike" {
+        "StringLike"
+    } else {
+        "StringEquals"
+    }
 }
 
 fn add(cond: &mut Map<String, Value>, op: &str, key: String, value: Value) {
@@ -52,7 +59,13 @@ struct Case {
 fn cases() -> Vec<Case> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/subvectors");
     let mut out = Vec::new();
-    for suite in ["github-aws", "gitlab-aws", "circleci-aws", "bitbucket-aws", "terraform-aws"] {
+    for suite in [
+        "github-aws",
+        "gitlab-aws",
+        "circleci-aws",
+        "bitbucket-aws",
+        "terraform-aws",
+    ] {
         let text = std::fs::read_to_string(format!("{dir}/{suite}.json")).unwrap();
         let doc: Value = serde_json::from_str(&text).unwrap();
         for v in doc["vectors"].as_array().unwrap() {
@@ -69,14 +82,29 @@ fn cases() -> Vec<Case> {
             for p in &parts {
                 let claim = p.get("claim").and_then(Value::as_str).unwrap_or("sub");
                 claims_used.push(claim.to_string());
-                add(&mut cond, op(p["consumer"].as_str().unwrap()), format!("{prefix}:{claim}"), p["pattern"].clone());
+                add(
+                    &mut cond,
+                    op(p["consumer"].as_str().unwrap()),
+                    format!("{prefix}:{claim}"),
+                    p["pattern"].clone(),
+                );
             }
             let single = parts.len() == 1;
             if single && !claims_used.iter().any(|c| c == "sub") {
-                add(&mut cond, "StringEquals", format!("{prefix}:sub"), json!(subject));
+                add(
+                    &mut cond,
+                    "StringEquals",
+                    format!("{prefix}:sub"),
+                    json!(subject),
+                );
             }
             if !claims_used.iter().any(|c| c == "aud") {
-                add(&mut cond, "StringEquals", format!("{prefix}:aud"), json!(aud));
+                add(
+                    &mut cond,
+                    "StringEquals",
+                    format!("{prefix}:aud"),
+                    json!(aud),
+                );
             }
             let federated = format!("arn:aws:iam::123456789012:oidc-provider/{prefix}");
             let policy = json!({
@@ -102,7 +130,10 @@ fn cases() -> Vec<Case> {
             }
             out.push(Case {
                 id: v["id"].as_str().unwrap().to_string(),
-                grade: v.get("judgment").and_then(|j| j["grade"].as_str()).map(str::to_string),
+                grade: v
+                    .get("judgment")
+                    .and_then(|j| j["grade"].as_str())
+                    .map(str::to_string),
                 expect_match: v["expect"] == "match",
                 policy,
                 ctx,
@@ -120,7 +151,12 @@ fn engine_reproduces_every_expectation() {
     let mut wrong = Vec::new();
     for c in &all {
         let policy = Policy::from_value(&c.policy);
-        let d = evaluate(&policy, &c.federated, "sts:AssumeRoleWithWebIdentity", &c.ctx);
+        let d = evaluate(
+            &policy,
+            &c.federated,
+            "sts:AssumeRoleWithWebIdentity",
+            &c.ctx,
+        );
         if matches!(d, Decision::Allow(_)) != c.expect_match {
             wrong.push(c.id.clone());
         }
@@ -142,7 +178,11 @@ fn unsafe_vectors_are_reported_and_safe_ones_are_not() {
             .map(|f| format!("{} {}", f.rule, f.message))
             .collect();
         let rules: Vec<&str> = findings.iter().map(|f| f.rule).collect();
-        eprintln!("{:<55} {:<10} {rules:?}", c.id, c.grade.as_deref().unwrap_or("-"));
+        eprintln!(
+            "{:<55} {:<10} {rules:?}",
+            c.id,
+            c.grade.as_deref().unwrap_or("-")
+        );
         match c.grade.as_deref() {
             Some("dangerous") => {
                 dangerous += 1;
@@ -159,7 +199,10 @@ fn unsafe_vectors_are_reported_and_safe_ones_are_not() {
             _ => {}
         }
     }
-    assert!(dangerous >= 15 && safe >= 15, "dangerous {dangerous}, safe {safe}");
+    assert!(
+        dangerous >= 15 && safe >= 15,
+        "dangerous {dangerous}, safe {safe}"
+    );
     assert!(missed.is_empty(), "unsafe vectors not reported: {missed:?}");
     assert!(noisy.is_empty(), "safe vectors reported: {noisy:#?}");
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::{grants_admin, jsonpos, policy_value, Locator, Unit};
+use super::{Locator, Unit, grants_admin, jsonpos, policy_value};
 use crate::error::LintError;
 use crate::rules::RoleMeta;
 
@@ -16,7 +16,9 @@ fn join(v: &Value) -> String {
     match v {
         Value::Array(a) => {
             let sep = a.first().and_then(Value::as_str).unwrap_or("");
-            let parts = a.get(1).and_then(Value::as_array).map_or(Vec::new(), |p| p.iter().map(|x| stringy(&normalize(x))).collect());
+            let parts = a.get(1).and_then(Value::as_array).map_or(Vec::new(), |p| {
+                p.iter().map(|x| stringy(&normalize(x))).collect()
+            });
             parts.join(sep)
         }
         other => stringy(other),
@@ -38,12 +40,17 @@ fn intrinsic(name: &str, arg: &Value) -> Option<Value> {
             other => stringy(other),
         },
         "Fn::GetAtt" => match arg {
-            Value::Array(a) => format!("${{{}}}", a.iter().map(stringy).collect::<Vec<_>>().join(".")),
+            Value::Array(a) => format!(
+                "${{{}}}",
+                a.iter().map(stringy).collect::<Vec<_>>().join(".")
+            ),
             other => format!("${{{}}}", stringy(other)),
         },
         "Fn::Join" => join(arg),
         "Fn::If" => return arg.as_array().and_then(|a| a.get(1)).map(normalize),
-        "Fn::ImportValue" | "Fn::FindInMap" | "Fn::Select" | "Fn::GetAZs" | "Fn::Base64" => format!("${{{name}}}"),
+        "Fn::ImportValue" | "Fn::FindInMap" | "Fn::Select" | "Fn::GetAZs" | "Fn::Base64" => {
+            format!("${{{name}}}")
+        }
         _ => return None,
     };
     Some(Value::String(s))
@@ -53,14 +60,17 @@ fn intrinsic(name: &str, arg: &Value) -> Option<Value> {
 pub fn normalize(v: &Value) -> Value {
     match v {
         Value::Object(m) => {
-            if m.len() == 1 {
-                if let Some((k, arg)) = m.iter().next() {
-                    if let Some(r) = intrinsic(k, arg) {
-                        return r;
-                    }
-                }
+            if m.len() == 1
+                && let Some((k, arg)) = m.iter().next()
+                && let Some(r) = intrinsic(k, arg)
+            {
+                return r;
             }
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), normalize(v))).collect::<Map<_, _>>())
+            Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), normalize(v)))
+                    .collect::<Map<_, _>>(),
+            )
         }
         Value::Array(a) => Value::Array(a.iter().map(normalize).collect()),
         other => other.clone(),
@@ -88,7 +98,10 @@ fn yaml_to_json(y: &serde_yaml::Value) -> Value {
             for (k, v) in m {
                 let key = match k {
                     Y::String(s) => s.clone(),
-                    other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                    other => serde_yaml::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
                 };
                 out.insert(key, yaml_to_json(v));
             }
@@ -113,20 +126,41 @@ fn yaml_to_json(y: &serde_yaml::Value) -> Value {
 pub fn load_yaml(name: &str, text: &str) -> Result<Vec<Unit>, LintError> {
     let y: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        LintError::Syntax { file: name.to_string(), format: "YAML", line, column, message: e.to_string() }
+        LintError::Syntax {
+            file: name.to_string(),
+            format: "YAML",
+            line,
+            column,
+            message: e.to_string(),
+        }
     })?;
     let value = yaml_to_json(&y);
     if value.get("Resources").is_none() {
         if value.get("Statement").is_some() {
-            return Ok(vec![Unit { resource: None, doc: value, locator: Locator::Search { start: 0, end: text.len() }, meta: RoleMeta::default() }]);
+            return Ok(vec![Unit {
+                resource: None,
+                doc: value,
+                locator: Locator::Search {
+                    start: 0,
+                    end: text.len(),
+                },
+                meta: RoleMeta::default(),
+            }]);
         }
-        return Err(LintError::NoPolicy { file: name.to_string() });
+        return Err(LintError::NoPolicy {
+            file: name.to_string(),
+        });
     }
     Ok(units(&value, text, None))
 }
 
 fn resource_start(text: &str, logical_id: &str) -> Option<usize> {
-    for pat in [format!("\n  {logical_id}:"), format!("\n    {logical_id}:"), format!("\n{logical_id}:"), format!("\"{logical_id}\"")] {
+    for pat in [
+        format!("\n  {logical_id}:"),
+        format!("\n    {logical_id}:"),
+        format!("\n{logical_id}:"),
+        format!("\"{logical_id}\""),
+    ] {
         if let Some(i) = text.find(&pat) {
             return Some(i + 1);
         }
@@ -136,8 +170,13 @@ fn resource_start(text: &str, logical_id: &str) -> Option<usize> {
 
 /// Trust policies of every `AWS::IAM::Role` in a template; `index` is set for JSON templates.
 pub fn units(value: &Value, text: &str, index: Option<&Arc<jsonpos::Index>>) -> Vec<Unit> {
-    let Some(Value::Object(resources)) = value.get("Resources") else { return Vec::new() };
-    let mut starts: Vec<usize> = resources.keys().filter_map(|k| resource_start(text, k)).collect();
+    let Some(Value::Object(resources)) = value.get("Resources") else {
+        return Vec::new();
+    };
+    let mut starts: Vec<usize> = resources
+        .keys()
+        .filter_map(|k| resource_start(text, k))
+        .collect();
     starts.sort_unstable();
     let mut out = Vec::new();
     for (id, r) in resources {
@@ -145,13 +184,26 @@ pub fn units(value: &Value, text: &str, index: Option<&Arc<jsonpos::Index>>) -> 
             continue;
         }
         let props = r.get("Properties").cloned().unwrap_or(Value::Null);
-        let Some(doc) = props.get("AssumeRolePolicyDocument").map(normalize).and_then(|d| policy_value(&d)) else { continue };
+        let Some(doc) = props
+            .get("AssumeRolePolicyDocument")
+            .map(normalize)
+            .and_then(|d| policy_value(&d))
+        else {
+            continue;
+        };
         let start = resource_start(text, id).unwrap_or(0);
-        let end = starts.iter().copied().find(|s| *s > start).unwrap_or(text.len());
+        let end = starts
+            .iter()
+            .copied()
+            .find(|s| *s > start)
+            .unwrap_or(text.len());
         let locator = match index {
             Some(ix) => Locator::Json {
                 index: Arc::clone(ix),
-                prefix: format!("{}.Properties.AssumeRolePolicyDocument", crate::model::path_key("$.Resources", id)),
+                prefix: format!(
+                    "{}.Properties.AssumeRolePolicyDocument",
+                    crate::model::path_key("$.Resources", id)
+                ),
                 base: 0,
             },
             None => Locator::Search { start, end },
@@ -165,7 +217,14 @@ pub fn units(value: &Value, text: &str, index: Option<&Arc<jsonpos::Index>>) -> 
         let inline_admin = props
             .get("Policies")
             .and_then(Value::as_array)
-            .is_some_and(|ps| ps.iter().any(|p| p.get("PolicyDocument").map(normalize).and_then(|d| policy_value(&d)).is_some_and(|d| grants_admin(&d))));
+            .is_some_and(|ps| {
+                ps.iter().any(|p| {
+                    p.get("PolicyDocument")
+                        .map(normalize)
+                        .and_then(|d| policy_value(&d))
+                        .is_some_and(|d| grants_admin(&d))
+                })
+            });
         let role_name = props.get("RoleName").map(normalize).map(|v| stringy(&v));
         out.push(Unit {
             resource: Some(id.clone()),
@@ -175,7 +234,10 @@ pub fn units(value: &Value, text: &str, index: Option<&Arc<jsonpos::Index>>) -> 
                 name: role_name.or(Some(id.clone())),
                 attached_policy_arns: attached,
                 inline_admin,
-                max_session_duration: props.get("MaxSessionDuration").and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))),
+                max_session_duration: props.get("MaxSessionDuration").and_then(|v| {
+                    v.as_u64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                }),
             },
         });
     }

@@ -21,7 +21,13 @@ struct Scan<'a> {
 
 /// Indexes `text` (which should be valid JSON; on malformed input the index is partial).
 pub fn index(text: &str) -> Index {
-    let mut s = Scan { text, b: text.as_bytes(), i: 0, out: HashMap::new(), depth: 0 };
+    let mut s = Scan {
+        text,
+        b: text.as_bytes(),
+        i: 0,
+        out: HashMap::new(),
+        depth: 0,
+    };
     s.value("$".to_string());
     s.out
 }
@@ -57,7 +63,11 @@ impl Scan<'_> {
             Some(b'[') => self.array(&path),
             Some(b'"') => self.i = self.string_end(self.i),
             Some(_) => {
-                while self.b.get(self.i).is_some_and(|c| !matches!(c, b',' | b']' | b'}') && !c.is_ascii_whitespace()) {
+                while self
+                    .b
+                    .get(self.i)
+                    .is_some_and(|c| !matches!(c, b',' | b']' | b'}') && !c.is_ascii_whitespace())
+                {
                     self.i += 1;
                 }
             }
@@ -133,7 +143,10 @@ mod tests {
         let idx = index(text);
         let at = |p: &str| idx.get(p).and_then(|&o| text.get(o..o + 3)).unwrap_or("");
         assert_eq!(at("$.Statement"), "\"St");
-        assert_eq!(at("$.Statement[0].Condition.StringLike['a:sub'][1]"), "\"y\"");
+        assert_eq!(
+            at("$.Statement[0].Condition.StringLike['a:sub'][1]"),
+            "\"y\""
+        );
         assert_eq!(at("$.Statement[0].Condition.StringLike['a:sub']"), "\"a:");
     }
 }

@@ -40,8 +40,15 @@ impl Locator {
     /// source is not JSON.
     pub fn offset(&self, text: &str, json_path: &str, needle: Option<&str>) -> usize {
         match self {
-            Locator::Json { index, prefix, base } => {
-                let mut path = format!("{prefix}{}", json_path.strip_prefix('$').unwrap_or(json_path));
+            Locator::Json {
+                index,
+                prefix,
+                base,
+            } => {
+                let mut path = format!(
+                    "{prefix}{}",
+                    json_path.strip_prefix('$').unwrap_or(json_path)
+                );
                 loop {
                     if let Some(&o) = index.get(&path) {
                         return base + o;
@@ -101,7 +108,9 @@ fn kind_of(name: &str, text: &str) -> Kind {
 /// Whether a path looks like something this linter reads (used when walking directories).
 pub fn is_candidate(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    [".json", ".yaml", ".yml", ".tf", ".template"].iter().any(|e| lower.ends_with(e))
+    [".json", ".yaml", ".yml", ".tf", ".template"]
+        .iter()
+        .any(|e| lower.ends_with(e))
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -136,9 +145,18 @@ pub fn load(name: &str, text: &str) -> Result<Vec<Unit>, LintError> {
 
 fn load_json(name: &str, text: &str, value: &Value) -> Result<Vec<Unit>, LintError> {
     let index = Arc::new(jsonpos::index(text));
-    let json = |prefix: &str| Locator::Json { index: Arc::clone(&index), prefix: prefix.to_string(), base: 0 };
+    let json = |prefix: &str| Locator::Json {
+        index: Arc::clone(&index),
+        prefix: prefix.to_string(),
+        base: 0,
+    };
     if value.get("Statement").is_some() {
-        return Ok(vec![Unit { resource: None, doc: value.clone(), locator: json("$"), meta: RoleMeta::default() }]);
+        return Ok(vec![Unit {
+            resource: None,
+            doc: value.clone(),
+            locator: json("$"),
+            meta: RoleMeta::default(),
+        }]);
     }
     if let Some(role) = value.get("Role") {
         return Ok(get_role(role, "$.Role", &index).into_iter().collect());
@@ -153,10 +171,15 @@ fn load_json(name: &str, text: &str, value: &Value) -> Result<Vec<Unit>, LintErr
     if value.get("Resources").is_some() {
         return Ok(cfn::units(value, text, Some(&index)));
     }
-    if value.get("planned_values").is_some() || value.get("resource_changes").is_some() || value.get("terraform_version").is_some() {
+    if value.get("planned_values").is_some()
+        || value.get("resource_changes").is_some()
+        || value.get("terraform_version").is_some()
+    {
         return Ok(plan(value, &index));
     }
-    Err(LintError::NoPolicy { file: name.to_string() })
+    Err(LintError::NoPolicy {
+        file: name.to_string(),
+    })
 }
 
 /// Decodes a policy that may be a JSON object or a (possibly URL-encoded) JSON string.
@@ -169,7 +192,9 @@ pub fn policy_value(v: &Value) -> Option<Value> {
                 return Some(v);
             }
             let decoded = percent_encoding::percent_decode_str(t).decode_utf8().ok()?;
-            serde_json::from_str::<Value>(&decoded).ok().filter(Value::is_object)
+            serde_json::from_str::<Value>(&decoded)
+                .ok()
+                .filter(Value::is_object)
         }
         _ => None,
     }
@@ -180,16 +205,26 @@ fn get_role(role: &Value, path: &str, index: &Arc<jsonpos::Index>) -> Option<Uni
     let doc = policy_value(doc_v)?;
     let doc_path = format!("{path}.AssumeRolePolicyDocument");
     let locator = if doc_v.is_object() {
-        Locator::Json { index: Arc::clone(index), prefix: doc_path, base: 0 }
+        Locator::Json {
+            index: Arc::clone(index),
+            prefix: doc_path,
+            base: 0,
+        }
     } else {
         Locator::Fixed(index.get(&doc_path).copied().unwrap_or(0))
     };
     Some(Unit {
-        resource: role.get("RoleName").and_then(Value::as_str).map(str::to_string),
+        resource: role
+            .get("RoleName")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         doc,
         locator,
         meta: RoleMeta {
-            name: role.get("RoleName").and_then(Value::as_str).map(str::to_string),
+            name: role
+                .get("RoleName")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             max_session_duration: role.get("MaxSessionDuration").and_then(Value::as_u64),
             ..RoleMeta::default()
         },
@@ -211,25 +246,34 @@ fn plan(value: &Value, index: &Arc<jsonpos::Index>) -> Vec<Unit> {
             }
         }
     }
-    if let Some(root) = value.get("planned_values").and_then(|p| p.get("root_module")) {
+    if let Some(root) = value
+        .get("planned_values")
+        .and_then(|p| p.get("root_module"))
+    {
         walk(root, "$.planned_values.root_module".into(), &mut resources);
     }
-    if resources.is_empty() {
-        if let Some(Value::Array(rc)) = value.get("resource_changes") {
-            for (i, r) in rc.iter().enumerate() {
-                resources.push((format!("$.resource_changes[{i}]"), r));
-            }
+    if resources.is_empty()
+        && let Some(Value::Array(rc)) = value.get("resource_changes")
+    {
+        for (i, r) in rc.iter().enumerate() {
+            resources.push((format!("$.resource_changes[{i}]"), r));
         }
     }
-    let values_of = |r: &Value| r.get("values").or_else(|| r.get("change").and_then(|c| c.get("after"))).cloned();
+    let values_of = |r: &Value| {
+        r.get("values")
+            .or_else(|| r.get("change").and_then(|c| c.get("after")))
+            .cloned()
+    };
     let mut attachments: Vec<(String, String)> = Vec::new();
     for (_, r) in &resources {
-        if r.get("type").and_then(Value::as_str) == Some("aws_iam_role_policy_attachment") {
-            if let Some(v) = values_of(r) {
-                if let (Some(role), Some(arn)) = (v.get("role").and_then(Value::as_str), v.get("policy_arn").and_then(Value::as_str)) {
-                    attachments.push((role.to_string(), arn.to_string()));
-                }
-            }
+        if r.get("type").and_then(Value::as_str) == Some("aws_iam_role_policy_attachment")
+            && let Some(v) = values_of(r)
+            && let (Some(role), Some(arn)) = (
+                v.get("role").and_then(Value::as_str),
+                v.get("policy_arn").and_then(Value::as_str),
+            )
+        {
+            attachments.push((role.to_string(), arn.to_string()));
         }
     }
     let mut out = Vec::new();
@@ -238,22 +282,44 @@ fn plan(value: &Value, index: &Arc<jsonpos::Index>) -> Vec<Unit> {
             continue;
         }
         let Some(v) = values_of(r) else { continue };
-        let Some(doc) = v.get("assume_role_policy").and_then(policy_value) else { continue };
+        let Some(doc) = v.get("assume_role_policy").and_then(policy_value) else {
+            continue;
+        };
         let name = v.get("name").and_then(Value::as_str).map(str::to_string);
         let address = r.get("address").and_then(Value::as_str).map(str::to_string);
         let mut attached: Vec<String> = v
             .get("managed_policy_arns")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         if let Some(n) = &name {
-            attached.extend(attachments.iter().filter(|(role, _)| role == n).map(|(_, a)| a.clone()));
+            attached.extend(
+                attachments
+                    .iter()
+                    .filter(|(role, _)| role == n)
+                    .map(|(_, a)| a.clone()),
+            );
         }
         let inline_admin = v
             .get("inline_policy")
             .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|p| p.get("policy").and_then(policy_value).is_some_and(|d| grants_admin(&d))));
-        let values_key = if r.get("values").is_some() { "values" } else { "change.after" };
+            .is_some_and(|a| {
+                a.iter().any(|p| {
+                    p.get("policy")
+                        .and_then(policy_value)
+                        .is_some_and(|d| grants_admin(&d))
+                })
+            });
+        let values_key = if r.get("values").is_some() {
+            "values"
+        } else {
+            "change.after"
+        };
         let offset = index
             .get(&format!("{path}.{values_key}.assume_role_policy"))
             .or_else(|| index.get(path))
@@ -287,6 +353,8 @@ pub fn grants_admin(doc: &Value) -> bool {
         _ => false,
     };
     stmts.iter().any(|s| {
-        s.get("Effect").and_then(Value::as_str) == Some("Allow") && has_star(s.get("Action")) && has_star(s.get("Resource"))
+        s.get("Effect").and_then(Value::as_str) == Some("Allow")
+            && has_star(s.get("Action"))
+            && has_star(s.get("Resource"))
     })
 }

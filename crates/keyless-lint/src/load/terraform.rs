@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use hcl::{Block, Body, Expression, ObjectKey};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use super::{grants_admin, jsonpos, policy_value, Locator, Unit};
+use super::{Locator, Unit, grants_admin, jsonpos, policy_value};
 use crate::error::LintError;
 use crate::rules::RoleMeta;
 
@@ -79,7 +79,10 @@ fn policy_document(body: &Body) -> Value {
         }
         let effect = attr(b, "effect").map_or("Allow".to_string(), expr_string);
         s.insert("Effect".into(), json!(effect));
-        for (block, field) in [("principals", "Principal"), ("not_principals", "NotPrincipal")] {
+        for (block, field) in [
+            ("principals", "Principal"),
+            ("not_principals", "NotPrincipal"),
+        ] {
             let mut p = Map::new();
             for pb in b.blocks().filter(|x| x.identifier() == block) {
                 let kind = attr(pb.body(), "type").map(expr_string).unwrap_or_default();
@@ -107,7 +110,9 @@ fn policy_document(body: &Body) -> Value {
         let mut cond: Map<String, Value> = Map::new();
         for cb in b.blocks().filter(|x| x.identifier() == "condition") {
             let test = attr(cb.body(), "test").map(expr_string).unwrap_or_default();
-            let var = attr(cb.body(), "variable").map(expr_string).unwrap_or_default();
+            let var = attr(cb.body(), "variable")
+                .map(expr_string)
+                .unwrap_or_default();
             let values = strings(attr(cb.body(), "values"));
             let op = cond.entry(test).or_insert_with(|| json!({}));
             if let Some(m) = op.as_object_mut() {
@@ -130,7 +135,10 @@ fn labels(b: &Block) -> Vec<&str> {
 }
 
 fn block_start(text: &str, kind: &str, a: &str, name: &str) -> usize {
-    for pat in [format!("{kind} \"{a}\" \"{name}\""), format!("{kind} {a} {name}")] {
+    for pat in [
+        format!("{kind} \"{a}\" \"{name}\""),
+        format!("{kind} {a} {name}"),
+    ] {
         if let Some(i) = text.find(&pat) {
             return i;
         }
@@ -140,11 +148,15 @@ fn block_start(text: &str, kind: &str, a: &str, name: &str) -> usize {
 
 fn block_end(text: &str, start: usize) -> usize {
     let rest = text.get(start + 1..).unwrap_or("");
-    [rest.find("\nresource "), rest.find("\ndata "), rest.find("\nmodule ")]
-        .into_iter()
-        .flatten()
-        .min()
-        .map_or(text.len(), |i| start + 1 + i)
+    [
+        rest.find("\nresource "),
+        rest.find("\ndata "),
+        rest.find("\nmodule "),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .map_or(text.len(), |i| start + 1 + i)
 }
 
 /// Loads a `.tf` file.
@@ -155,72 +167,125 @@ pub fn load(name: &str, text: &str) -> Result<Vec<Unit>, LintError> {
             hcl::Error::Parse(p) => (p.location().line(), p.location().column()),
             _ => (1, 1),
         };
-        LintError::Syntax { file: name.to_string(), format: "HCL", line, column, message: msg }
+        LintError::Syntax {
+            file: name.to_string(),
+            format: "HCL",
+            line,
+            column,
+            message: msg,
+        }
     })?;
     let mut docs: HashMap<String, (Value, usize)> = HashMap::new();
     let mut referenced: Vec<String> = Vec::new();
     for b in body.blocks().filter(|b| b.identifier() == "data") {
         if let ["aws_iam_policy_document", n] = labels(b).as_slice() {
-            docs.insert((*n).to_string(), (policy_document(b.body()), block_start(text, "data", "aws_iam_policy_document", n)));
+            docs.insert(
+                (*n).to_string(),
+                (
+                    policy_document(b.body()),
+                    block_start(text, "data", "aws_iam_policy_document", n),
+                ),
+            );
         }
     }
     let mut attachments: Vec<(String, String)> = Vec::new();
     for b in body.blocks().filter(|b| b.identifier() == "resource") {
         if let ["aws_iam_role_policy_attachment", _] = labels(b).as_slice() {
             let role = attr(b.body(), "role").map(expr_string).unwrap_or_default();
-            let arn = attr(b.body(), "policy_arn").map(expr_string).unwrap_or_default();
+            let arn = attr(b.body(), "policy_arn")
+                .map(expr_string)
+                .unwrap_or_default();
             attachments.push((role, arn));
         }
     }
     let mut out = Vec::new();
     for b in body.blocks().filter(|b| b.identifier() == "resource") {
         let ls = labels(b);
-        let ["aws_iam_role", rname] = ls.as_slice() else { continue };
+        let ["aws_iam_role", rname] = ls.as_slice() else {
+            continue;
+        };
         let start = block_start(text, "resource", "aws_iam_role", rname);
         let end = block_end(text, start);
-        let Some(e) = attr(b.body(), "assume_role_policy") else { continue };
+        let Some(e) = attr(b.body(), "assume_role_policy") else {
+            continue;
+        };
         let mut locator = Locator::Search { start, end };
         let doc = match e {
-            Expression::FuncCall(f) if f.name.name.as_str() == "jsonencode" => f.args.first().map(to_json),
+            Expression::FuncCall(f) if f.name.name.as_str() == "jsonencode" => {
+                f.args.first().map(to_json)
+            }
             Expression::TemplateExpr(t) => {
                 let raw = template(t);
                 let doc = policy_value(&Value::String(raw.to_string()));
                 if let Some(at) = text.get(start..end).and_then(|r| r.find(raw.trim())) {
-                    locator = Locator::Json { index: Arc::new(jsonpos::index(raw.trim())), prefix: "$".into(), base: start + at };
+                    locator = Locator::Json {
+                        index: Arc::new(jsonpos::index(raw.trim())),
+                        prefix: "$".into(),
+                        base: start + at,
+                    };
                 }
                 doc
             }
             Expression::String(s) => policy_value(&Value::String(s.clone())),
             Expression::Traversal(_) => {
                 let r = expr_string(e);
-                let target = r.strip_prefix("${data.aws_iam_policy_document.").and_then(|x| x.split('.').next()).map(str::to_string);
+                let target = r
+                    .strip_prefix("${data.aws_iam_policy_document.")
+                    .and_then(|x| x.split('.').next())
+                    .map(str::to_string);
                 target.and_then(|t| {
                     referenced.push(t.clone());
                     docs.get(&t).map(|(d, s)| {
-                        locator = Locator::Search { start: *s, end: block_end(text, *s) };
+                        locator = Locator::Search {
+                            start: *s,
+                            end: block_end(text, *s),
+                        };
                         d.clone()
                     })
                 })
             }
             _ => None,
         };
-        let Some(doc) = doc.filter(Value::is_object) else { continue };
+        let Some(doc) = doc.filter(Value::is_object) else {
+            continue;
+        };
         let role_name = attr(b.body(), "name").map(expr_string);
         let mut attached = strings(attr(b.body(), "managed_policy_arns"));
-        let refs = [format!("${{aws_iam_role.{rname}.name}}"), format!("${{aws_iam_role.{rname}.id}}")];
-        attached.extend(attachments.iter().filter(|(r, _)| refs.contains(r) || role_name.as_deref() == Some(r.as_str())).map(|(_, a)| a.clone()));
-        let inline_admin = b.body().blocks().filter(|x| x.identifier() == "inline_policy").any(|ip| {
-            attr(ip.body(), "policy").and_then(|p| match p {
-                Expression::FuncCall(f) if f.name.name.as_str() == "jsonencode" => f.args.first().map(to_json),
-                other => policy_value(&Value::String(expr_string(other))),
-            }).is_some_and(|d| grants_admin(&d))
-        });
+        let refs = [
+            format!("${{aws_iam_role.{rname}.name}}"),
+            format!("${{aws_iam_role.{rname}.id}}"),
+        ];
+        attached.extend(
+            attachments
+                .iter()
+                .filter(|(r, _)| refs.contains(r) || role_name.as_deref() == Some(r.as_str()))
+                .map(|(_, a)| a.clone()),
+        );
+        let inline_admin = b
+            .body()
+            .blocks()
+            .filter(|x| x.identifier() == "inline_policy")
+            .any(|ip| {
+                attr(ip.body(), "policy")
+                    .and_then(|p| match p {
+                        Expression::FuncCall(f) if f.name.name.as_str() == "jsonencode" => {
+                            f.args.first().map(to_json)
+                        }
+                        other => policy_value(&Value::String(expr_string(other))),
+                    })
+                    .is_some_and(|d| grants_admin(&d))
+            });
         let max = attr(b.body(), "max_session_duration").and_then(|e| expr_string(e).parse().ok());
         out.push(Unit {
             resource: Some(format!("aws_iam_role.{rname}")),
             doc,
             locator,
-            meta: RoleMeta { name: role_name.or(Some((*rname).to_string())), attached_policy_arns: attached, inline_admin, max_session_duration: max },
+            meta: RoleMeta {
+                name: role_name.or(Some((*rname).to_string())),
+                attached_policy_arns: attached,
+                inline_admin,
+                max_session_duration: max,
+            },
         });
     }
     // Trust documents not referenced by a role in this file are linted on their own.
@@ -228,14 +293,22 @@ pub fn load(name: &str, text: &str) -> Result<Vec<Unit>, LintError> {
         if referenced.contains(n) {
             continue;
         }
-        let trust = doc.get("Statement").and_then(Value::as_array).is_some_and(|st| {
-            st.iter().any(|s| s.get("Principal").is_some() && s.to_string().contains("AssumeRoleWith"))
-        });
+        let trust = doc
+            .get("Statement")
+            .and_then(Value::as_array)
+            .is_some_and(|st| {
+                st.iter().any(|s| {
+                    s.get("Principal").is_some() && s.to_string().contains("AssumeRoleWith")
+                })
+            });
         if trust {
             out.push(Unit {
                 resource: Some(format!("data.aws_iam_policy_document.{n}")),
                 doc: doc.clone(),
-                locator: Locator::Search { start: *s, end: block_end(text, *s) },
+                locator: Locator::Search {
+                    start: *s,
+                    end: block_end(text, *s),
+                },
                 meta: RoleMeta::default(),
             });
         }
