@@ -1,6 +1,11 @@
 //! Benchmarks: parse+validate a 2 KB policy, evaluate a GitHub trust policy, evaluate a
 //! 20-statement identity policy with wildcards, and wildcard matching against hostile patterns.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use keyless_policy::{
@@ -9,7 +14,8 @@ use keyless_policy::{
 };
 use std::hint::black_box;
 
-const PROVIDER: &str = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com";
+const PROVIDER: &str =
+    "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com";
 
 fn two_kb_policy() -> String {
     let mut statements = Vec::new();
@@ -54,7 +60,9 @@ fn github_trust() -> String {
 }
 
 fn twenty_statements() -> String {
-    let services = ["s3", "ec2", "iam", "logs", "sqs", "sns", "dynamodb", "lambda", "kms", "ssm"];
+    let services = [
+        "s3", "ec2", "iam", "logs", "sqs", "sns", "dynamodb", "lambda", "kms", "ssm",
+    ];
     let mut statements = Vec::new();
     for i in 0..20 {
         let svc = services[i % services.len()];
@@ -63,7 +71,10 @@ fn twenty_statements() -> String {
             r#"{{"Sid":"S{i}","Effect":"{effect}","Action":["{svc}:Get*","{svc}:List*","{svc}:Describe*"],"Resource":["arn:aws:{svc}:*:123456789012:thing-{i}/*","arn:aws:{svc}:eu-*:123456789012:other-{i}*"],"Condition":{{"StringLike":{{"aws:PrincipalTag/team":"team-{i}*"}}}}}}"#
         ));
     }
-    format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, statements.join(","))
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
+        statements.join(",")
+    )
 }
 
 fn benches(c: &mut Criterion) {
@@ -77,13 +88,22 @@ fn benches(c: &mut Criterion) {
 
     let trust = parse(&github_trust(), PolicyKind::Trust).unwrap();
     let mut ctx = Context::new();
-    ctx.insert("token.actions.githubusercontent.com:aud", "sts.amazonaws.com");
-    ctx.insert("token.actions.githubusercontent.com:sub", "repo:acme/app:ref:refs/heads/main");
+    ctx.insert(
+        "token.actions.githubusercontent.com:aud",
+        "sts.amazonaws.com",
+    );
+    ctx.insert(
+        "token.actions.githubusercontent.com:sub",
+        "repo:acme/app:ref:refs/heads/main",
+    );
     ctx.insert("sts:RoleSessionName", "gha-123");
     ctx.insert("aws:SourceIp", "203.0.113.5");
     let principal = [PrincipalId::new(PrincipalKind::Federated, PROVIDER)];
     let set = PolicySet {
-        resource: Some(Named { name: "trust", policy: &trust }),
+        resource: Some(Named {
+            name: "trust",
+            policy: &trust,
+        }),
         ..PolicySet::default()
     };
     let request = Request {
@@ -95,13 +115,18 @@ fn benches(c: &mut Criterion) {
     assert!(evaluate(&set, &request).decision.is_allowed());
     let mut g = c.benchmark_group("evaluate");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("github_trust_policy", |b| b.iter(|| evaluate(black_box(&set), black_box(&request))));
+    g.bench_function("github_trust_policy", |b| {
+        b.iter(|| evaluate(black_box(&set), black_box(&request)))
+    });
 
     let identity = parse(&twenty_statements(), PolicyKind::Identity).unwrap();
     let mut ctx = Context::new();
     ctx.insert("aws:PrincipalTag/team", "team-19-blue");
     let set = PolicySet {
-        identity: vec![Named { name: "app", policy: &identity }],
+        identity: vec![Named {
+            name: "app",
+            policy: &identity,
+        }],
         ..PolicySet::default()
     };
     let request = Request {
@@ -117,7 +142,9 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("wildcard_hostile");
-    let pattern = "*?".repeat(16) + "b";
+    // Adversarial for a backtracking matcher: many stars, and a segment that almost matches at
+    // every position. Time per byte should stay flat as the input grows.
+    let pattern = "*?".repeat(8) + "*" + &"a".repeat(16) + "b*" + &"?*".repeat(8) + "c";
     for len in [1_000usize, 10_000, 100_000] {
         let value = "a".repeat(len);
         g.throughput(Throughput::Bytes(len as u64));

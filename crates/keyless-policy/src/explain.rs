@@ -9,6 +9,9 @@ use crate::eval::{CondRecord, Decision, ElemRecord, PolicyRecord, Request, State
 use serde::Serialize;
 use std::fmt::Write as _;
 
+/// A statement with its policy, index and evaluation record.
+type Candidate<'s> = (&'s PolicyRecord, usize, &'s Statement, &'s StatementRecord);
+
 /// The part a policy plays in the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -256,20 +259,20 @@ impl Trace {
             return "applied".to_string();
         }
         let mut reasons = Vec::new();
-        if let Some(p) = rec.principal {
-            if !p.matched {
-                reasons.push(if statement.principal.is_some() {
-                    format!(
-                        "its Principal does not name the caller ({})",
-                        self.principal_phrase()
-                    )
-                } else {
-                    format!(
-                        "its NotPrincipal excludes the caller ({})",
-                        self.principal_phrase()
-                    )
-                });
-            }
+        if let Some(p) = rec.principal
+            && !p.matched
+        {
+            reasons.push(if statement.principal.is_some() {
+                format!(
+                    "its Principal does not name the caller ({})",
+                    self.principal_phrase()
+                )
+            } else {
+                format!(
+                    "its NotPrincipal excludes the caller ({})",
+                    self.principal_phrase()
+                )
+            });
         }
         if !rec.action.matched {
             reasons.push(if statement.action.is_some() {
@@ -278,14 +281,14 @@ impl Trace {
                 format!("its NotAction excludes {}", self.action)
             });
         }
-        if let Some(r) = rec.resource {
-            if !r.matched {
-                reasons.push(if statement.resource.is_some() {
-                    format!("its Resource does not include {}", self.resource)
-                } else {
-                    format!("its NotResource excludes {}", self.resource)
-                });
-            }
+        if let Some(r) = rec.resource
+            && !r.matched
+        {
+            reasons.push(if statement.resource.is_some() {
+                format!("its Resource does not include {}", self.resource)
+            } else {
+                format!("its NotResource excludes {}", self.resource)
+            });
         }
         if let Some(conds) = &rec.conditions {
             for (c, r) in statement.conditions.iter().zip(conds) {
@@ -454,11 +457,8 @@ impl Trace {
     }
 
     /// The allow statement that came closest to applying among `roles`.
-    fn closest<'s>(
-        &'s self,
-        roles: &[crate::explain::PolicyRole],
-    ) -> Option<(&'s PolicyRecord, usize, &'s Statement, &'s StatementRecord)> {
-        let mut best: Option<(u32, (&PolicyRecord, usize, &Statement, &StatementRecord))> = None;
+    fn closest(&self, roles: &[PolicyRole]) -> Option<Candidate<'_>> {
+        let mut best: Option<(u32, Candidate<'_>)> = None;
         for p in self.records.iter().filter(|p| roles.contains(&p.role)) {
             for (i, (s, rec)) in p.policy.statements().iter().zip(&p.statements).enumerate() {
                 if s.effect != Effect::Allow {

@@ -281,25 +281,24 @@ impl Validator {
         };
         // Sids must be unique within a policy.
         for (i, s) in statements.iter().enumerate() {
-            if let Some(sid) = &s.sid {
-                if statements
+            if let Some(sid) = &s.sid
+                && statements
                     .iter()
                     .take(i)
                     .any(|e| e.sid.as_deref() == Some(sid.as_str()))
-                {
-                    let sp = path.key("Statement");
-                    let ip = sp.index(i);
-                    self.push(
-                        ErrorKind::InvalidValue,
-                        &ip.key("Sid"),
-                        Pos {
-                            line: s.line,
-                            column: s.column,
-                        },
-                        format!("duplicate `Sid` `{sid}`"),
-                        Some("statement ids must be unique within a policy"),
-                    );
-                }
+            {
+                let sp = path.key("Statement");
+                let ip = sp.index(i);
+                self.push(
+                    ErrorKind::InvalidValue,
+                    &ip.key("Sid"),
+                    Pos {
+                        line: s.line,
+                        column: s.column,
+                    },
+                    format!("duplicate `Sid` `{sid}`"),
+                    Some("statement ids must be unique within a policy"),
+                );
             }
         }
         Some((version, id, statements))
@@ -960,19 +959,19 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyErrors> {
             None,
         ));
     }
-    if kind != PolicyKind::Resource {
-        if let Some((i, c)) = text.char_indices().find(|(_, c)| !allowed_char(*c)) {
-            return Err(one(
-                ErrorKind::Limit,
-                position_of(text, i),
-                format!(
-                    "character `{}` (U+{:04X}) is not allowed in an IAM policy",
-                    c.escape_debug(),
-                    u32::from(c)
-                ),
-                Some("IAM accepts tab, newline, carriage return and U+0020 to U+00FF"),
-            ));
-        }
+    if kind != PolicyKind::Resource
+        && let Some((i, c)) = text.char_indices().find(|(_, c)| !allowed_char(*c))
+    {
+        return Err(one(
+            ErrorKind::Limit,
+            position_of(text, i),
+            format!(
+                "character `{}` (U+{:04X}) is not allowed in an IAM policy",
+                c.escape_debug(),
+                u32::from(c)
+            ),
+            Some("IAM accepts tab, newline, carriage return and U+0020 to U+00FF"),
+        ));
     }
     let root = json::parse(text).map_err(|e| {
         one(
