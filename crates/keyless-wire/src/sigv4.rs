@@ -14,6 +14,14 @@
 //!   merges body and query parameters, so an unsigned body could smuggle parameters.
 //! - `host` must be among the signed headers, so a request signed for one endpoint cannot be
 //!   replayed against another.
+//! - Tolerances, each bounded to at most four HMACs on the failure path: a presigned request
+//!   with an empty body is accepted whether its signer used the empty-body hash or
+//!   `UNSIGNED-PAYLOAD`, and with `X-Amz-Security-Token` inside or outside the signed query
+//!   (some presigners append the token after signing; the caller checks the token anyway).
+//!
+//! Conformance: every normalised case of AWS's signing test suite (vendored under
+//! `tests/data/aws-signing-test-suite`) verifies, in header and presigned form, and requests
+//! signed by the official `aws-sigv4` crate verify (see `tests/main.rs`).
 
 use std::collections::HashMap;
 use std::fmt;

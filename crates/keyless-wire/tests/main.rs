@@ -464,6 +464,35 @@ mod sigv4_official {
         assert_eq!(cache.len(), 2);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Any change to the signed body, however small, is refused.
+        #[test]
+        fn any_body_change_is_refused(pos in 0usize..BODY.len(), bit in 0u8..8) {
+            let mut r = post(HEADER);
+            if let Some(b) = r.body.get_mut(pos) {
+                *b ^= 1 << bit;
+            }
+            proptest::prop_assert!(r.verify(SECRET, T0).is_err());
+        }
+
+        /// Any change to the signature is refused.
+        #[test]
+        fn any_signature_change_is_refused(pos in 0usize..64, c in proptest::char::range('0', 'f')) {
+            let r = post(HEADER);
+            let mut auth = r.auth();
+            let mut sig: Vec<char> = auth.signature.chars().collect();
+            proptest::prop_assume!(sig.get(pos) != Some(&c));
+            if let Some(x) = sig.get_mut(pos) {
+                *x = c;
+            }
+            auth.signature = sig.into_iter().collect();
+            let res = verify_sigv4(&r.parts(), &auth, SECRET, T0, &SigningKeyCache::new());
+            proptest::prop_assert_eq!(res, Err(WireError::SignatureMismatch));
+        }
+    }
+
     #[test]
     fn system_time_sanity() {
         // Guard against the test constants drifting from what the signer used.
