@@ -166,6 +166,12 @@ pub enum WireError {
     /// The form body or query string is not valid `application/x-www-form-urlencoded`.
     #[error("malformed query string: {0}")]
     MalformedQuery(String),
+    /// The request has more than [`crate::query::MAX_PARAMETERS`] parameters.
+    #[error("request has more than {limit} parameters")]
+    TooManyParameters {
+        /// The limit.
+        limit: usize,
+    },
     /// The same parameter appears twice.
     #[error("parameter `{0}` appears more than once")]
     DuplicateParameter(String),
@@ -257,6 +263,9 @@ impl WireError {
                 ),
                 400,
             ),
+            WireError::TooManyParameters { limit } => AwsError::validation(format!(
+                "Request has too many parameters: at most {limit} are accepted"
+            )),
             WireError::MissingParameter(name) => AwsError::missing_parameter(name),
             WireError::InvalidInteger { name, value } => AwsError::invalid_parameter_value(
                 format!("Value ({value}) for parameter {name} is invalid. Expected an integer."),

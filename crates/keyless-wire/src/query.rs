@@ -15,6 +15,14 @@ use crate::error::{WireError, validation_message_nullable};
 /// [`WireError::BodyTooLarge`], which maps to an AWS error document (not a bare 413 page).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
+/// Most parameters accepted in one request.
+///
+/// Why: a 1 MiB body of `a1=&a2=&…` is a quarter of a million parameters, tens of megabytes once
+/// decoded and indexed; times the number of concurrent connections that is a cheap memory attack.
+/// The largest legitimate requests (100 client ids, 50 tags as two parameters each, simulation
+/// calls with long action and context lists) stay in the low hundreds.
+pub const MAX_PARAMETERS: usize = 2000;
+
 /// A decoded awsQuery request: its parameters, in the order they arrived.
 ///
 /// INVARIANT: parameter names are unique (duplicates are rejected by [`decode_query`]), so every
@@ -73,6 +81,11 @@ impl QueryRequest {
             let value = form_decode(raw_value)?;
             if self.index.contains_key(&name) {
                 return Err(WireError::DuplicateParameter(name));
+            }
+            if self.params.len() >= MAX_PARAMETERS {
+                return Err(WireError::TooManyParameters {
+                    limit: MAX_PARAMETERS,
+                });
             }
             self.index.insert(name.clone(), self.params.len());
             self.params.push((name, value));
@@ -369,6 +382,30 @@ mod tests {
         assert!(matches!(e, WireError::BodyTooLarge { .. }));
         assert_eq!(e.to_aws().status, 413);
         assert!(decode_query(&vec![b'a'; MAX_BODY_BYTES], None).is_ok());
+    }
+
+    #[test]
+    fn parameter_count_is_bounded() {
+        let body = |n: usize| {
+            (0..n)
+                .map(|i| format!("P{i}="))
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        assert_eq!(
+            decode_query(body(MAX_PARAMETERS).as_bytes(), None)
+                .unwrap()
+                .len(),
+            MAX_PARAMETERS
+        );
+        let e = decode_query(body(MAX_PARAMETERS + 1).as_bytes(), None).unwrap_err();
+        assert_eq!(
+            e,
+            WireError::TooManyParameters {
+                limit: MAX_PARAMETERS
+            }
+        );
+        assert_eq!(e.to_aws().status, 400);
     }
 
     #[test]
