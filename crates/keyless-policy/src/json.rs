@@ -62,6 +62,34 @@ impl Value {
 pub(crate) struct SyntaxError {
     pub message: String,
     pub pos: Pos,
+    /// JSON path of the innermost container (and key) being read when the error occurred.
+    pub path: String,
+}
+
+/// Where the parser is, for error paths: an array index or an object key (as a byte range of
+/// the raw key text, so tracking costs no allocation).
+#[derive(Debug, Clone, Copy)]
+enum Frame {
+    Index(usize),
+    Key(usize, usize),
+    NoKey,
+}
+
+/// Renders a key for a JSON path: `.Key` when it is an identifier, else `["key"]`.
+pub(crate) fn push_key(out: &mut String, key: &str) {
+    let plain = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        out.push('.');
+        out.push_str(key);
+    } else {
+        out.push('[');
+        out.push_str(&serde_json::to_string(key).unwrap_or_default());
+        out.push(']');
+    }
 }
 
 struct Parser<'a> {
@@ -70,7 +98,7 @@ struct Parser<'a> {
     offset: usize,
     line: u32,
     column: u32,
-    depth: usize,
+    stack: Vec<Frame>,
 }
 
 /// Parses one JSON document (surrounding whitespace allowed).
@@ -81,11 +109,17 @@ pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
         offset: 0,
         line: 1,
         column: 1,
-        depth: 0,
+        stack: Vec::new(),
     };
     // A byte-order mark is not JSON; IAM refuses it too.
     p.skip_ws();
-    let node = p.value()?;
+    let node = match p.value() {
+        Ok(node) => node,
+        Err(mut e) => {
+            e.path = p.path();
+            return Err(e);
+        }
+    };
     p.skip_ws();
     if p.offset < p.bytes.len() {
         return Err(p.error("unexpected text after the end of the document"));
@@ -94,6 +128,30 @@ pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
 }
 
 impl Parser<'_> {
+    fn path(&self) -> String {
+        let mut out = String::from("$");
+        for frame in &self.stack {
+            match *frame {
+                Frame::Index(i) => {
+                    out.push('[');
+                    out.push_str(&i.to_string());
+                    out.push(']');
+                }
+                Frame::Key(start, end) => {
+                    push_key(&mut out, self.text.get(start..end).unwrap_or(""))
+                }
+                Frame::NoKey => {}
+            }
+        }
+        out
+    }
+
+    fn set_frame(&mut self, frame: Frame) {
+        if let Some(top) = self.stack.last_mut() {
+            *top = frame;
+        }
+    }
+
     fn pos(&self) -> Pos {
         Pos {
             line: self.line,
@@ -105,6 +163,7 @@ impl Parser<'_> {
         SyntaxError {
             message: message.into(),
             pos: self.pos(),
+            path: String::new(),
         }
     }
 
@@ -227,6 +286,7 @@ impl Parser<'_> {
             None => Err(SyntaxError {
                 message: "invalid number".to_string(),
                 pos: start,
+                path: String::new(),
             }),
         }
     }
@@ -257,6 +317,7 @@ impl Parser<'_> {
                     return Err(SyntaxError {
                         message: "unterminated string".to_string(),
                         pos: start,
+                        path: String::new(),
                     });
                 }
                 Some(b'"') => {
@@ -286,12 +347,14 @@ impl Parser<'_> {
                                     c.escape_debug()
                                 ),
                                 pos: esc_pos,
+                                path: String::new(),
                             });
                         }
                         None => {
                             return Err(SyntaxError {
                                 message: "unterminated string".to_string(),
                                 pos: start,
+                                path: String::new(),
                             });
                         }
                     }
@@ -314,6 +377,7 @@ impl Parser<'_> {
                 .ok_or_else(|| SyntaxError {
                     message: "invalid `\\u` escape: expected 4 hex digits".to_string(),
                     pos,
+                    path: String::new(),
                 })?;
             self.bump();
             v = v * 16 + d;
@@ -332,6 +396,7 @@ impl Parser<'_> {
                     return Err(SyntaxError {
                         message: "invalid `\\u` escape: unpaired surrogate".to_string(),
                         pos,
+                        path: String::new(),
                     });
                 }
                 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
@@ -339,6 +404,7 @@ impl Parser<'_> {
                 return Err(SyntaxError {
                     message: "invalid `\\u` escape: unpaired surrogate".to_string(),
                     pos,
+                    path: String::new(),
                 });
             }
         } else {
@@ -347,29 +413,31 @@ impl Parser<'_> {
         char::from_u32(code).ok_or_else(|| SyntaxError {
             message: "invalid `\\u` escape: not a character".to_string(),
             pos,
+            path: String::new(),
         })
     }
 
-    fn enter(&mut self) -> Result<(), SyntaxError> {
-        self.depth += 1;
-        if self.depth > MAX_DEPTH {
+    fn enter(&mut self, frame: Frame) -> Result<(), SyntaxError> {
+        self.stack.push(frame);
+        if self.stack.len() > MAX_DEPTH {
             return Err(self.error(format!("the document nests deeper than {MAX_DEPTH} levels")));
         }
         Ok(())
     }
 
     fn array(&mut self) -> Result<Value, SyntaxError> {
-        self.enter()?;
+        self.enter(Frame::Index(0))?;
         self.bump(); // [
         let mut items = Vec::new();
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.bump();
-            self.depth -= 1;
+            self.stack.pop();
             return Ok(Value::Array(items));
         }
         loop {
             self.skip_ws();
+            self.set_frame(Frame::Index(items.len()));
             items.push(self.value()?);
             self.skip_ws();
             match self.peek() {
@@ -378,7 +446,7 @@ impl Parser<'_> {
                 }
                 Some(b']') => {
                     self.bump();
-                    self.depth -= 1;
+                    self.stack.pop();
                     return Ok(Value::Array(items));
                 }
                 _ => {
@@ -392,22 +460,25 @@ impl Parser<'_> {
     }
 
     fn object(&mut self) -> Result<Value, SyntaxError> {
-        self.enter()?;
+        self.enter(Frame::NoKey)?;
         self.bump(); // {
         let mut members = Vec::new();
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.bump();
-            self.depth -= 1;
+            self.stack.pop();
             return Ok(Value::Object(members));
         }
         loop {
+            self.set_frame(Frame::NoKey);
             self.skip_ws();
             if self.peek() != Some(b'"') {
                 return Err(self.error(format!("{}, expected a quoted key", self.describe_here())));
             }
             let key_pos = self.pos();
+            let key_start = self.offset + 1;
             let key = self.string()?;
+            self.set_frame(Frame::Key(key_start, self.offset.saturating_sub(1)));
             self.skip_ws();
             if self.peek() != Some(b':') {
                 return Err(self.error(format!(
@@ -430,7 +501,7 @@ impl Parser<'_> {
                 }
                 Some(b'}') => {
                     self.bump();
-                    self.depth -= 1;
+                    self.stack.pop();
                     return Ok(Value::Object(members));
                 }
                 _ => {
@@ -465,6 +536,21 @@ mod tests {
             }
         );
         assert_eq!(n.end, Pos { line: 3, column: 1 });
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_path() {
+        let e = parse("{\"Statement\": [{\"Effect\": \"Allow\",}]}").unwrap_err();
+        assert_eq!(e.path, "$.Statement[0]");
+        let e = parse("{\"Condition\": {\"a:b\": [1, tru]}}").unwrap_err();
+        assert_eq!(e.path, "$.Condition[\"a:b\"][1]");
+        assert_eq!(
+            e.pos,
+            Pos {
+                line: 1,
+                column: 27
+            }
+        );
     }
 
     #[test]

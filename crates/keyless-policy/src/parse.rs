@@ -974,12 +974,16 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyErrors> {
         ));
     }
     let root = json::parse(text).map_err(|e| {
-        one(
+        let mut errors = one(
             ErrorKind::Syntax,
             e.pos,
             format!("invalid JSON: {}", e.message),
             None,
-        )
+        );
+        if let Some(first) = errors.errors.first_mut() {
+            first.path = e.path;
+        }
+        errors
     })?;
     let mut v = Validator {
         kind,
