@@ -122,7 +122,9 @@ pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
     };
     p.skip_ws();
     if p.offset < p.bytes.len() {
-        return Err(p.error("unexpected text after the end of the document"));
+        let mut e = p.error("unexpected text after the end of the document");
+        e.path = "$".to_string();
+        return Err(e);
     }
     Ok(node)
 }
