@@ -12,6 +12,45 @@
 //!   session policies when present) and returns a [`Trace`] that explains the decision.
 //! * [`wildcard_match`] and [`action_matches`] are the matchers, exposed for linters. They run in
 //!   `O(pattern × value)` time without backtracking, so hostile patterns cannot blow up.
+//!
+//! ```
+//! use keyless_policy::{
+//!     Context, Decision, Named, PolicyKind, PolicySet, PrincipalId, PrincipalKind, Request,
+//!     evaluate, parse,
+//! };
+//!
+//! let provider = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com";
+//! let trust = parse(
+//!     &format!(r#"{{"Version": "2012-10-17", "Statement": [{{
+//!         "Sid": "GitHubMain", "Effect": "Allow",
+//!         "Principal": {{"Federated": "{provider}"}},
+//!         "Action": "sts:AssumeRoleWithWebIdentity",
+//!         "Condition": {{"StringEquals": {{
+//!             "token.actions.githubusercontent.com:sub": "repo:acme/app:ref:refs/heads/main"}}}}
+//!     }}]}}"#),
+//!     PolicyKind::Trust,
+//! )?;
+//! let mut context = Context::new();
+//! context.insert("token.actions.githubusercontent.com:sub", "repo:acme/app:pull_request");
+//! let set = PolicySet {
+//!     resource: Some(Named { name: "trust", policy: &trust }),
+//!     ..PolicySet::default()
+//! };
+//! let principal = [PrincipalId::new(PrincipalKind::Federated, provider)];
+//! let evaluation = evaluate(&set, &Request {
+//!     principal: &principal,
+//!     action: "sts:AssumeRoleWithWebIdentity",
+//!     resource: "arn:aws:iam::123456789012:role/deploy",
+//!     context: &context,
+//! });
+//! assert_eq!(evaluation.decision, Decision::ImplicitDeny);
+//! assert!(evaluation.trace.summary().starts_with(r#"statement "GitHubMain" did not apply: StringEquals"#));
+//! # Ok::<(), keyless_policy::PolicyErrors>(())
+//! ```
+//!
+//! Not modelled: SCPs/RCPs, and the same-account rule by which a resource policy naming the
+//! *session* ARN grants despite boundary or session-policy gaps (AWS §5.5.4); here every
+//! resource-policy allow is still limited by the boundary and session policies.
 #![cfg_attr(
     test,
     allow(
