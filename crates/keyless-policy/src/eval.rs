@@ -83,6 +83,12 @@ impl Decision {
     }
 }
 
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A decision and its explanation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {

@@ -217,3 +217,14 @@ fn absent_key_and_unresolved_variable_are_explained() {
         "aws:username"
     );
 }
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<keyless_policy::Policy>();
+    check::<keyless_policy::Trace>();
+    check::<keyless_policy::Evaluation>();
+    check::<keyless_policy::PolicyErrors>();
+    check::<keyless_policy::Context>();
+    assert_eq!(Decision::ExplicitDeny.to_string(), "explicit_deny");
+}
