@@ -55,7 +55,9 @@ pub fn record(note: &AuditNote, error: Option<(&str, &str)>) -> AuditRow {
     r.insert("eventVersion".into(), json!("1.08"));
     r.insert(
         "userIdentity".into(),
-        note.user_identity.clone().unwrap_or_else(|| json!({"type": "Unknown"})),
+        note.user_identity
+            .clone()
+            .unwrap_or_else(|| json!({"type": "Unknown"})),
     );
     r.insert("eventTime".into(), json!(keyless_wire::iso8601(note.time)));
     r.insert("eventSource".into(), json!(note.event_source));
@@ -67,10 +69,17 @@ pub fn record(note: &AuditNote, error: Option<(&str, &str)>) -> AuditRow {
         r.insert("errorCode".into(), json!(code));
         r.insert("errorMessage".into(), json!(message));
     }
-    r.insert("requestParameters".into(), Value::Object(note.request_parameters.clone()));
+    r.insert(
+        "requestParameters".into(),
+        Value::Object(note.request_parameters.clone()),
+    );
     r.insert(
         "responseElements".into(),
-        if error.is_some() { Value::Null } else { note.response_elements.clone().unwrap_or(Value::Null) },
+        if error.is_some() {
+            Value::Null
+        } else {
+            note.response_elements.clone().unwrap_or(Value::Null)
+        },
     );
     let mut extra = Map::new();
     if let Some(v) = &note.issuer {

@@ -30,7 +30,10 @@ pub fn check_github_trust(policy: &Policy) -> Result<(), CoreError> {
         if !covers_web_identity {
             continue;
         }
-        for entry in entries.iter().filter(|e| e.kind == PrincipalKind::Federated) {
+        for entry in entries
+            .iter()
+            .filter(|e| e.kind == PrincipalKind::Federated)
+        {
             for arn in &entry.values {
                 let Some(prefix) = github_prefix(arn) else {
                     continue;
@@ -49,8 +52,11 @@ pub fn check_github_trust(policy: &Policy) -> Result<(), CoreError> {
 /// `token.actions.githubusercontent.com[/slug]` when `arn` is a GitHub provider ARN.
 fn github_prefix(arn: &str) -> Option<&str> {
     let (_, prefix) = arn.split_once(":oidc-provider/")?;
-    (prefix == GITHUB_HOST || prefix.strip_prefix(GITHUB_HOST).is_some_and(|r| r.starts_with('/')))
-        .then_some(prefix)
+    (prefix == GITHUB_HOST
+        || prefix
+            .strip_prefix(GITHUB_HOST)
+            .is_some_and(|r| r.starts_with('/')))
+    .then_some(prefix)
 }
 
 fn has_scoped_subject(st: &keyless_policy::Statement, prefix: &str) -> bool {
@@ -59,12 +65,16 @@ fn has_scoped_subject(st: &keyless_policy::Statement, prefix: &str) -> bool {
     st.conditions.iter().any(|c| {
         matches!(
             c.operator.base,
-            BaseOperator::StringEquals | BaseOperator::StringLike | BaseOperator::StringEqualsIgnoreCase
+            BaseOperator::StringEquals
+                | BaseOperator::StringLike
+                | BaseOperator::StringEqualsIgnoreCase
         ) && c.operator.qualifier.is_none()
             && !c.operator.if_exists
             && (c.key.eq_ignore_ascii_case(&sub) || c.key.eq_ignore_ascii_case(&jwr))
             && !c.values.is_empty()
-            && c.values.iter().all(|v| !v.is_empty() && !v.chars().all(|ch| ch == '*'))
+            && c.values
+                .iter()
+                .all(|v| !v.is_empty() && !v.chars().all(|ch| ch == '*'))
     })
 }
 
@@ -92,8 +102,18 @@ mod tests {
 
     #[test]
     fn star_subject_is_refused_and_repo_star_accepted_like_aws() {
-        assert!(check_github_trust(&trust(r#"{"StringLike":{"token.actions.githubusercontent.com:sub":"*"}}"#)).is_err());
-        assert!(check_github_trust(&trust(r#"{"StringLike":{"token.actions.githubusercontent.com:sub":"repo:*"}}"#)).is_ok());
+        assert!(
+            check_github_trust(&trust(
+                r#"{"StringLike":{"token.actions.githubusercontent.com:sub":"*"}}"#
+            ))
+            .is_err()
+        );
+        assert!(
+            check_github_trust(&trust(
+                r#"{"StringLike":{"token.actions.githubusercontent.com:sub":"repo:*"}}"#
+            ))
+            .is_ok()
+        );
     }
 
     #[test]
@@ -104,12 +124,19 @@ mod tests {
     #[test]
     fn job_workflow_ref_counts_and_repository_does_not() {
         assert!(check_github_trust(&trust(r#"{"StringEquals":{"token.actions.githubusercontent.com:job_workflow_ref":"acme/ci/.github/workflows/d.yml@refs/heads/main"}}"#)).is_ok());
-        assert!(check_github_trust(&trust(r#"{"StringEquals":{"token.actions.githubusercontent.com:repository":"acme/app"}}"#)).is_err());
+        assert!(
+            check_github_trust(&trust(
+                r#"{"StringEquals":{"token.actions.githubusercontent.com:repository":"acme/app"}}"#
+            ))
+            .is_err()
+        );
     }
 
     #[test]
     fn other_providers_are_not_checked() {
         let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::123456789012:oidc-provider/gitlab.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}"#;
-        assert!(check_github_trust(&keyless_policy::parse(doc, PolicyKind::Trust).unwrap()).is_ok());
+        assert!(
+            check_github_trust(&keyless_policy::parse(doc, PolicyKind::Trust).unwrap()).is_ok()
+        );
     }
 }

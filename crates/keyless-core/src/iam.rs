@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use keyless_policy::{Context, Decision, Evaluation, Named, Policy, PolicyKind, PolicySet, Request};
+use keyless_policy::{
+    Context, Decision, Evaluation, Named, Policy, PolicyKind, PolicySet, Request,
+};
 
 use crate::clock::Clock;
 use crate::error::CoreError;
@@ -144,32 +146,42 @@ fn check_path(path: &str, what: &str) -> Result<(), CoreError> {
 
 fn check_name(name: &str, field: &str, max: usize) -> Result<(), CoreError> {
     if name.is_empty() || name.chars().count() > max {
-        return Err(CoreError::Validation(keyless_wire::validation_message(&[(
-            name.to_owned(),
-            field.to_owned(),
-            format!("Member must have length less than or equal to {max}"),
-        )])));
+        return Err(CoreError::Validation(keyless_wire::validation_message(&[
+            (
+                name.to_owned(),
+                field.to_owned(),
+                format!("Member must have length less than or equal to {max}"),
+            ),
+        ])));
     }
     if !keyless_wire::valid_iam_name(name) {
-        return Err(CoreError::Validation(keyless_wire::validation_message(&[(
-            name.to_owned(),
-            field.to_owned(),
-            "Member must satisfy regular expression pattern: [\\w+=,.@-]+".to_owned(),
-        )])));
+        return Err(CoreError::Validation(keyless_wire::validation_message(&[
+            (
+                name.to_owned(),
+                field.to_owned(),
+                "Member must satisfy regular expression pattern: [\\w+=,.@-]+".to_owned(),
+            ),
+        ])));
     }
     Ok(())
 }
 
 fn check_tags(tags: &[(String, String)]) -> Result<(), CoreError> {
     if tags.len() > 50 {
-        return Err(CoreError::LimitExceeded("Cannot exceed quota for TagsPerRole: 50".into()));
+        return Err(CoreError::LimitExceeded(
+            "Cannot exceed quota for TagsPerRole: 50".into(),
+        ));
     }
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
-            return Err(CoreError::InvalidInput(format!("invalid tag `{k}`: keys are 1-128 characters, values at most 256")));
+            return Err(CoreError::InvalidInput(format!(
+                "invalid tag `{k}`: keys are 1-128 characters, values at most 256"
+            )));
         }
         if k.to_ascii_lowercase().starts_with("aws:") {
-            return Err(CoreError::InvalidInput(format!("tag key `{k}` uses the reserved prefix `aws:`")));
+            return Err(CoreError::InvalidInput(format!(
+                "tag key `{k}` uses the reserved prefix `aws:`"
+            )));
         }
     }
     Ok(())
@@ -188,7 +200,11 @@ impl Iam {
                 path: (*path).into(),
                 policy_id: format!("ANPA{}", stable_suffix(name)),
                 arn: arn.clone(),
-                versions: vec![PolicyVersion { id: "v1".into(), document: (*document).into(), created: 0 }],
+                versions: vec![PolicyVersion {
+                    id: "v1".into(),
+                    document: (*document).into(),
+                    created: 0,
+                }],
                 default_version: "v1".into(),
                 description: Some((*description).into()),
                 created: 0,
@@ -197,10 +213,13 @@ impl Iam {
                 next_version: 2,
             };
             let parsed = parse_policy(document, PolicyKind::Identity)?;
-            state.policies.insert(arn, Arc::new(PolicyEntry { policy, parsed }));
+            state
+                .policies
+                .insert(arn, Arc::new(PolicyEntry { policy, parsed }));
         }
         for (kind, key, json) in snapshot.entities {
-            let corrupt = |e: serde_json::Error| CoreError::Internal(format!("stored {kind:?} {key}: {e}"));
+            let corrupt =
+                |e: serde_json::Error| CoreError::Internal(format!("stored {kind:?} {key}: {e}"));
             match kind {
                 Kind::Provider => {
                     let p: OidcProvider = serde_json::from_str(&json).map_err(corrupt)?;
@@ -214,23 +233,37 @@ impl Iam {
                 Kind::Policy => {
                     let policy: ManagedPolicy = serde_json::from_str(&json).map_err(corrupt)?;
                     let parsed = parse_policy(policy.document(), PolicyKind::Identity)?;
-                    state.policies.insert(policy.arn.clone(), Arc::new(PolicyEntry { policy, parsed }));
+                    state
+                        .policies
+                        .insert(policy.arn.clone(), Arc::new(PolicyEntry { policy, parsed }));
                 }
                 Kind::IssuerKey | Kind::SealingKey => {}
             }
         }
-        Ok(Self { store, clock, state: RwLock::new(state) })
+        Ok(Self {
+            store,
+            clock,
+            state: RwLock::new(state),
+        })
     }
 
     fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, State>, CoreError> {
-        self.state.read().map_err(|_| CoreError::Internal("state lock poisoned".into()))
+        self.state
+            .read()
+            .map_err(|_| CoreError::Internal("state lock poisoned".into()))
     }
 
     fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>, CoreError> {
-        self.state.write().map_err(|_| CoreError::Internal("state lock poisoned".into()))
+        self.state
+            .write()
+            .map_err(|_| CoreError::Internal("state lock poisoned".into()))
     }
 
-    fn persist_role(&self, state: &mut State, entry: RoleEntry) -> Result<Arc<RoleEntry>, CoreError> {
+    fn persist_role(
+        &self,
+        state: &mut State,
+        entry: RoleEntry,
+    ) -> Result<Arc<RoleEntry>, CoreError> {
         let key = role_key(&entry.role.account, &entry.role.name);
         let json = serde_json::to_string(&entry.role).map_err(internal)?;
         self.store.put(Kind::Role, &key, &json)?;
@@ -239,7 +272,11 @@ impl Iam {
         Ok(entry)
     }
 
-    fn persist_provider(&self, state: &mut State, p: OidcProvider) -> Result<Arc<OidcProvider>, CoreError> {
+    fn persist_provider(
+        &self,
+        state: &mut State,
+        p: OidcProvider,
+    ) -> Result<Arc<OidcProvider>, CoreError> {
         let json = serde_json::to_string(&p).map_err(internal)?;
         self.store.put(Kind::Provider, &p.arn, &json)?;
         let p = Arc::new(p);
@@ -247,12 +284,18 @@ impl Iam {
         Ok(p)
     }
 
-    fn persist_policy(&self, state: &mut State, p: ManagedPolicy) -> Result<Arc<PolicyEntry>, CoreError> {
+    fn persist_policy(
+        &self,
+        state: &mut State,
+        p: ManagedPolicy,
+    ) -> Result<Arc<PolicyEntry>, CoreError> {
         let parsed = parse_policy(p.document(), PolicyKind::Identity)?;
         let json = serde_json::to_string(&p).map_err(internal)?;
         self.store.put(Kind::Policy, &p.arn, &json)?;
         let entry = Arc::new(PolicyEntry { policy: p, parsed });
-        state.policies.insert(entry.policy.arn.clone(), entry.clone());
+        state
+            .policies
+            .insert(entry.policy.arn.clone(), entry.clone());
         Ok(entry)
     }
 
@@ -268,7 +311,9 @@ impl Iam {
         tags: Vec<(String, String)>,
     ) -> Result<Arc<OidcProvider>, CoreError> {
         let host_path = url.strip_prefix("https://").ok_or_else(|| {
-            CoreError::InvalidInput(format!("Invalid Url `{url}`: the URL must begin with https://"))
+            CoreError::InvalidInput(format!(
+                "Invalid Url `{url}`: the URL must begin with https://"
+            ))
         })?;
         if url.len() > 255 || host_path.is_empty() || url.contains('?') || url.contains('#') {
             return Err(CoreError::InvalidInput(format!(
@@ -277,20 +322,34 @@ impl Iam {
         }
         let host = host_path.split('/').next().unwrap_or_default();
         if host.is_empty() || host.contains(':') || host.contains('@') {
-            return Err(CoreError::InvalidInput(format!("Invalid Url `{url}`: give a host name without port or user")));
+            return Err(CoreError::InvalidInput(format!(
+                "Invalid Url `{url}`: give a host name without port or user"
+            )));
         }
         if client_ids.len() > 100 || client_ids.iter().any(|c| c.is_empty() || c.len() > 255) {
-            return Err(CoreError::InvalidInput("ClientIDList: at most 100 ids of 1-255 characters".into()));
+            return Err(CoreError::InvalidInput(
+                "ClientIDList: at most 100 ids of 1-255 characters".into(),
+            ));
         }
         check_thumbprints(&thumbprints)?;
         check_tags(&tags)?;
         let arn = format!("arn:aws:iam::{account}:oidc-provider/{host_path}");
         let mut state = self.write()?;
         if state.providers.contains_key(&arn) {
-            return Err(CoreError::EntityAlreadyExists(format!("Provider with url {url} already exists.")));
+            return Err(CoreError::EntityAlreadyExists(format!(
+                "Provider with url {url} already exists."
+            )));
         }
-        if state.providers.values().filter(|p| p.account == account).count() >= PROVIDERS_MAX {
-            return Err(CoreError::LimitExceeded("Cannot exceed quota for OpenIdConnectProvidersPerAccount: 100".into()));
+        if state
+            .providers
+            .values()
+            .filter(|p| p.account == account)
+            .count()
+            >= PROVIDERS_MAX
+        {
+            return Err(CoreError::LimitExceeded(
+                "Cannot exceed quota for OpenIdConnectProvidersPerAccount: 100".into(),
+            ));
         }
         let mut ids: Vec<String> = Vec::new();
         for c in client_ids {
@@ -321,13 +380,28 @@ impl Iam {
     }
 
     /// The provider of `account` whose URL is exactly `issuer` (how STS finds it).
-    pub fn provider_for_issuer(&self, account: &str, issuer: &str) -> Result<Option<Arc<OidcProvider>>, CoreError> {
-        Ok(self.read()?.providers.values().find(|p| p.account == account && p.url == issuer).cloned())
+    pub fn provider_for_issuer(
+        &self,
+        account: &str,
+        issuer: &str,
+    ) -> Result<Option<Arc<OidcProvider>>, CoreError> {
+        Ok(self
+            .read()?
+            .providers
+            .values()
+            .find(|p| p.account == account && p.url == issuer)
+            .cloned())
     }
 
     /// ListOpenIDConnectProviders, sorted by ARN.
     pub fn providers(&self, account: &str) -> Result<Vec<Arc<OidcProvider>>, CoreError> {
-        let mut v: Vec<_> = self.read()?.providers.values().filter(|p| p.account == account).cloned().collect();
+        let mut v: Vec<_> = self
+            .read()?
+            .providers
+            .values()
+            .filter(|p| p.account == account)
+            .cloned()
+            .collect();
         v.sort_by(|a, b| a.arn.cmp(&b.arn));
         Ok(v)
     }
@@ -335,7 +409,11 @@ impl Iam {
     /// DeleteOpenIDConnectProvider.
     pub fn delete_provider(&self, account: &str, arn: &str) -> Result<(), CoreError> {
         let mut state = self.write()?;
-        if !state.providers.get(arn).is_some_and(|p| p.account == account) {
+        if !state
+            .providers
+            .get(arn)
+            .is_some_and(|p| p.account == account)
+        {
             return Err(no_provider(arn));
         }
         self.store.delete(Kind::Provider, arn)?;
@@ -362,14 +440,23 @@ impl Iam {
     }
 
     /// AddClientIDToOpenIDConnectProvider (idempotent).
-    pub fn add_client_id(&self, account: &str, arn: &str, client_id: &str) -> Result<(), CoreError> {
+    pub fn add_client_id(
+        &self,
+        account: &str,
+        arn: &str,
+        client_id: &str,
+    ) -> Result<(), CoreError> {
         if client_id.is_empty() || client_id.len() > 255 {
-            return Err(CoreError::InvalidInput("ClientID must be 1-255 characters".into()));
+            return Err(CoreError::InvalidInput(
+                "ClientID must be 1-255 characters".into(),
+            ));
         }
         self.update_provider(account, arn, |p| {
             if !p.client_ids.iter().any(|c| c == client_id) {
                 if p.client_ids.len() >= 100 {
-                    return Err(CoreError::LimitExceeded("Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100".into()));
+                    return Err(CoreError::LimitExceeded(
+                        "Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: 100".into(),
+                    ));
                 }
                 p.client_ids.push(client_id.into());
             }
@@ -378,7 +465,12 @@ impl Iam {
     }
 
     /// RemoveClientIDFromOpenIDConnectProvider (idempotent).
-    pub fn remove_client_id(&self, account: &str, arn: &str, client_id: &str) -> Result<(), CoreError> {
+    pub fn remove_client_id(
+        &self,
+        account: &str,
+        arn: &str,
+        client_id: &str,
+    ) -> Result<(), CoreError> {
         self.update_provider(account, arn, |p| {
             p.client_ids.retain(|c| c != client_id);
             Ok(())
@@ -386,7 +478,12 @@ impl Iam {
     }
 
     /// UpdateOpenIDConnectProviderThumbprint.
-    pub fn update_thumbprints(&self, account: &str, arn: &str, thumbprints: Vec<String>) -> Result<(), CoreError> {
+    pub fn update_thumbprints(
+        &self,
+        account: &str,
+        arn: &str,
+        thumbprints: Vec<String>,
+    ) -> Result<(), CoreError> {
         check_thumbprints(&thumbprints)?;
         self.update_provider(account, arn, |p| {
             p.thumbprints = thumbprints;
@@ -405,11 +502,13 @@ impl Iam {
         check_max_session(max)?;
         if let Some(d) = &input.description {
             if d.chars().count() > 1000 {
-                return Err(CoreError::Validation(keyless_wire::validation_message(&[(
-                    d.clone(),
-                    "description".into(),
-                    "Member must have length less than or equal to 1000".into(),
-                )])));
+                return Err(CoreError::Validation(keyless_wire::validation_message(&[
+                    (
+                        d.clone(),
+                        "description".into(),
+                        "Member must have length less than or equal to 1000".into(),
+                    ),
+                ])));
             }
         }
         check_tags(&input.tags)?;
@@ -420,10 +519,21 @@ impl Iam {
         }
         let key = role_key(account, &input.name);
         if state.roles.contains_key(&key) {
-            return Err(CoreError::EntityAlreadyExists(format!("Role with name {} already exists.", input.name)));
+            return Err(CoreError::EntityAlreadyExists(format!(
+                "Role with name {} already exists.",
+                input.name
+            )));
         }
-        if state.roles.values().filter(|r| r.role.account == account).count() >= 1000 {
-            return Err(CoreError::LimitExceeded("Cannot exceed quota for RolesPerAccount: 1000".into()));
+        if state
+            .roles
+            .values()
+            .filter(|r| r.role.account == account)
+            .count()
+            >= 1000
+        {
+            return Err(CoreError::LimitExceeded(
+                "Cannot exceed quota for RolesPerAccount: 1000".into(),
+            ));
         }
         let role = Role {
             account: account.into(),
@@ -441,12 +551,23 @@ impl Iam {
             attached: vec![],
             last_used: None,
         };
-        self.persist_role(&mut state, RoleEntry { role, trust, inline: vec![] })
+        self.persist_role(
+            &mut state,
+            RoleEntry {
+                role,
+                trust,
+                inline: vec![],
+            },
+        )
     }
 
     /// GetRole.
     pub fn role(&self, account: &str, name: &str) -> Result<Arc<RoleEntry>, CoreError> {
-        self.read()?.roles.get(&role_key(account, name)).cloned().ok_or_else(|| no_role(name))
+        self.read()?
+            .roles
+            .get(&role_key(account, name))
+            .cloned()
+            .ok_or_else(|| no_role(name))
     }
 
     /// The role an ARN names, if it exists (path must match).
@@ -454,11 +575,22 @@ impl Iam {
         let Some((account, name)) = parse_role_arn(arn) else {
             return Ok(None);
         };
-        Ok(self.read()?.roles.get(&role_key(account, name)).filter(|r| r.role.arn == arn).cloned())
+        Ok(self
+            .read()?
+            .roles
+            .get(&role_key(account, name))
+            .filter(|r| r.role.arn == arn)
+            .cloned())
     }
 
     /// ListRoles with AWS-style pagination.
-    pub fn roles(&self, account: &str, path_prefix: Option<&str>, marker: Option<&str>, max_items: Option<i64>) -> Result<Page<Arc<RoleEntry>>, CoreError> {
+    pub fn roles(
+        &self,
+        account: &str,
+        path_prefix: Option<&str>,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<Arc<RoleEntry>>, CoreError> {
         let mut all: Vec<_> = self
             .read()?
             .roles
@@ -489,7 +621,13 @@ impl Iam {
     }
 
     /// UpdateRole.
-    pub fn update_role_settings(&self, account: &str, name: &str, description: Option<String>, max_session: Option<i64>) -> Result<(), CoreError> {
+    pub fn update_role_settings(
+        &self,
+        account: &str,
+        name: &str,
+        description: Option<String>,
+        max_session: Option<i64>,
+    ) -> Result<(), CoreError> {
         if let Some(m) = max_session {
             check_max_session(m)?;
         }
@@ -506,7 +644,12 @@ impl Iam {
     }
 
     /// UpdateAssumeRolePolicy.
-    pub fn update_trust_policy(&self, account: &str, name: &str, document: String) -> Result<(), CoreError> {
+    pub fn update_trust_policy(
+        &self,
+        account: &str,
+        name: &str,
+        document: String,
+    ) -> Result<(), CoreError> {
         check_trust_policy(&document)?;
         self.update_role(account, name, |_, r| {
             r.trust_policy = document;
@@ -516,7 +659,12 @@ impl Iam {
     }
 
     /// PutRolePermissionsBoundary / DeleteRolePermissionsBoundary.
-    pub fn set_boundary(&self, account: &str, name: &str, boundary: Option<String>) -> Result<(), CoreError> {
+    pub fn set_boundary(
+        &self,
+        account: &str,
+        name: &str,
+        boundary: Option<String>,
+    ) -> Result<(), CoreError> {
         self.update_role(account, name, |state, r| {
             if let Some(b) = &boundary {
                 check_boundary(state, account, b)?;
@@ -528,11 +676,20 @@ impl Iam {
     }
 
     /// TagRole: adds or replaces tags.
-    pub fn tag_role(&self, account: &str, name: &str, tags: Vec<(String, String)>) -> Result<(), CoreError> {
+    pub fn tag_role(
+        &self,
+        account: &str,
+        name: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<(), CoreError> {
         check_tags(&tags)?;
         self.update_role(account, name, |_, r| {
             for (k, v) in tags {
-                if let Some(t) = r.tags.iter_mut().find(|(tk, _)| tk.eq_ignore_ascii_case(&k)) {
+                if let Some(t) = r
+                    .tags
+                    .iter_mut()
+                    .find(|(tk, _)| tk.eq_ignore_ascii_case(&k))
+                {
                     t.1 = v;
                 } else {
                     r.tags.push((k, v));
@@ -546,7 +703,8 @@ impl Iam {
     /// UntagRole.
     pub fn untag_role(&self, account: &str, name: &str, keys: &[String]) -> Result<(), CoreError> {
         self.update_role(account, name, |_, r| {
-            r.tags.retain(|(k, _)| !keys.iter().any(|x| x.eq_ignore_ascii_case(k)));
+            r.tags
+                .retain(|(k, _)| !keys.iter().any(|x| x.eq_ignore_ascii_case(k)));
             Ok(())
         })?;
         Ok(())
@@ -558,7 +716,11 @@ impl Iam {
         let stale = self
             .read()
             .ok()
-            .and_then(|s| s.roles.get(&role_key(account, name)).map(|r| r.role.last_used.is_none_or(|t| now >= t + 3600)))
+            .and_then(|s| {
+                s.roles
+                    .get(&role_key(account, name))
+                    .map(|r| r.role.last_used.is_none_or(|t| now >= t + 3600))
+            })
             .unwrap_or(false);
         // Only once an hour: the hot path must not write to the database on every call.
         if stale {
@@ -577,10 +739,14 @@ impl Iam {
         let key = role_key(account, name);
         let entry = state.roles.get(&key).ok_or_else(|| no_role(name))?;
         if !entry.role.inline_policies.is_empty() {
-            return Err(CoreError::DeleteConflict("Cannot delete entity, must delete policies first.".into()));
+            return Err(CoreError::DeleteConflict(
+                "Cannot delete entity, must delete policies first.".into(),
+            ));
         }
         if !entry.role.attached.is_empty() {
-            return Err(CoreError::DeleteConflict("Cannot delete entity, must detach all policies first.".into()));
+            return Err(CoreError::DeleteConflict(
+                "Cannot delete entity, must detach all policies first.".into(),
+            ));
         }
         self.store.delete(Kind::Role, &key)?;
         state.roles.remove(&key);
@@ -588,12 +754,22 @@ impl Iam {
     }
 
     /// PutRolePolicy.
-    pub fn put_role_policy(&self, account: &str, role: &str, policy_name: &str, document: String) -> Result<(), CoreError> {
+    pub fn put_role_policy(
+        &self,
+        account: &str,
+        role: &str,
+        policy_name: &str,
+        document: String,
+    ) -> Result<(), CoreError> {
         check_name(policy_name, "policyName", 128)?;
         parse_policy(&document, PolicyKind::Identity)?;
         self.update_role(account, role, |_, r| {
             r.inline_policies.insert(policy_name.into(), document);
-            let total: usize = r.inline_policies.values().map(|d| non_whitespace_len(d)).sum();
+            let total: usize = r
+                .inline_policies
+                .values()
+                .map(|d| non_whitespace_len(d))
+                .sum();
             if total > INLINE_POLICIES_MAX {
                 return Err(CoreError::LimitExceeded(format!(
                     "Maximum policy size of {INLINE_POLICIES_MAX} bytes exceeded for role {}",
@@ -606,19 +782,41 @@ impl Iam {
     }
 
     /// GetRolePolicy.
-    pub fn role_policy(&self, account: &str, role: &str, policy_name: &str) -> Result<String, CoreError> {
+    pub fn role_policy(
+        &self,
+        account: &str,
+        role: &str,
+        policy_name: &str,
+    ) -> Result<String, CoreError> {
         let entry = self.role(account, role)?;
-        entry.role.inline_policies.get(policy_name).cloned().ok_or_else(|| {
-            CoreError::NoSuchEntity(format!("The role policy with name {policy_name} cannot be found."))
-        })
+        entry
+            .role
+            .inline_policies
+            .get(policy_name)
+            .cloned()
+            .ok_or_else(|| {
+                CoreError::NoSuchEntity(format!(
+                    "The role policy with name {policy_name} cannot be found."
+                ))
+            })
     }
 
     /// DeleteRolePolicy.
-    pub fn delete_role_policy(&self, account: &str, role: &str, policy_name: &str) -> Result<(), CoreError> {
+    pub fn delete_role_policy(
+        &self,
+        account: &str,
+        role: &str,
+        policy_name: &str,
+    ) -> Result<(), CoreError> {
         self.update_role(account, role, |_, r| {
-            r.inline_policies.remove(policy_name).map(|_| ()).ok_or_else(|| {
-                CoreError::NoSuchEntity(format!("The role policy with name {policy_name} cannot be found."))
-            })
+            r.inline_policies
+                .remove(policy_name)
+                .map(|_| ())
+                .ok_or_else(|| {
+                    CoreError::NoSuchEntity(format!(
+                        "The role policy with name {policy_name} cannot be found."
+                    ))
+                })
         })?;
         Ok(())
     }
@@ -626,7 +824,15 @@ impl Iam {
     // ---------------------------------------------------------------- managed policies
 
     /// CreatePolicy.
-    pub fn create_policy(&self, account: &str, name: &str, path: Option<String>, document: String, description: Option<String>, tags: Vec<(String, String)>) -> Result<Arc<PolicyEntry>, CoreError> {
+    pub fn create_policy(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<String>,
+        document: String,
+        description: Option<String>,
+        tags: Vec<(String, String)>,
+    ) -> Result<Arc<PolicyEntry>, CoreError> {
         check_name(name, "policyName", 128)?;
         let path = path.unwrap_or_else(|| "/".into());
         check_path(&path, "path")?;
@@ -634,7 +840,11 @@ impl Iam {
         check_managed_document(&document)?;
         let arn = format!("arn:aws:iam::{account}:policy{path}{name}");
         let mut state = self.write()?;
-        if state.policies.values().any(|p| p.policy.account == account && p.policy.name.eq_ignore_ascii_case(name)) {
+        if state
+            .policies
+            .values()
+            .any(|p| p.policy.account == account && p.policy.name.eq_ignore_ascii_case(name))
+        {
             return Err(CoreError::EntityAlreadyExists(format!(
                 "A policy called {name} already exists. Duplicate names are not allowed."
             )));
@@ -646,7 +856,11 @@ impl Iam {
             path,
             policy_id: keyless_wire::unique_id("ANPA"),
             arn,
-            versions: vec![PolicyVersion { id: "v1".into(), document, created: now }],
+            versions: vec![PolicyVersion {
+                id: "v1".into(),
+                document,
+                created: now,
+            }],
             default_version: "v1".into(),
             description,
             created: now,
@@ -668,7 +882,11 @@ impl Iam {
     }
 
     /// ListPolicies (customer-managed of `account` and AWS-managed), sorted by name.
-    pub fn policies(&self, account: &str, local_only: bool) -> Result<Vec<Arc<PolicyEntry>>, CoreError> {
+    pub fn policies(
+        &self,
+        account: &str,
+        local_only: bool,
+    ) -> Result<Vec<Arc<PolicyEntry>>, CoreError> {
         let mut v: Vec<_> = self
             .read()?
             .policies
@@ -683,13 +901,27 @@ impl Iam {
     /// How many roles attach `arn` and use it as boundary.
     pub fn policy_usage(&self, arn: &str) -> Result<(usize, usize), CoreError> {
         let state = self.read()?;
-        let attached = state.roles.values().filter(|r| r.role.attached.iter().any(|a| a == arn)).count();
-        let boundary = state.roles.values().filter(|r| r.role.permissions_boundary.as_deref() == Some(arn)).count();
+        let attached = state
+            .roles
+            .values()
+            .filter(|r| r.role.attached.iter().any(|a| a == arn))
+            .count();
+        let boundary = state
+            .roles
+            .values()
+            .filter(|r| r.role.permissions_boundary.as_deref() == Some(arn))
+            .count();
         Ok((attached, boundary))
     }
 
     /// CreatePolicyVersion.
-    pub fn create_policy_version(&self, account: &str, arn: &str, document: String, set_default: bool) -> Result<PolicyVersion, CoreError> {
+    pub fn create_policy_version(
+        &self,
+        account: &str,
+        arn: &str,
+        document: String,
+        set_default: bool,
+    ) -> Result<PolicyVersion, CoreError> {
         check_managed_document(&document)?;
         let mut state = self.write()?;
         let mut p = state
@@ -704,7 +936,11 @@ impl Iam {
             )));
         }
         let now = self.clock.now();
-        let version = PolicyVersion { id: format!("v{}", p.next_version.max(2)), document, created: now };
+        let version = PolicyVersion {
+            id: format!("v{}", p.next_version.max(2)),
+            document,
+            created: now,
+        };
         p.next_version = p.next_version.max(2) + 1;
         p.versions.push(version.clone());
         if set_default {
@@ -718,11 +954,22 @@ impl Iam {
     /// DeletePolicy.
     pub fn delete_policy(&self, account: &str, arn: &str) -> Result<(), CoreError> {
         let mut state = self.write()?;
-        if !state.policies.get(arn).is_some_and(|p| p.policy.account == account) {
-            return Err(CoreError::NoSuchEntity(format!("Policy {arn} was not found.")));
+        if !state
+            .policies
+            .get(arn)
+            .is_some_and(|p| p.policy.account == account)
+        {
+            return Err(CoreError::NoSuchEntity(format!(
+                "Policy {arn} was not found."
+            )));
         }
-        if state.roles.values().any(|r| r.role.attached.iter().any(|a| a == arn) || r.role.permissions_boundary.as_deref() == Some(arn)) {
-            return Err(CoreError::DeleteConflict("Cannot delete a policy attached to entities.".into()));
+        if state.roles.values().any(|r| {
+            r.role.attached.iter().any(|a| a == arn)
+                || r.role.permissions_boundary.as_deref() == Some(arn)
+        }) {
+            return Err(CoreError::DeleteConflict(
+                "Cannot delete a policy attached to entities.".into(),
+            ));
         }
         self.store.delete(Kind::Policy, arn)?;
         state.policies.remove(arn);
@@ -730,14 +977,27 @@ impl Iam {
     }
 
     /// AttachRolePolicy.
-    pub fn attach_role_policy(&self, account: &str, role: &str, arn: &str) -> Result<(), CoreError> {
+    pub fn attach_role_policy(
+        &self,
+        account: &str,
+        role: &str,
+        arn: &str,
+    ) -> Result<(), CoreError> {
         self.update_role(account, role, |state, r| {
-            if !state.policies.get(arn).is_some_and(|p| p.policy.account == account || p.policy.account == "aws") {
-                return Err(CoreError::NoSuchEntity(format!("Policy {arn} does not exist or is not attachable.")));
+            if !state
+                .policies
+                .get(arn)
+                .is_some_and(|p| p.policy.account == account || p.policy.account == "aws")
+            {
+                return Err(CoreError::NoSuchEntity(format!(
+                    "Policy {arn} does not exist or is not attachable."
+                )));
             }
             if !r.attached.iter().any(|a| a == arn) {
                 if r.attached.len() >= ATTACHED_MAX {
-                    return Err(CoreError::LimitExceeded(format!("Cannot exceed quota for PoliciesPerRole: {ATTACHED_MAX}")));
+                    return Err(CoreError::LimitExceeded(format!(
+                        "Cannot exceed quota for PoliciesPerRole: {ATTACHED_MAX}"
+                    )));
                 }
                 r.attached.push(arn.into());
             }
@@ -747,12 +1007,19 @@ impl Iam {
     }
 
     /// DetachRolePolicy.
-    pub fn detach_role_policy(&self, account: &str, role: &str, arn: &str) -> Result<(), CoreError> {
+    pub fn detach_role_policy(
+        &self,
+        account: &str,
+        role: &str,
+        arn: &str,
+    ) -> Result<(), CoreError> {
         self.update_role(account, role, |_, r| {
             let before = r.attached.len();
             r.attached.retain(|a| a != arn);
             if r.attached.len() == before {
-                return Err(CoreError::NoSuchEntity(format!("Policy {arn} was not found.")));
+                return Err(CoreError::NoSuchEntity(format!(
+                    "Policy {arn} was not found."
+                )));
             }
             Ok(())
         })?;
@@ -760,7 +1027,11 @@ impl Iam {
     }
 
     /// The (name, ARN) of managed policies attached to a role.
-    pub fn attached_policies(&self, account: &str, role: &str) -> Result<Vec<(String, String)>, CoreError> {
+    pub fn attached_policies(
+        &self,
+        account: &str,
+        role: &str,
+    ) -> Result<Vec<(String, String)>, CoreError> {
         let entry = self.role(account, role)?;
         let state = self.read()?;
         Ok(entry
@@ -768,7 +1039,11 @@ impl Iam {
             .attached
             .iter()
             .map(|arn| {
-                let name = state.policies.get(arn).map(|p| p.policy.name.clone()).unwrap_or_else(|| arn.rsplit('/').next().unwrap_or_default().to_owned());
+                let name = state
+                    .policies
+                    .get(arn)
+                    .map(|p| p.policy.name.clone())
+                    .unwrap_or_else(|| arn.rsplit('/').next().unwrap_or_default().to_owned());
                 (name, arn.clone())
             })
             .collect())
@@ -778,7 +1053,14 @@ impl Iam {
 
     /// Evaluates a request by a session against its role's identity policies ∩ boundary ∩
     /// session policies (`resource_policy` added when the target has one).
-    pub fn evaluate_caller(&self, caller: &Caller, action: &str, resource: &str, ctx: &Context, resource_policy: Option<&Policy>) -> Result<Evaluation, CoreError> {
+    pub fn evaluate_caller(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+        ctx: &Context,
+        resource_policy: Option<&Policy>,
+    ) -> Result<Evaluation, CoreError> {
         let Caller::Session(session) = caller else {
             // The account root is allowed everything in its own account; this never reaches the
             // engine, like AWS (no SCPs here).
@@ -794,11 +1076,17 @@ impl Iam {
             }
             for arn in &role.role.attached {
                 if let Some(p) = state.policies.get(arn) {
-                    identity.push(Named { name: arn, policy: &p.parsed });
+                    identity.push(Named {
+                        name: arn,
+                        policy: &p.parsed,
+                    });
                 }
             }
             if let Some(b) = &role.role.permissions_boundary {
-                boundary = state.policies.get(b).map(|p| Named { name: b, policy: &p.parsed });
+                boundary = state.policies.get(b).map(|p| Named {
+                    name: b,
+                    policy: &p.parsed,
+                });
             }
         }
         let inline_session = match &session.session_policy {
@@ -808,11 +1096,17 @@ impl Iam {
         let session_set = if inline_session.is_some() || !session.session_policy_arns.is_empty() {
             let mut v = Vec::new();
             if let Some(p) = &inline_session {
-                v.push(Named { name: "session policy", policy: p });
+                v.push(Named {
+                    name: "session policy",
+                    policy: p,
+                });
             }
             for arn in &session.session_policy_arns {
                 if let Some(p) = state.policies.get(arn) {
-                    v.push(Named { name: arn, policy: &p.parsed });
+                    v.push(Named {
+                        name: arn,
+                        policy: &p.parsed,
+                    });
                 }
             }
             Some(v)
@@ -822,17 +1116,32 @@ impl Iam {
         let principal = caller.exact_principal_ids();
         let set = PolicySet {
             identity,
-            resource: resource_policy.map(|p| Named { name: "resource policy", policy: p }),
+            resource: resource_policy.map(|p| Named {
+                name: "resource policy",
+                policy: p,
+            }),
             boundary,
             session: session_set,
         };
-        let request = Request { principal: &principal, action, resource, context: ctx };
+        let request = Request {
+            principal: &principal,
+            action,
+            resource,
+            context: ctx,
+        };
         Ok(keyless_policy::evaluate(&set, &request))
     }
 
     /// Authorises a signed call; `Err(AccessDenied)` with AWS's message (plus, in dev mode, the
     /// one-line reason) when refused.
-    pub fn authorize(&self, caller: &Caller, action: &str, resource: &str, ctx: &Context, explain: bool) -> Result<(), CoreError> {
+    pub fn authorize(
+        &self,
+        caller: &Caller,
+        action: &str,
+        resource: &str,
+        ctx: &Context,
+        explain: bool,
+    ) -> Result<(), CoreError> {
         let eval = self.evaluate_caller(caller, action, resource, ctx, None)?;
         if eval.decision == Decision::Allow {
             return Ok(());
@@ -841,7 +1150,10 @@ impl Iam {
             Decision::ExplicitDeny => format!("with an explicit deny in an identity-based policy"),
             _ => format!("because no identity-based policy allows the {action} action"),
         };
-        let mut msg = format!("User: {} is not authorized to perform: {action} on resource: {resource} {why}", caller.arn());
+        let mut msg = format!(
+            "User: {} is not authorized to perform: {action} on resource: {resource} {why}",
+            caller.arn()
+        );
         if explain {
             msg.push_str(&format!("\n[keyless] {}", eval.trace.summary()));
         }
@@ -849,8 +1161,18 @@ impl Iam {
     }
 
     /// SimulatePrincipalPolicy for a role (or the role of a session ARN).
-    pub fn simulate_principal(&self, account: &str, source_arn: &str, actions: &[String], resources: &[String], ctx: &Context, extra: &[String]) -> Result<Vec<SimulationResult>, CoreError> {
-        let role_arn = if let Some(rest) = source_arn.strip_prefix(&format!("arn:aws:sts::{account}:assumed-role/")) {
+    pub fn simulate_principal(
+        &self,
+        account: &str,
+        source_arn: &str,
+        actions: &[String],
+        resources: &[String],
+        ctx: &Context,
+        extra: &[String],
+    ) -> Result<Vec<SimulationResult>, CoreError> {
+        let role_arn = if let Some(rest) =
+            source_arn.strip_prefix(&format!("arn:aws:sts::{account}:assumed-role/"))
+        {
             let name = rest.split('/').next().unwrap_or_default();
             self.role(account, name)?.role.arn.clone()
         } else {
@@ -859,7 +1181,9 @@ impl Iam {
         let role = self
             .role_by_arn(&role_arn)?
             .filter(|r| r.role.account == account)
-            .ok_or_else(|| CoreError::NoSuchEntity(format!("Principal {source_arn} does not exist.")))?;
+            .ok_or_else(|| {
+                CoreError::NoSuchEntity(format!("Principal {source_arn} does not exist."))
+            })?;
         let mut extra_parsed = Vec::new();
         for text in extra {
             extra_parsed.push(parse_policy(text, PolicyKind::Identity)?);
@@ -879,22 +1203,41 @@ impl Iam {
             identity.push((format!("PolicyInputList.{}", i + 1), p));
         }
         names.extend(identity.iter().map(|(n, _)| n.clone()));
-        let boundary = role.role.permissions_boundary.as_ref().and_then(|b| state.policies.get(b).map(|p| (b.clone(), &p.parsed)));
-        let principal = vec![keyless_policy::PrincipalId { kind: keyless_policy::PrincipalKind::Aws, value: role.role.arn.clone() }];
+        let boundary = role
+            .role
+            .permissions_boundary
+            .as_ref()
+            .and_then(|b| state.policies.get(b).map(|p| (b.clone(), &p.parsed)));
+        let principal = vec![keyless_policy::PrincipalId {
+            kind: keyless_policy::PrincipalKind::Aws,
+            value: role.role.arn.clone(),
+        }];
         let mut ctx = ctx.clone();
         ctx.set("aws:PrincipalArn", vec![role.role.arn.clone()]);
         ctx.set("aws:PrincipalAccount", vec![account.to_owned()]);
-        let resources: Vec<String> = if resources.is_empty() { vec!["*".into()] } else { resources.to_vec() };
+        let resources: Vec<String> = if resources.is_empty() {
+            vec!["*".into()]
+        } else {
+            resources.to_vec()
+        };
         let mut out = Vec::new();
         for action in actions {
             for resource in &resources {
                 let set = PolicySet {
-                    identity: identity.iter().map(|(n, p)| Named { name: n, policy: p }).collect(),
+                    identity: identity
+                        .iter()
+                        .map(|(n, p)| Named { name: n, policy: p })
+                        .collect(),
                     resource: None,
                     boundary: boundary.as_ref().map(|(n, p)| Named { name: n, policy: p }),
                     session: None,
                 };
-                let request = Request { principal: &principal, action, resource, context: &ctx };
+                let request = Request {
+                    principal: &principal,
+                    action,
+                    resource,
+                    context: &ctx,
+                };
                 out.push(SimulationResult {
                     action: action.clone(),
                     resource: resource.clone(),
@@ -908,7 +1251,14 @@ impl Iam {
 }
 
 /// SimulateCustomPolicy: evaluates the given identity policies (and optional resource policy).
-pub fn simulate_custom(policies: &[String], resource_policy: Option<&str>, caller_arn: Option<&str>, actions: &[String], resources: &[String], ctx: &Context) -> Result<Vec<SimulationResult>, CoreError> {
+pub fn simulate_custom(
+    policies: &[String],
+    resource_policy: Option<&str>,
+    caller_arn: Option<&str>,
+    actions: &[String],
+    resources: &[String],
+    ctx: &Context,
+) -> Result<Vec<SimulationResult>, CoreError> {
     let mut parsed = Vec::new();
     for text in policies {
         parsed.push(parse_policy(text, PolicyKind::Identity)?);
@@ -917,21 +1267,44 @@ pub fn simulate_custom(policies: &[String], resource_policy: Option<&str>, calle
         Some(t) => Some(parse_policy(t, PolicyKind::Resource)?),
         None => None,
     };
-    let names: Vec<String> = (1..=parsed.len()).map(|i| format!("PolicyInputList.{i}")).collect();
+    let names: Vec<String> = (1..=parsed.len())
+        .map(|i| format!("PolicyInputList.{i}"))
+        .collect();
     let principal: Vec<keyless_policy::PrincipalId> = caller_arn
-        .map(|a| vec![keyless_policy::PrincipalId { kind: keyless_policy::PrincipalKind::Aws, value: a.to_owned() }])
+        .map(|a| {
+            vec![keyless_policy::PrincipalId {
+                kind: keyless_policy::PrincipalKind::Aws,
+                value: a.to_owned(),
+            }]
+        })
         .unwrap_or_default();
-    let resources: Vec<String> = if resources.is_empty() { vec!["*".into()] } else { resources.to_vec() };
+    let resources: Vec<String> = if resources.is_empty() {
+        vec!["*".into()]
+    } else {
+        resources.to_vec()
+    };
     let mut out = Vec::new();
     for action in actions {
         for resource in &resources {
             let set = PolicySet {
-                identity: parsed.iter().zip(&names).map(|(p, n)| Named { name: n, policy: p }).collect(),
-                resource: resource_policy.as_ref().map(|p| Named { name: "ResourcePolicy", policy: p }),
+                identity: parsed
+                    .iter()
+                    .zip(&names)
+                    .map(|(p, n)| Named { name: n, policy: p })
+                    .collect(),
+                resource: resource_policy.as_ref().map(|p| Named {
+                    name: "ResourcePolicy",
+                    policy: p,
+                }),
                 boundary: None,
                 session: None,
             };
-            let request = Request { principal: &principal, action, resource, context: ctx };
+            let request = Request {
+                principal: &principal,
+                action,
+                resource,
+                context: ctx,
+            };
             out.push(SimulationResult {
                 action: action.clone(),
                 resource: resource.clone(),
@@ -944,11 +1317,24 @@ pub fn simulate_custom(policies: &[String], resource_policy: Option<&str>, calle
 }
 
 fn allow_root() -> Evaluation {
-    let set = PolicySet { identity: vec![], resource: None, boundary: None, session: None };
+    let set = PolicySet {
+        identity: vec![],
+        resource: None,
+        boundary: None,
+        session: None,
+    };
     // An empty set evaluates to an implicit deny; root is allowed, so flip the decision while
     // keeping a (trivial) trace for audit records.
     let ctx = Context::new();
-    let mut e = keyless_policy::evaluate(&set, &Request { principal: &[], action: "*", resource: "*", context: &ctx });
+    let mut e = keyless_policy::evaluate(
+        &set,
+        &Request {
+            principal: &[],
+            action: "*",
+            resource: "*",
+            context: &ctx,
+        },
+    );
     e.decision = Decision::Allow;
     e
 }
@@ -959,13 +1345,19 @@ fn role_entry(role: Role) -> Result<RoleEntry, CoreError> {
     for (name, doc) in &role.inline_policies {
         inline.push((name.clone(), parse_policy(doc, PolicyKind::Identity)?));
     }
-    Ok(RoleEntry { role, trust, inline })
+    Ok(RoleEntry {
+        role,
+        trust,
+        inline,
+    })
 }
 
 fn check_trust_policy(document: &str) -> Result<Policy, CoreError> {
     let policy = parse_policy(document, PolicyKind::Trust)?;
     if policy.size_without_whitespace() > TRUST_POLICY_MAX {
-        return Err(CoreError::LimitExceeded(format!("Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_MAX}")));
+        return Err(CoreError::LimitExceeded(format!(
+            "Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_MAX}"
+        )));
     }
     guardrail::check_github_trust(&policy)?;
     Ok(policy)
@@ -974,16 +1366,24 @@ fn check_trust_policy(document: &str) -> Result<Policy, CoreError> {
 fn check_managed_document(document: &str) -> Result<(), CoreError> {
     let policy = parse_policy(document, PolicyKind::Identity)?;
     if policy.size_without_whitespace() > MANAGED_POLICY_MAX {
-        return Err(CoreError::LimitExceeded(format!("Cannot exceed quota for PolicySize: {MANAGED_POLICY_MAX}")));
+        return Err(CoreError::LimitExceeded(format!(
+            "Cannot exceed quota for PolicySize: {MANAGED_POLICY_MAX}"
+        )));
     }
     Ok(())
 }
 
 fn check_boundary(state: &State, account: &str, arn: &str) -> Result<(), CoreError> {
-    if state.policies.get(arn).is_some_and(|p| p.policy.account == account || p.policy.account == "aws") {
+    if state
+        .policies
+        .get(arn)
+        .is_some_and(|p| p.policy.account == account || p.policy.account == "aws")
+    {
         Ok(())
     } else {
-        Err(CoreError::InvalidInput(format!("ARN {arn} is not valid: the permissions boundary must be an existing managed policy.")))
+        Err(CoreError::InvalidInput(format!(
+            "ARN {arn} is not valid: the permissions boundary must be an existing managed policy."
+        )))
     }
 }
 
@@ -991,18 +1391,32 @@ fn check_max_session(max: i64) -> Result<(), CoreError> {
     if (3600..=43200).contains(&max) {
         Ok(())
     } else {
-        let constraint = if max < 3600 { "Member must have value greater than or equal to 3600" } else { "Member must have value less than or equal to 43200" };
-        Err(CoreError::Validation(keyless_wire::validation_message(&[(max.to_string(), "maxSessionDuration".into(), constraint.into())])))
+        let constraint = if max < 3600 {
+            "Member must have value greater than or equal to 3600"
+        } else {
+            "Member must have value less than or equal to 43200"
+        };
+        Err(CoreError::Validation(keyless_wire::validation_message(&[
+            (
+                max.to_string(),
+                "maxSessionDuration".into(),
+                constraint.into(),
+            ),
+        ])))
     }
 }
 
 fn check_thumbprints(thumbprints: &[String]) -> Result<(), CoreError> {
     if thumbprints.len() > 5 {
-        return Err(CoreError::InvalidInput("ThumbprintList: at most 5 thumbprints".into()));
+        return Err(CoreError::InvalidInput(
+            "ThumbprintList: at most 5 thumbprints".into(),
+        ));
     }
     for t in thumbprints {
         if t.len() != 40 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(CoreError::InvalidInput(format!("Thumbprint `{t}` must be 40 hexadecimal characters (a SHA-1 fingerprint)")));
+            return Err(CoreError::InvalidInput(format!(
+                "Thumbprint `{t}` must be 40 hexadecimal characters (a SHA-1 fingerprint)"
+            )));
         }
     }
     Ok(())
@@ -1036,19 +1450,38 @@ pub fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
 fn stable_suffix(name: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, name.as_bytes());
-    digest.as_ref().iter().take(17).map(|b| char::from(ALPHABET.get(usize::from(*b) % 32).copied().unwrap_or(b'A'))).collect()
+    digest
+        .as_ref()
+        .iter()
+        .take(17)
+        .map(|b| char::from(ALPHABET.get(usize::from(*b) % 32).copied().unwrap_or(b'A')))
+        .collect()
 }
 
-fn paginate<T>(all: Vec<T>, key: impl Fn(&T) -> String, marker: Option<&str>, max_items: Option<i64>) -> Result<Page<T>, CoreError> {
+fn paginate<T>(
+    all: Vec<T>,
+    key: impl Fn(&T) -> String,
+    marker: Option<&str>,
+    max_items: Option<i64>,
+) -> Result<Page<T>, CoreError> {
     let max = max_items.unwrap_or(100);
     if !(1..=1000).contains(&max) {
-        return Err(CoreError::Validation(keyless_wire::validation_message(&[(max.to_string(), "maxItems".into(), "Member must have value between 1 and 1000".into())])));
+        return Err(CoreError::Validation(keyless_wire::validation_message(&[
+            (
+                max.to_string(),
+                "maxItems".into(),
+                "Member must have value between 1 and 1000".into(),
+            ),
+        ])));
     }
     let after = match marker {
         Some(m) => Some(decode_marker(m)?),
         None => None,
     };
-    let mut items: Vec<T> = all.into_iter().filter(|t| after.as_ref().is_none_or(|a| key(t) > *a)).collect();
+    let mut items: Vec<T> = all
+        .into_iter()
+        .filter(|t| after.as_ref().is_none_or(|a| key(t) > *a))
+        .collect();
     let max = usize::try_from(max).unwrap_or(100);
     let marker = if items.len() > max {
         items.truncate(max);
@@ -1070,5 +1503,9 @@ fn decode_marker(marker: &str) -> Result<String, CoreError> {
         .decode(marker)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| CoreError::InvalidInput(format!("Invalid Marker `{marker}`: pass the Marker of the previous page unchanged")))
+        .ok_or_else(|| {
+            CoreError::InvalidInput(format!(
+                "Invalid Marker `{marker}`: pass the Marker of the previous page unchanged"
+            ))
+        })
 }

@@ -43,7 +43,10 @@ impl SealingKeys {
                 records.push(serde_json::from_str(&json).map_err(internal)?);
             }
         }
-        let this = Self { keys: RwLock::new(Vec::new()), store };
+        let this = Self {
+            keys: RwLock::new(Vec::new()),
+            store,
+        };
         if records.iter().all(|r| r.retired.is_some()) {
             records.push(this.new_record(now)?);
         }
@@ -66,19 +69,28 @@ impl SealingKeys {
     fn new_record(&self, now: u64) -> Result<SealingKeyRecord, CoreError> {
         let bytes = SealingKey::generate_bytes().map_err(internal)?;
         let record = SealingKeyRecord {
-            id: format!("k{}", &keyless_wire::unique_id("")[..8].to_ascii_lowercase()),
+            id: format!(
+                "k{}",
+                &keyless_wire::unique_id("")[..8].to_ascii_lowercase()
+            ),
             key_b64: STANDARD.encode(&*bytes),
             created: now,
             retired: None,
         };
-        self.store.put(Kind::SealingKey, &record.id, &serde_json::to_string(&record).map_err(internal)?)?;
+        self.store.put(
+            Kind::SealingKey,
+            &record.id,
+            &serde_json::to_string(&record).map_err(internal)?,
+        )?;
         Ok(record)
     }
 
     /// Seals a session with the current key.
     pub fn seal(&self, session: &Session) -> Result<String, CoreError> {
         let keys = self.keys.read().map_err(internal)?;
-        let (_, key) = keys.first().ok_or_else(|| CoreError::Internal("no sealing key".into()))?;
+        let (_, key) = keys
+            .first()
+            .ok_or_else(|| CoreError::Internal("no sealing key".into()))?;
         seal::seal(key, session).map_err(internal)
     }
 
@@ -88,7 +100,10 @@ impl SealingKeys {
         let mut parts = token.splitn(3, '.');
         let _version = parts.next();
         let id = parts.next().ok_or(seal::SealError::Invalid)?;
-        let (_, key) = keys.iter().find(|(r, _)| r.id == id).ok_or(seal::SealError::Invalid)?;
+        let (_, key) = keys
+            .iter()
+            .find(|(r, _)| r.id == id)
+            .ok_or(seal::SealError::Invalid)?;
         seal::open(std::slice::from_ref(&**key), token)
     }
 
@@ -101,7 +116,11 @@ impl SealingKeys {
         for (r, _) in keys.iter_mut() {
             if r.retired.is_none() {
                 r.retired = Some(now);
-                self.store.put(Kind::SealingKey, &r.id, &serde_json::to_string(&*r).map_err(internal)?)?;
+                self.store.put(
+                    Kind::SealingKey,
+                    &r.id,
+                    &serde_json::to_string(&*r).map_err(internal)?,
+                )?;
             }
         }
         let mut expired = Vec::new();
@@ -121,7 +140,10 @@ impl SealingKeys {
 
     /// Key ids, current first.
     pub fn ids(&self) -> Vec<String> {
-        self.keys.read().map(|k| k.iter().map(|(r, _)| r.id.clone()).collect()).unwrap_or_default()
+        self.keys
+            .read()
+            .map(|k| k.iter().map(|(r, _)| r.id.clone()).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -163,7 +185,10 @@ impl IssuerKeys {
             keys.push((r, Arc::new(key)));
         }
         let state = Self::state(keys)?;
-        Ok(Self { inner: RwLock::new(state), store })
+        Ok(Self {
+            inner: RwLock::new(state),
+            store,
+        })
     }
 
     fn new_record(store: &dyn Store, now: u64) -> Result<IssuerKeyRecord, CoreError> {
@@ -174,7 +199,11 @@ impl IssuerKeys {
             created: now,
             retired: None,
         };
-        store.put(Kind::IssuerKey, &record.kid, &serde_json::to_string(&record).map_err(internal)?)?;
+        store.put(
+            Kind::IssuerKey,
+            &record.kid,
+            &serde_json::to_string(&record).map_err(internal)?,
+        )?;
         Ok(record)
     }
 
@@ -182,18 +211,28 @@ impl IssuerKeys {
         let refs: Vec<&SigningKey> = keys.iter().map(|(_, k)| &**k).collect();
         let jwks = keyless_oidc::jwks_document(&refs);
         let key_set = KeySet::from_jwks_json(jwks.to_string().as_bytes()).map_err(internal)?;
-        Ok(IssuerState { keys, key_set: Arc::new(key_set), jwks })
+        Ok(IssuerState {
+            keys,
+            key_set: Arc::new(key_set),
+            jwks,
+        })
     }
 
     /// The current signing key.
     pub fn signing_key(&self) -> Result<Arc<SigningKey>, CoreError> {
         let s = self.inner.read().map_err(internal)?;
-        s.keys.first().map(|(_, k)| k.clone()).ok_or_else(|| CoreError::Internal("no issuer key".into()))
+        s.keys
+            .first()
+            .map(|(_, k)| k.clone())
+            .ok_or_else(|| CoreError::Internal("no issuer key".into()))
     }
 
     /// The published JWKS document.
     pub fn jwks(&self) -> serde_json::Value {
-        self.inner.read().map(|s| s.jwks.clone()).unwrap_or_else(|_| serde_json::json!({"keys": []}))
+        self.inner
+            .read()
+            .map(|s| s.jwks.clone())
+            .unwrap_or_else(|_| serde_json::json!({"keys": []}))
     }
 
     /// The parsed key set, for verifying our own tokens without HTTP.
@@ -213,7 +252,11 @@ impl IssuerKeys {
         for (r, _) in keys.iter_mut() {
             if r.retired.is_none() {
                 r.retired = Some(now);
-                self.store.put(Kind::IssuerKey, &r.kid, &serde_json::to_string(&*r).map_err(internal)?)?;
+                self.store.put(
+                    Kind::IssuerKey,
+                    &r.kid,
+                    &serde_json::to_string(&*r).map_err(internal)?,
+                )?;
             }
         }
         let mut kept = vec![(record, key)];
@@ -234,9 +277,14 @@ impl SealingKeys {
     /// `label`), so it survives restarts and is the same on every node.
     pub fn derive_key(&self, label: &str) -> Result<Vec<u8>, CoreError> {
         let keys = self.keys.read().map_err(internal)?;
-        let (record, _) = keys.iter().min_by_key(|(r, _)| r.created).ok_or_else(|| CoreError::Internal("no sealing key".into()))?;
+        let (record, _) = keys
+            .iter()
+            .min_by_key(|(r, _)| r.created)
+            .ok_or_else(|| CoreError::Internal("no sealing key".into()))?;
         let bytes = zeroize::Zeroizing::new(STANDARD.decode(&record.key_b64).map_err(internal)?);
         let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &bytes);
-        Ok(aws_lc_rs::hmac::sign(&key, label.as_bytes()).as_ref().to_vec())
+        Ok(aws_lc_rs::hmac::sign(&key, label.as_bytes())
+            .as_ref()
+            .to_vec())
     }
 }

@@ -60,7 +60,10 @@ impl Caller {
         ctx.set("aws:userid", vec![self.user_id()]);
         match self {
             Caller::Root { account } => {
-                ctx.set("aws:PrincipalArn", vec![format!("arn:aws:iam::{account}:root")]);
+                ctx.set(
+                    "aws:PrincipalArn",
+                    vec![format!("arn:aws:iam::{account}:root")],
+                );
                 ctx.set("aws:PrincipalType", vec!["Account".into()]);
             }
             Caller::Session(s) => {
@@ -82,7 +85,10 @@ impl Caller {
 }
 
 fn aws_id(value: String) -> PrincipalId {
-    PrincipalId { kind: PrincipalKind::Aws, value }
+    PrincipalId {
+        kind: PrincipalKind::Aws,
+        value,
+    }
 }
 
 /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` (AWS leaves the role path out).

@@ -73,7 +73,9 @@ pub struct SealingKey {
 
 impl std::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealingKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("SealingKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,13 +83,18 @@ impl SealingKey {
     /// A key from its raw 32 bytes.
     pub fn new(id: &str, bytes: &[u8]) -> Result<Self, SealError> {
         let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| SealError::Crypto)?;
-        Ok(Self { id: id.to_owned(), key: LessSafeKey::new(unbound) })
+        Ok(Self {
+            id: id.to_owned(),
+            key: LessSafeKey::new(unbound),
+        })
     }
 
     /// Fresh random key bytes.
     pub fn generate_bytes() -> Result<zeroize::Zeroizing<Vec<u8>>, SealError> {
         let mut bytes = zeroize::Zeroizing::new(vec![0u8; 32]);
-        SystemRandom::new().fill(&mut bytes).map_err(|_| SealError::Crypto)?;
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| SealError::Crypto)?;
         Ok(bytes)
     }
 
@@ -104,7 +111,9 @@ fn aad(key_id: &str) -> String {
 /// Seals `payload` with `key`.
 pub fn seal_bytes(key: &SealingKey, payload: &[u8]) -> Result<String, SealError> {
     let mut nonce_bytes = [0u8; NONCE_LEN];
-    SystemRandom::new().fill(&mut nonce_bytes).map_err(|_| SealError::Crypto)?;
+    SystemRandom::new()
+        .fill(&mut nonce_bytes)
+        .map_err(|_| SealError::Crypto)?;
     let mut buf = payload.to_vec();
     key.key
         .seal_in_place_append_tag(
@@ -116,7 +125,11 @@ pub fn seal_bytes(key: &SealingKey, payload: &[u8]) -> Result<String, SealError>
     let mut out = Vec::with_capacity(NONCE_LEN + buf.len());
     out.extend_from_slice(&nonce_bytes);
     out.extend_from_slice(&buf);
-    Ok(format!("{VERSION}.{}.{}", key.id, URL_SAFE_NO_PAD.encode(out)))
+    Ok(format!(
+        "{VERSION}.{}.{}",
+        key.id,
+        URL_SAFE_NO_PAD.encode(out)
+    ))
 }
 
 /// Opens a token sealed by any of `keys`.
@@ -129,8 +142,13 @@ pub fn open_bytes(keys: &[SealingKey], token: &str) -> Result<Vec<u8>, SealError
     else {
         return Err(SealError::Invalid);
     };
-    let key = keys.iter().find(|k| k.id == key_id).ok_or(SealError::Invalid)?;
-    let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| SealError::Invalid)?;
+    let key = keys
+        .iter()
+        .find(|k| k.id == key_id)
+        .ok_or(SealError::Invalid)?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| SealError::Invalid)?;
     if raw.len() < NONCE_LEN {
         return Err(SealError::Invalid);
     }
@@ -215,7 +233,14 @@ mod tests {
         let k9 = SealingKey::new("k9", &[9u8; 32]).unwrap();
         let token = seal(&k9, &session()).unwrap();
         assert_eq!(open(&[k1], &token), Err(SealError::Invalid));
-        for bad in ["", "v1", "v1.k1", "v1.k1.!!!", "v2.k1.AAAA", &"x".repeat(20000)] {
+        for bad in [
+            "",
+            "v1",
+            "v1.k1",
+            "v1.k1.!!!",
+            "v2.k1.AAAA",
+            &"x".repeat(20000),
+        ] {
             let k = SealingKey::new("k1", &[1u8; 32]).unwrap();
             assert_eq!(open(&[k], bad), Err(SealError::Invalid), "{bad}");
         }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use base64::Engine;
 use keyless_oidc::{Expectations, KeySet, VerifiedToken};
-use keyless_policy::{Context, Decision, Named, PolicyKind, PolicySet, PrincipalId, PrincipalKind, Request};
+use keyless_policy::{
+    Context, Decision, Named, PolicyKind, PolicySet, PrincipalId, PrincipalKind, Request,
+};
 use serde_json::{Value, json};
 
 use crate::audit::AuditNote;
@@ -30,7 +32,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait KeySource: Send + Sync {
     /// The key set for `issuer`; `kid` is the token's key id, so a source can refetch when it
     /// does not know it.
-    fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> BoxFuture<'a, Result<Arc<KeySet>, CoreError>>;
+    fn keys<'a>(
+        &'a self,
+        issuer: &'a str,
+        kid: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Arc<KeySet>, CoreError>>;
 }
 
 /// Settings of the STS service.
@@ -184,8 +190,20 @@ const PACKED_BUDGET: usize = 2048 + 50 * 64;
 
 impl Sts {
     /// Wires the service.
-    pub fn new(iam: Arc<Iam>, sealing: Arc<SealingKeys>, keys: Arc<dyn KeySource>, clock: Arc<dyn Clock>, config: StsConfig) -> Self {
-        Self { iam, sealing, keys, clock, config }
+    pub fn new(
+        iam: Arc<Iam>,
+        sealing: Arc<SealingKeys>,
+        keys: Arc<dyn KeySource>,
+        clock: Arc<dyn Clock>,
+        config: StsConfig,
+    ) -> Self {
+        Self {
+            iam,
+            sealing,
+            keys,
+            clock,
+            config,
+        }
     }
 
     /// The settings.
@@ -200,10 +218,17 @@ impl Sts {
 
     /// The secret for `access_key_id` and who it belongs to; for `ASIA` keys the session token
     /// is opened and checked (expiry → `ExpiredToken`, anything else → `InvalidClientTokenId`).
-    pub fn authenticate(&self, access_key_id: &str, security_token: Option<&str>) -> Result<(Caller, String), CoreError> {
+    pub fn authenticate(
+        &self,
+        access_key_id: &str,
+        security_token: Option<&str>,
+    ) -> Result<(Caller, String), CoreError> {
         if access_key_id.starts_with("ASIA") {
             let token = security_token.ok_or(CoreError::InvalidClientTokenId)?;
-            let session = self.sealing.open(token).map_err(|_| CoreError::InvalidClientTokenId)?;
+            let session = self
+                .sealing
+                .open(token)
+                .map_err(|_| CoreError::InvalidClientTokenId)?;
             if !constant_time_eq(session.access_key_id.as_bytes(), access_key_id.as_bytes()) {
                 return Err(CoreError::InvalidClientTokenId);
             }
@@ -214,33 +239,64 @@ impl Sts {
             return Ok((Caller::Session(Box::new(session)), secret));
         }
         if access_key_id == self.config.root_access_key {
-            return Ok((Caller::Root { account: self.config.default_account.clone() }, self.config.root_secret.clone()));
+            return Ok((
+                Caller::Root {
+                    account: self.config.default_account.clone(),
+                },
+                self.config.root_secret.clone(),
+            ));
         }
         if is_account_id(access_key_id) {
-            return Ok((Caller::Root { account: access_key_id.to_owned() }, self.config.root_secret.clone()));
+            return Ok((
+                Caller::Root {
+                    account: access_key_id.to_owned(),
+                },
+                self.config.root_secret.clone(),
+            ));
         }
         Err(CoreError::InvalidClientTokenId)
     }
 
     /// `AssumeRoleWithWebIdentity`.
-    pub async fn assume_role_with_web_identity(&self, input: WebIdentityInput, info: &RequestInfo, note: &mut AuditNote) -> Result<Assumed, CoreError> {
+    pub async fn assume_role_with_web_identity(
+        &self,
+        input: WebIdentityInput,
+        info: &RequestInfo,
+        note: &mut AuditNote,
+    ) -> Result<Assumed, CoreError> {
         let now = self.clock.now();
         note.session_name = Some(input.session_name.clone());
-        note.request_parameters.insert("roleArn".into(), json!(input.role_arn));
-        note.request_parameters.insert("roleSessionName".into(), json!(input.session_name));
+        note.request_parameters
+            .insert("roleArn".into(), json!(input.role_arn));
+        note.request_parameters
+            .insert("roleSessionName".into(), json!(input.session_name));
         if let Some(d) = input.duration {
-            note.request_parameters.insert("durationSeconds".into(), json!(d));
+            note.request_parameters
+                .insert("durationSeconds".into(), json!(d));
         }
         // 1. Parameters.
-        validate_common(&input.role_arn, &input.session_name, input.duration, input.policy.as_deref(), &input.policy_arns)?;
+        validate_common(
+            &input.role_arn,
+            &input.session_name,
+            input.duration,
+            input.policy.as_deref(),
+            &input.policy_arns,
+        )?;
         if input.token.len() < 4 || input.token.len() > keyless_oidc::MAX_TOKEN_LEN {
-            return Err(CoreError::Validation(keyless_wire::validation_message(&[(
-                "(sensitive)".into(),
-                "webIdentityToken".into(),
-                if input.token.len() < 4 { "Member must have length greater than or equal to 4".into() } else { "Member must have length less than or equal to 20000".into() },
-            )])));
+            return Err(CoreError::Validation(keyless_wire::validation_message(&[
+                (
+                    "(sensitive)".into(),
+                    "webIdentityToken".into(),
+                    if input.token.len() < 4 {
+                        "Member must have length greater than or equal to 4".into()
+                    } else {
+                        "Member must have length less than or equal to 20000".into()
+                    },
+                ),
+            ])));
         }
-        let (account, _) = parse_role_arn(&input.role_arn).ok_or_else(|| CoreError::Validation("Request ARN is invalid".into()))?;
+        let (account, _) = parse_role_arn(&input.role_arn)
+            .ok_or_else(|| CoreError::Validation("Request ARN is invalid".into()))?;
         note.account = account.to_owned();
         // 2. A JWT at all, and whose.
         let issuer = keyless_oidc::danger_peek_issuer(&input.token).map_err(verify_error)?;
@@ -249,10 +305,17 @@ impl Sts {
         let provider = self
             .iam
             .provider_for_issuer(account, &issuer)?
-            .ok_or_else(|| CoreError::InvalidIdentityToken(format!("No OpenIDConnect provider found in your account for {issuer}")))?;
-        note.request_parameters.insert("identityProvider".into(), json!(provider.arn));
+            .ok_or_else(|| {
+                CoreError::InvalidIdentityToken(format!(
+                    "No OpenIDConnect provider found in your account for {issuer}"
+                ))
+            })?;
+        note.request_parameters
+            .insert("identityProvider".into(), json!(provider.arn));
         if provider.client_ids.is_empty() {
-            return Err(CoreError::InvalidIdentityToken("Incorrect token audience".into()));
+            return Err(CoreError::InvalidIdentityToken(
+                "Incorrect token audience".into(),
+            ));
         }
         // 4-6. Keys, signature, claims.
         let verified = self.verify(&input.token, &provider, now).await?;
@@ -296,10 +359,17 @@ impl Sts {
                 ctx.set("sts:SourceIdentity", vec![s.clone()]);
                 Some(s.clone())
             }
-            Some(_) => return Err(CoreError::InvalidIdentityToken(format!("claim `{SOURCE_IDENTITY_CLAIM}` must be a string"))),
+            Some(_) => {
+                return Err(CoreError::InvalidIdentityToken(format!(
+                    "claim `{SOURCE_IDENTITY_CLAIM}` must be a string"
+                )));
+            }
             None => None,
         };
-        let principal = [PrincipalId { kind: PrincipalKind::Federated, value: provider.arn.clone() }];
+        let principal = [PrincipalId {
+            kind: PrincipalKind::Federated,
+            value: provider.arn.clone(),
+        }];
         let mut actions = vec!["sts:AssumeRoleWithWebIdentity"];
         if !tags.is_empty() {
             actions.push("sts:TagSession");
@@ -308,8 +378,24 @@ impl Sts {
             actions.push("sts:SetSourceIdentity");
         }
         for action in actions {
-            let set = PolicySet { identity: vec![], resource: Some(Named { name: "trust policy", policy: &role.trust }), boundary: None, session: None };
-            let eval = keyless_policy::evaluate(&set, &Request { principal: &principal, action, resource: &role.role.arn, context: &ctx });
+            let set = PolicySet {
+                identity: vec![],
+                resource: Some(Named {
+                    name: "trust policy",
+                    policy: &role.trust,
+                }),
+                boundary: None,
+                session: None,
+            };
+            let eval = keyless_policy::evaluate(
+                &set,
+                &Request {
+                    principal: &principal,
+                    action,
+                    resource: &role.role.arn,
+                    context: &ctx,
+                },
+            );
             if eval.decision != Decision::Allow {
                 note.reason = Some(format!("{action}: {}", eval.trace.summary()));
                 note.explanation = serde_json::to_value(&eval.trace).ok();
@@ -320,10 +406,14 @@ impl Sts {
         // 8. Duration.
         let duration = input.duration.unwrap_or(3600);
         if duration > i64::from(role.role.max_session_duration) {
-            return Err(CoreError::Validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.".into()));
+            return Err(CoreError::Validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                    .into(),
+            ));
         }
         // 9. Session policies.
-        let packed = self.session_policies(account, input.policy.as_deref(), &input.policy_arns, &tags)?;
+        let packed =
+            self.session_policies(account, input.policy.as_deref(), &input.policy_arns, &tags)?;
         // 10. Mint.
         let session = Session {
             account: account.to_owned(),
@@ -367,27 +457,60 @@ impl Sts {
         })
     }
 
-    async fn verify(&self, token: &str, provider: &OidcProvider, now: u64) -> Result<VerifiedToken, CoreError> {
+    async fn verify(
+        &self,
+        token: &str,
+        provider: &OidcProvider,
+        now: u64,
+    ) -> Result<VerifiedToken, CoreError> {
         let kid = peek_kid(token);
         let keys = self.keys.keys(&provider.url, kid.as_deref()).await?;
-        let expect = Expectations { issuer: &provider.url, audiences: &provider.client_ids, now, leeway: self.config.token_leeway };
+        let expect = Expectations {
+            issuer: &provider.url,
+            audiences: &provider.client_ids,
+            now,
+            leeway: self.config.token_leeway,
+        };
         keyless_oidc::verify(token, &keys, &expect).map_err(verify_error)
     }
 
     /// `AssumeRole`, for the account root or for a session (role chaining).
-    pub fn assume_role(&self, caller: &Caller, input: AssumeRoleInput, info: &RequestInfo, note: &mut AuditNote) -> Result<Assumed, CoreError> {
+    pub fn assume_role(
+        &self,
+        caller: &Caller,
+        input: AssumeRoleInput,
+        info: &RequestInfo,
+        note: &mut AuditNote,
+    ) -> Result<Assumed, CoreError> {
         let now = self.clock.now();
         note.session_name = Some(input.session_name.clone());
-        note.request_parameters.insert("roleArn".into(), json!(input.role_arn));
-        note.request_parameters.insert("roleSessionName".into(), json!(input.session_name));
+        note.request_parameters
+            .insert("roleArn".into(), json!(input.role_arn));
+        note.request_parameters
+            .insert("roleSessionName".into(), json!(input.session_name));
         if let Some(d) = input.duration {
-            note.request_parameters.insert("durationSeconds".into(), json!(d));
+            note.request_parameters
+                .insert("durationSeconds".into(), json!(d));
         }
-        validate_common(&input.role_arn, &input.session_name, input.duration, input.policy.as_deref(), &input.policy_arns)?;
+        validate_common(
+            &input.role_arn,
+            &input.session_name,
+            input.duration,
+            input.policy.as_deref(),
+            &input.policy_arns,
+        )?;
         if let Some(e) = &input.external_id {
-            let ok = (2..=1224).contains(&e.len()) && e.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
+            let ok = (2..=1224).contains(&e.len())
+                && e.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
             if !ok {
-                return Err(CoreError::Validation(keyless_wire::validation_message(&[(e.clone(), "externalId".into(), "Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*".into())])));
+                return Err(CoreError::Validation(keyless_wire::validation_message(&[
+                    (
+                        e.clone(),
+                        "externalId".into(),
+                        "Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*".into(),
+                    ),
+                ])));
             }
         }
         if input.tags.len() > 50 || input.transitive_tag_keys.len() > 50 {
@@ -396,7 +519,11 @@ impl Sts {
         for (k, v) in &input.tags {
             check_tag(k, v)?;
         }
-        let denied_msg = format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {}", caller.arn(), input.role_arn);
+        let denied_msg = format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",
+            caller.arn(),
+            input.role_arn
+        );
         let Some(role) = self.iam.role_by_arn(&input.role_arn)? else {
             note.reason = Some(format!("role `{}` does not exist", input.role_arn));
             return Err(self.deny(&denied_msg, note));
@@ -412,7 +539,9 @@ impl Sts {
         if let Some(si) = &input.source_identity {
             check_source_identity(si)?;
             if inherited_si.as_ref().is_some_and(|i| i != si) {
-                return Err(CoreError::AccessDenied("SourceIdentity cannot be changed once set for a session".into()));
+                return Err(CoreError::AccessDenied(
+                    "SourceIdentity cannot be changed once set for a session".into(),
+                ));
             }
         }
         let source_identity = inherited_si.or(input.source_identity.clone());
@@ -423,7 +552,9 @@ impl Sts {
             for key in &s.transitive_tag_keys {
                 if let Some((k, v)) = s.tags.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
                     if tags.iter().any(|(t, _)| t.eq_ignore_ascii_case(k)) {
-                        return Err(CoreError::InvalidParameterValue(format!("tag `{k}` is transitive in the calling session and cannot be set again")));
+                        return Err(CoreError::InvalidParameterValue(format!(
+                            "tag `{k}` is transitive in the calling session and cannot be set again"
+                        )));
                     }
                     tags.push((k.clone(), v.clone()));
                     if !transitive.iter().any(|t| t.eq_ignore_ascii_case(k)) {
@@ -434,7 +565,9 @@ impl Sts {
         }
         for key in &input.transitive_tag_keys {
             if !tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
-                return Err(CoreError::InvalidParameterValue(format!("transitive tag key `{key}` is not one of the session tags")));
+                return Err(CoreError::InvalidParameterValue(format!(
+                    "transitive tag key `{key}` is not one of the session tags"
+                )));
             }
         }
         let mut ctx = Context::new();
@@ -448,7 +581,10 @@ impl Sts {
             for (k, v) in &input.tags {
                 ctx.set(&format!("aws:RequestTag/{k}"), vec![v.clone()]);
             }
-            ctx.set("aws:TagKeys", input.tags.iter().map(|(k, _)| k.clone()).collect());
+            ctx.set(
+                "aws:TagKeys",
+                input.tags.iter().map(|(k, _)| k.clone()).collect(),
+            );
         }
         if !input.transitive_tag_keys.is_empty() {
             ctx.set("sts:TransitiveTagKeys", input.transitive_tag_keys.clone());
@@ -472,9 +608,17 @@ impl Sts {
             return Err(CoreError::Validation("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".into()));
         }
         if duration > i64::from(role.role.max_session_duration) {
-            return Err(CoreError::Validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role.".into()));
+            return Err(CoreError::Validation(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                    .into(),
+            ));
         }
-        let packed = self.session_policies(&account, input.policy.as_deref(), &input.policy_arns, &input.tags)?;
+        let packed = self.session_policies(
+            &account,
+            input.policy.as_deref(),
+            &input.policy_arns,
+            &input.tags,
+        )?;
         let session = Session {
             account: account.clone(),
             role_name: role.role.name.clone(),
@@ -510,12 +654,38 @@ impl Sts {
     /// caller itself (same account) that is enough, when it names the caller's account (or the
     /// caller is in another account) the caller's identity policies must allow it too. An
     /// explicit deny in the caller's policies always refuses.
-    fn authorize_assume(&self, caller: &Caller, role: &crate::iam::RoleEntry, action: &str, ctx: &Context, denied_msg: &str, note: &mut AuditNote) -> Result<(), CoreError> {
+    fn authorize_assume(
+        &self,
+        caller: &Caller,
+        role: &crate::iam::RoleEntry,
+        action: &str,
+        ctx: &Context,
+        denied_msg: &str,
+        note: &mut AuditNote,
+    ) -> Result<(), CoreError> {
         let trust_eval = |principal: &[PrincipalId]| {
-            let set = PolicySet { identity: vec![], resource: Some(Named { name: "trust policy", policy: &role.trust }), boundary: None, session: None };
-            keyless_policy::evaluate(&set, &Request { principal, action, resource: &role.role.arn, context: ctx })
+            let set = PolicySet {
+                identity: vec![],
+                resource: Some(Named {
+                    name: "trust policy",
+                    policy: &role.trust,
+                }),
+                boundary: None,
+                session: None,
+            };
+            keyless_policy::evaluate(
+                &set,
+                &Request {
+                    principal,
+                    action,
+                    resource: &role.role.arn,
+                    context: ctx,
+                },
+            )
         };
-        let identity = self.iam.evaluate_caller(caller, action, &role.role.arn, ctx, None)?;
+        let identity = self
+            .iam
+            .evaluate_caller(caller, action, &role.role.arn, ctx, None)?;
         if identity.decision == Decision::ExplicitDeny {
             note.reason = Some(identity.trace.summary());
             return Err(self.deny(denied_msg, note));
@@ -527,8 +697,14 @@ impl Sts {
             note.explanation = serde_json::to_value(&exact.trace).ok();
             return Err(self.deny(denied_msg, note));
         }
-        let via_account = || trust_eval(&[PrincipalId { kind: PrincipalKind::Aws, value: format!("arn:aws:iam::{}:root", caller.account()) }]);
-        let trust_allows = exact.decision == Decision::Allow || via_account().decision == Decision::Allow;
+        let via_account = || {
+            trust_eval(&[PrincipalId {
+                kind: PrincipalKind::Aws,
+                value: format!("arn:aws:iam::{}:root", caller.account()),
+            }])
+        };
+        let trust_allows =
+            exact.decision == Decision::Allow || via_account().decision == Decision::Allow;
         let needs_identity = !(same_account && exact.decision == Decision::Allow);
         if trust_allows && (!needs_identity || identity.decision == Decision::Allow) {
             return Ok(());
@@ -536,9 +712,22 @@ impl Sts {
         let summary = if !trust_allows {
             let e = via_account();
             note.explanation = serde_json::to_value(&exact.trace).ok();
-            format!("the trust policy of {} does not allow {}: {}", role.role.name, caller.arn(), if exact.decision == Decision::ImplicitDeny { exact.trace.summary() } else { e.trace.summary() })
+            format!(
+                "the trust policy of {} does not allow {}: {}",
+                role.role.name,
+                caller.arn(),
+                if exact.decision == Decision::ImplicitDeny {
+                    exact.trace.summary()
+                } else {
+                    e.trace.summary()
+                }
+            )
         } else {
-            format!("the trust policy names the account, so {}'s own policies must allow {action}: {}", caller.arn(), identity.trace.summary())
+            format!(
+                "the trust policy names the account, so {}'s own policies must allow {action}: {}",
+                caller.arn(),
+                identity.trace.summary()
+            )
         };
         note.reason = Some(summary);
         Err(self.deny(denied_msg, note))
@@ -546,22 +735,33 @@ impl Sts {
 
     fn deny(&self, message: &str, note: &AuditNote) -> CoreError {
         match (&note.reason, self.config.explain_denials) {
-            (Some(reason), true) => CoreError::AccessDenied(format!("{message} (keyless dev mode: {reason})")),
+            (Some(reason), true) => {
+                CoreError::AccessDenied(format!("{message} (keyless dev mode: {reason})"))
+            }
             _ => CoreError::AccessDenied(message.to_owned()),
         }
     }
 
     /// Validates session policies and computes `PackedPolicySize`.
-    fn session_policies(&self, account: &str, policy: Option<&str>, arns: &[String], tags: &[(String, String)]) -> Result<Option<u32>, CoreError> {
+    fn session_policies(
+        &self,
+        account: &str,
+        policy: Option<&str>,
+        arns: &[String],
+        tags: &[(String, String)],
+    ) -> Result<Option<u32>, CoreError> {
         let mut size = 0usize;
         if let Some(text) = policy {
             parse_policy(text, PolicyKind::Identity)?;
             size += text.chars().filter(|c| !c.is_whitespace()).count();
         }
         for arn in arns {
-            let ok = arn.starts_with(&format!("arn:aws:iam::{account}:policy/")) || arn.starts_with("arn:aws:iam::aws:policy/");
+            let ok = arn.starts_with(&format!("arn:aws:iam::{account}:policy/"))
+                || arn.starts_with("arn:aws:iam::aws:policy/");
             if !ok || self.iam.policy(account, arn).is_err() {
-                return Err(CoreError::InvalidParameterValue(format!("Managed session policy `{arn}` does not exist in account {account}")));
+                return Err(CoreError::InvalidParameterValue(format!(
+                    "Managed session policy `{arn}` does not exist in account {account}"
+                )));
             }
             size += arn.len();
         }
@@ -573,7 +773,9 @@ impl Sts {
         }
         let percent = (size * 100).div_ceil(PACKED_BUDGET);
         if percent > 100 {
-            return Err(CoreError::PackedPolicyTooLarge(format!("Packed policy consumes {percent}% of allotted space, please use smaller policy.")));
+            return Err(CoreError::PackedPolicyTooLarge(format!(
+                "Packed policy consumes {percent}% of allotted space, please use smaller policy."
+            )));
         }
         Ok(Some(u32::try_from(percent).unwrap_or(100)))
     }
@@ -620,37 +822,88 @@ pub fn user_identity(caller: &Caller, access_key_id: &str) -> Value {
     }
 }
 
-fn validate_common(role_arn: &str, session_name: &str, duration: Option<i64>, policy: Option<&str>, policy_arns: &[String]) -> Result<(), CoreError> {
+fn validate_common(
+    role_arn: &str,
+    session_name: &str,
+    duration: Option<i64>,
+    policy: Option<&str>,
+    policy_arns: &[String],
+) -> Result<(), CoreError> {
     let mut errors: Vec<(String, String, String)> = Vec::new();
     if role_arn.len() < 20 || role_arn.len() > 2048 {
-        errors.push((role_arn.into(), "roleArn".into(), if role_arn.len() < 20 { "Member must have length greater than or equal to 20".into() } else { "Member must have length less than or equal to 2048".into() }));
+        errors.push((
+            role_arn.into(),
+            "roleArn".into(),
+            if role_arn.len() < 20 {
+                "Member must have length greater than or equal to 20".into()
+            } else {
+                "Member must have length less than or equal to 2048".into()
+            },
+        ));
     }
     if session_name.chars().count() < 2 {
-        errors.push((session_name.into(), "roleSessionName".into(), "Member must have length greater than or equal to 2".into()));
+        errors.push((
+            session_name.into(),
+            "roleSessionName".into(),
+            "Member must have length greater than or equal to 2".into(),
+        ));
     } else if session_name.chars().count() > 64 {
-        errors.push((session_name.into(), "roleSessionName".into(), "Member must have length less than or equal to 64".into()));
+        errors.push((
+            session_name.into(),
+            "roleSessionName".into(),
+            "Member must have length less than or equal to 64".into(),
+        ));
     } else if !keyless_wire::valid_role_session_name(session_name) {
-        errors.push((session_name.into(), "roleSessionName".into(), "Member must satisfy regular expression pattern: [\\w+=,.@-]*".into()));
+        errors.push((
+            session_name.into(),
+            "roleSessionName".into(),
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]*".into(),
+        ));
     }
     if let Some(d) = duration {
         if d < 900 {
-            errors.push((d.to_string(), "durationSeconds".into(), "Member must have value greater than or equal to 900".into()));
+            errors.push((
+                d.to_string(),
+                "durationSeconds".into(),
+                "Member must have value greater than or equal to 900".into(),
+            ));
         } else if d > 43200 {
-            errors.push((d.to_string(), "durationSeconds".into(), "Member must have value less than or equal to 43200".into()));
+            errors.push((
+                d.to_string(),
+                "durationSeconds".into(),
+                "Member must have value less than or equal to 43200".into(),
+            ));
         }
     }
     if let Some(p) = policy {
         if p.is_empty() || p.chars().count() > 2048 {
-            errors.push(("(policy)".into(), "policy".into(), if p.is_empty() { "Member must have length greater than or equal to 1".into() } else { "Member must have length less than or equal to 2048".into() }));
-        } else if !p.chars().all(|c| matches!(c, '\u{9}' | '\u{a}' | '\u{d}' | '\u{20}'..='\u{ff}')) {
+            errors.push((
+                "(policy)".into(),
+                "policy".into(),
+                if p.is_empty() {
+                    "Member must have length greater than or equal to 1".into()
+                } else {
+                    "Member must have length less than or equal to 2048".into()
+                },
+            ));
+        } else if !p
+            .chars()
+            .all(|c| matches!(c, '\u{9}' | '\u{a}' | '\u{d}' | '\u{20}'..='\u{ff}'))
+        {
             errors.push(("(policy)".into(), "policy".into(), "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+".into()));
         }
     }
     if policy_arns.len() > 10 {
-        errors.push(("(list)".into(), "policyArns".into(), "Member must have length less than or equal to 10".into()));
+        errors.push((
+            "(list)".into(),
+            "policyArns".into(),
+            "Member must have length less than or equal to 10".into(),
+        ));
     }
     if !errors.is_empty() {
-        return Err(CoreError::Validation(keyless_wire::validation_message(&errors)));
+        return Err(CoreError::Validation(keyless_wire::validation_message(
+            &errors,
+        )));
     }
     if parse_role_arn(role_arn).is_none() {
         return Err(CoreError::Validation("Request ARN is invalid".into()));
@@ -667,14 +920,28 @@ fn add_globals(ctx: &mut Context, info: &RequestInfo, now: u64) {
     if !info.user_agent.is_empty() {
         ctx.set("aws:UserAgent", vec![info.user_agent.clone()]);
     }
-    ctx.set("aws:RequestedRegion", vec![if info.region.is_empty() { "us-east-1".into() } else { info.region.clone() }]);
-    ctx.set("aws:SecureTransport", vec![info.secure_transport.to_string()]);
+    ctx.set(
+        "aws:RequestedRegion",
+        vec![if info.region.is_empty() {
+            "us-east-1".into()
+        } else {
+            info.region.clone()
+        }],
+    );
+    ctx.set(
+        "aws:SecureTransport",
+        vec![info.secure_transport.to_string()],
+    );
 }
 
 fn is_github_prefix(prefix: &str) -> bool {
     prefix == "token.actions.githubusercontent.com"
         || prefix.starts_with("token.actions.githubusercontent.com/")
-        || (prefix.starts_with("token.actions.") && prefix.split('/').next().is_some_and(|h| h.ends_with(".ghe.com")))
+        || (prefix.starts_with("token.actions.")
+            && prefix
+                .split('/')
+                .next()
+                .is_some_and(|h| h.ends_with(".ghe.com")))
 }
 
 fn claim_string(claims: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
@@ -695,14 +962,22 @@ fn token_tags(token: &VerifiedToken) -> Result<(Vec<(String, String)>, Vec<Strin
     let obj = claim.as_object().ok_or_else(|| bad("must be an object"))?;
     let mut tags = Vec::new();
     if let Some(pt) = obj.get("principal_tags") {
-        let pt = pt.as_object().ok_or_else(|| bad("principal_tags must be an object"))?;
+        let pt = pt
+            .as_object()
+            .ok_or_else(|| bad("principal_tags must be an object"))?;
         for (k, v) in pt {
             let value = match v {
-                Value::Array(a) if a.len() == 1 => a.first().and_then(Value::as_str).map(str::to_owned),
+                Value::Array(a) if a.len() == 1 => {
+                    a.first().and_then(Value::as_str).map(str::to_owned)
+                }
                 Value::String(s) => Some(s.clone()),
                 _ => None,
             }
-            .ok_or_else(|| bad(&format!("principal_tags.{k} must be a one-element string array")))?;
+            .ok_or_else(|| {
+                bad(&format!(
+                    "principal_tags.{k} must be a one-element string array"
+                ))
+            })?;
             check_tag(k, &value).map_err(|e| bad(&e.to_string()))?;
             tags.push((k.clone(), value));
         }
@@ -712,8 +987,13 @@ fn token_tags(token: &VerifiedToken) -> Result<(Vec<(String, String)>, Vec<Strin
     }
     let mut transitive = Vec::new();
     if let Some(t) = obj.get("transitive_tag_keys") {
-        for k in t.as_array().ok_or_else(|| bad("transitive_tag_keys must be an array"))? {
-            let k = k.as_str().ok_or_else(|| bad("transitive_tag_keys must hold strings"))?;
+        for k in t
+            .as_array()
+            .ok_or_else(|| bad("transitive_tag_keys must be an array"))?
+        {
+            let k = k
+                .as_str()
+                .ok_or_else(|| bad("transitive_tag_keys must hold strings"))?;
             transitive.push(k.to_owned());
         }
     }
@@ -721,22 +1001,43 @@ fn token_tags(token: &VerifiedToken) -> Result<(Vec<(String, String)>, Vec<Strin
 }
 
 fn check_tag(k: &str, v: &str) -> Result<(), CoreError> {
-    let charset = |s: &str| s.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c));
-    if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 || !charset(k) || !charset(v) {
-        return Err(CoreError::Validation(format!("invalid session tag `{k}`: keys 1-128 and values 0-256 characters of letters, digits, spaces and _.:/=+-@")));
+    let charset = |s: &str| {
+        s.chars()
+            .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+    };
+    if k.is_empty()
+        || k.chars().count() > 128
+        || v.chars().count() > 256
+        || !charset(k)
+        || !charset(v)
+    {
+        return Err(CoreError::Validation(format!(
+            "invalid session tag `{k}`: keys 1-128 and values 0-256 characters of letters, digits, spaces and _.:/=+-@"
+        )));
     }
     if k.to_ascii_lowercase().starts_with("aws:") {
-        return Err(CoreError::Validation(format!("session tag key `{k}` uses the reserved prefix `aws:`")));
+        return Err(CoreError::Validation(format!(
+            "session tag key `{k}` uses the reserved prefix `aws:`"
+        )));
     }
     Ok(())
 }
 
 fn check_source_identity(s: &str) -> Result<(), CoreError> {
-    let ok = (2..=64).contains(&s.chars().count()) && s.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)) && !s.to_ascii_lowercase().starts_with("aws:");
+    let ok = (2..=64).contains(&s.chars().count())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+        && !s.to_ascii_lowercase().starts_with("aws:");
     if ok {
         Ok(())
     } else {
-        Err(CoreError::Validation(keyless_wire::validation_message(&[(s.into(), "sourceIdentity".into(), "Member must satisfy regular expression pattern: [\\w+=,.@-]*".into())])))
+        Err(CoreError::Validation(keyless_wire::validation_message(&[
+            (
+                s.into(),
+                "sourceIdentity".into(),
+                "Member must satisfy regular expression pattern: [\\w+=,.@-]*".into(),
+            ),
+        ])))
     }
 }
 
@@ -754,7 +1055,9 @@ fn verify_error(e: keyless_oidc::VerifyError) -> CoreError {
 /// The `kid` of a token's header, without verifying anything (used only to pick or refetch keys).
 fn peek_kid(token: &str) -> Option<String> {
     let header = token.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
     v.get("kid")?.as_str().map(str::to_owned)
 }

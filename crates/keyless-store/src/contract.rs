@@ -15,15 +15,20 @@ fn row(time: u64, session: &str, subject: &str, denied: bool) -> AuditRow {
 }
 
 fn contract(store: &dyn Store) {
-    store.put(Kind::Role, "123456789012/app", "{\"a\":1}").unwrap();
-    store.put(Kind::Role, "123456789012/app", "{\"a\":2}").unwrap();
+    store
+        .put(Kind::Role, "123456789012/app", "{\"a\":1}")
+        .unwrap();
+    store
+        .put(Kind::Role, "123456789012/app", "{\"a\":2}")
+        .unwrap();
     store.put(Kind::Provider, "arn:x", "{}").unwrap();
     let snap = store.load().unwrap();
     assert_eq!(snap.entities.len(), 2);
-    assert!(snap
-        .entities
-        .iter()
-        .any(|(k, key, v)| *k == Kind::Role && key == "123456789012/app" && v == "{\"a\":2}"));
+    assert!(
+        snap.entities
+            .iter()
+            .any(|(k, key, v)| *k == Kind::Role && key == "123456789012/app" && v == "{\"a\":2}")
+    );
     store.delete(Kind::Role, "123456789012/app").unwrap();
     store.delete(Kind::Role, "absent").unwrap();
     assert_eq!(store.load().unwrap().entities.len(), 1);
@@ -33,20 +38,38 @@ fn contract(store: &dyn Store) {
         .unwrap();
     store.append_audit(&[row(30, "s1", "sub1", true)]).unwrap();
     let all = store.query_audit(&AuditFilter::default()).unwrap();
-    assert_eq!(all.iter().map(|r| r.time).collect::<Vec<_>>(), vec![10, 20, 30]);
+    assert_eq!(
+        all.iter().map(|r| r.time).collect::<Vec<_>>(),
+        vec![10, 20, 30]
+    );
     let denied = store
-        .query_audit(&AuditFilter { denied_only: true, ..Default::default() })
+        .query_audit(&AuditFilter {
+            denied_only: true,
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(denied.len(), 2);
     let s1 = store
-        .query_audit(&AuditFilter { session_name: Some("s1".into()), ..Default::default() })
+        .query_audit(&AuditFilter {
+            session_name: Some("s1".into()),
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(s1.len(), 2);
     let since = store
-        .query_audit(&AuditFilter { since: Some(15), subject: Some("sub2".into()), ..Default::default() })
+        .query_audit(&AuditFilter {
+            since: Some(15),
+            subject: Some("sub2".into()),
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(since.len(), 1);
-    let last = store.query_audit(&AuditFilter { limit: Some(1), ..Default::default() }).unwrap();
+    let last = store
+        .query_audit(&AuditFilter {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(last.first().map(|r| r.time), Some(30));
 }
 

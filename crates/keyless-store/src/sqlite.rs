@@ -7,8 +7,7 @@ use keyless_core::store::{AuditFilter, AuditRow, Kind, Snapshot, Store, StoreErr
 use rusqlite::{Connection, params};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE entities (
+const MIGRATIONS: &[&str] = &["CREATE TABLE entities (
         kind TEXT NOT NULL,
         key TEXT NOT NULL,
         value TEXT NOT NULL,
@@ -24,8 +23,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_time ON audit (time);
     CREATE INDEX audit_session ON audit (session_name);
-    CREATE INDEX audit_subject ON audit (subject);",
-];
+    CREATE INDEX audit_subject ON audit (subject);"];
 
 /// A SQLite database file holding every entity and the audit log.
 pub struct SqliteStore {
@@ -48,7 +46,10 @@ impl SqliteStore {
     /// Opens (creating if needed) `keyless.db` inside `dir`, which is created if absent.
     pub fn open_dir(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Unavailable(format!("cannot create data directory `{}`: {e}", dir.display()))
+            StoreError::Unavailable(format!(
+                "cannot create data directory `{}`: {e}",
+                dir.display()
+            ))
         })?;
         Self::open(&dir.join("keyless.db"))
     }
@@ -67,9 +68,12 @@ impl SqliteStore {
     }
 
     fn init(mut conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err)?;
         let tx = conn.transaction().map_err(db_err)?;
         let version: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -77,10 +81,13 @@ impl SqliteStore {
         let applied = usize::try_from(version).unwrap_or(0);
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
             tx.execute_batch(sql).map_err(db_err)?;
-            tx.pragma_update(None, "user_version", i + 1).map_err(db_err)?;
+            tx.pragma_update(None, "user_version", i + 1)
+                .map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
@@ -98,7 +105,11 @@ impl Store for SqliteStore {
             .map_err(db_err)?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .map_err(db_err)?;
         let mut snapshot = Snapshot::default();
@@ -174,11 +185,19 @@ impl Store for SqliteStore {
                  ORDER BY id DESC LIMIT ?5",
             )
             .map_err(db_err)?;
-        let limit = filter.limit.map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let limit = filter
+            .limit
+            .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let since = filter.since.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
         let rows = stmt
             .query_map(
-                params![filter.session_name, filter.subject, filter.denied_only, since, limit],
+                params![
+                    filter.session_name,
+                    filter.subject,
+                    filter.denied_only,
+                    since,
+                    limit
+                ],
                 |r| {
                     Ok(AuditRow {
                         time: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
@@ -195,4 +214,3 @@ impl Store for SqliteStore {
         Ok(out)
     }
 }
-

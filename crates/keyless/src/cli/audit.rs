@@ -40,7 +40,9 @@ pub struct AuditArgs {
 
 fn parse_duration(s: &str) -> anyhow::Result<u64> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| anyhow::anyhow!("--since `{s}`: expected a number and a unit, e.g. 15m"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--since `{s}`: expected a number and a unit, e.g. 15m"))?;
     let mult = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -53,7 +55,10 @@ fn parse_duration(s: &str) -> anyhow::Result<u64> {
 
 pub fn run(args: AuditArgs) -> anyhow::Result<u8> {
     if args.database.is_none() && !args.data.join("keyless.db").exists() {
-        bail!("no keyless database in `{}` (pass --data DIR of a server)", args.data.display());
+        bail!(
+            "no keyless database in `{}` (pass --data DIR of a server)",
+            args.data.display()
+        );
     }
     let store = super::serve::open_store(&args.data, args.database.as_deref())?;
     let since = match &args.since {
@@ -73,7 +78,12 @@ pub fn run(args: AuditArgs) -> anyhow::Result<u8> {
             Format::Json => writeln!(out, "{}", row.record)?,
             Format::Text => {
                 let v: serde_json::Value = serde_json::from_str(&row.record).unwrap_or_default();
-                let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).unwrap_or("-").to_owned();
+                let s = |p: &str| {
+                    v.pointer(p)
+                        .and_then(|x| x.as_str())
+                        .unwrap_or("-")
+                        .to_owned()
+                };
                 let outcome = match v.get("errorCode").and_then(|c| c.as_str()) {
                     Some(code) => format!("DENIED {code}"),
                     None => "ok".into(),
@@ -86,8 +96,14 @@ pub fn run(args: AuditArgs) -> anyhow::Result<u8> {
                     outcome,
                     row.session_name.as_deref().unwrap_or("-"),
                     row.subject.as_deref().unwrap_or("-"),
-                    v.pointer("/userIdentity/arn").or(v.pointer("/userIdentity/userName")).and_then(|x| x.as_str()).unwrap_or("-"),
-                    v.pointer("/additionalEventData/denialReason").and_then(|x| x.as_str()).map(|r| format!("\n    reason: {r}")).unwrap_or_default(),
+                    v.pointer("/userIdentity/arn")
+                        .or(v.pointer("/userIdentity/userName"))
+                        .and_then(|x| x.as_str())
+                        .unwrap_or("-"),
+                    v.pointer("/additionalEventData/denialReason")
+                        .and_then(|x| x.as_str())
+                        .map(|r| format!("\n    reason: {r}"))
+                        .unwrap_or_default(),
                 )?;
             }
         }

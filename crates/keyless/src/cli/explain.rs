@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use keyless_policy::{Context, Decision, Named, Policy, PolicyKind, PolicySet, PrincipalId, PrincipalKind, Request};
+use keyless_policy::{
+    Context, Decision, Named, Policy, PolicyKind, PolicySet, PrincipalId, PrincipalKind, Request,
+};
 
 use super::read_file;
 
@@ -60,7 +62,12 @@ fn load(path: &PathBuf, kind: PolicyKind) -> anyhow::Result<Loaded> {
             let lines: Vec<String> = errors
                 .errors
                 .iter()
-                .map(|e| format!("{name}:{}:{}: {} (at {})", e.line, e.column, e.message, e.path))
+                .map(|e| {
+                    format!(
+                        "{name}:{}:{}: {} (at {})",
+                        e.line, e.column, e.message, e.path
+                    )
+                })
                 .collect();
             bail!("invalid policy document\n{}", lines.join("\n"))
         }
@@ -73,8 +80,15 @@ fn has_principal(text: &str) -> bool {
         .ok()
         .and_then(|v| {
             let st = v.get("Statement")?.clone();
-            let list = if st.is_array() { st.as_array()?.clone() } else { vec![st] };
-            Some(list.iter().any(|s| s.get("Principal").is_some() || s.get("NotPrincipal").is_some()))
+            let list = if st.is_array() {
+                st.as_array()?.clone()
+            } else {
+                vec![st]
+            };
+            Some(
+                list.iter()
+                    .any(|s| s.get("Principal").is_some() || s.get("NotPrincipal").is_some()),
+            )
         })
         .unwrap_or(false)
 }
@@ -89,7 +103,10 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<u8> {
         let text = read_file(p)?;
         if has_principal(&text) {
             if resource.is_some() {
-                bail!("`{}` names a Principal, but a resource or trust policy was already given", p.display());
+                bail!(
+                    "`{}` names a Principal, but a resource or trust policy was already given",
+                    p.display()
+                );
             }
             resource = Some(load(p, resource_kind(&args.action))?);
         } else {
@@ -106,7 +123,9 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<u8> {
     }
     let mut ctx = Context::new();
     for c in &args.context {
-        let (k, v) = c.split_once('=').ok_or_else(|| anyhow::anyhow!("--context `{c}` must be KEY=VALUE"))?;
+        let (k, v) = c
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--context `{c}` must be KEY=VALUE"))?;
         if k.is_empty() {
             bail!("--context `{c}` has an empty key");
         }
@@ -114,21 +133,56 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<u8> {
     }
     let principal: Vec<PrincipalId> = args.principal.iter().map(|p| principal_id(p)).collect();
     let set = PolicySet {
-        identity: identity.iter().map(|l| Named { name: &l.name, policy: &l.policy }).collect(),
-        resource: resource.as_ref().map(|l| Named { name: &l.name, policy: &l.policy }),
-        boundary: boundary.as_ref().map(|l| Named { name: &l.name, policy: &l.policy }),
-        session: (!session.is_empty()).then(|| session.iter().map(|l| Named { name: &l.name, policy: &l.policy }).collect()),
+        identity: identity
+            .iter()
+            .map(|l| Named {
+                name: &l.name,
+                policy: &l.policy,
+            })
+            .collect(),
+        resource: resource.as_ref().map(|l| Named {
+            name: &l.name,
+            policy: &l.policy,
+        }),
+        boundary: boundary.as_ref().map(|l| Named {
+            name: &l.name,
+            policy: &l.policy,
+        }),
+        session: (!session.is_empty()).then(|| {
+            session
+                .iter()
+                .map(|l| Named {
+                    name: &l.name,
+                    policy: &l.policy,
+                })
+                .collect()
+        }),
     };
-    let eval = keyless_policy::evaluate(&set, &Request { principal: &principal, action: &args.action, resource: &args.resource, context: &ctx });
+    let eval = keyless_policy::evaluate(
+        &set,
+        &Request {
+            principal: &principal,
+            action: &args.action,
+            resource: &args.resource,
+            context: &ctx,
+        },
+    );
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&eval.trace)?),
         Format::Text => print!("{}", eval.trace.to_text()),
     }
-    Ok(if eval.decision == Decision::Allow { 0 } else { 1 })
+    Ok(if eval.decision == Decision::Allow {
+        0
+    } else {
+        1
+    })
 }
 
 fn resource_kind(action: &str) -> PolicyKind {
-    if action.to_ascii_lowercase().starts_with("sts:assumerole") || action.eq_ignore_ascii_case("sts:TagSession") || action.eq_ignore_ascii_case("sts:SetSourceIdentity") {
+    if action.to_ascii_lowercase().starts_with("sts:assumerole")
+        || action.eq_ignore_ascii_case("sts:TagSession")
+        || action.eq_ignore_ascii_case("sts:SetSourceIdentity")
+    {
         PolicyKind::Trust
     } else {
         PolicyKind::Resource
@@ -136,13 +190,25 @@ fn resource_kind(action: &str) -> PolicyKind {
 }
 
 fn principal_id(p: &str) -> PrincipalId {
-    let kind = if p.contains(":oidc-provider/") || p.contains(":saml-provider/") || matches!(p, "accounts.google.com" | "graph.facebook.com" | "www.amazon.com" | "cognito-identity.amazonaws.com") {
+    let kind = if p.contains(":oidc-provider/")
+        || p.contains(":saml-provider/")
+        || matches!(
+            p,
+            "accounts.google.com"
+                | "graph.facebook.com"
+                | "www.amazon.com"
+                | "cognito-identity.amazonaws.com"
+        ) {
         PrincipalKind::Federated
     } else if p.ends_with(".amazonaws.com") {
         PrincipalKind::Service
     } else {
         PrincipalKind::Aws
     };
-    let value = if keyless_core::model::is_account_id(p) { format!("arn:aws:iam::{p}:root") } else { p.to_owned() };
+    let value = if keyless_core::model::is_account_id(p) {
+        format!("arn:aws:iam::{p}:root")
+    } else {
+        p.to_owned()
+    };
     PrincipalId { kind, value }
 }

@@ -116,14 +116,19 @@ pub struct TokenArgs {
 }
 
 pub fn run(cmd: GithubCommand) -> anyhow::Result<u8> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         match cmd {
             GithubCommand::Env(args) => env(args).await,
             GithubCommand::Token(args) => token(args).await,
             GithubCommand::RotateKey(args) => {
                 let v = post(&args.server, "/_keyless/github/rotate-key", &json!({})).await?;
-                println!("{}", v.get("kid").and_then(Value::as_str).unwrap_or_default());
+                println!(
+                    "{}",
+                    v.get("kid").and_then(Value::as_str).unwrap_or_default()
+                );
                 Ok(0)
             }
         }
@@ -136,7 +141,11 @@ fn context(job: &JobArgs) -> anyhow::Result<JobContext> {
     }
     let mut ctx = JobContext::for_repo(&job.repo);
     if let Some(r) = &job.ref_ {
-        ctx.ref_ = if r.starts_with("refs/") || r.is_empty() { r.clone() } else { format!("refs/heads/{r}") };
+        ctx.ref_ = if r.starts_with("refs/") || r.is_empty() {
+            r.clone()
+        } else {
+            format!("refs/heads/{r}")
+        };
         ctx.ref_type = String::new();
     }
     let set = |target: &mut String, v: &Option<String>| {
@@ -174,7 +183,8 @@ fn context(job: &JobArgs) -> anyhow::Result<JobContext> {
         ctx.subject_template = Some(SubjectTemplate {
             use_default: false,
             include_claim_keys: job.sub_claim_keys.clone(),
-            org_template: (!job.org_sub_claim_keys.is_empty()).then(|| job.org_sub_claim_keys.clone()),
+            org_template: (!job.org_sub_claim_keys.is_empty())
+                .then(|| job.org_sub_claim_keys.clone()),
         });
     }
     keyless_oidc::subject(&ctx).map_err(|e| anyhow::anyhow!("invalid job context: {e}"))?;
@@ -188,11 +198,21 @@ async fn post(server: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
         .json(body)
         .send()
         .await
-        .with_context(|| format!("cannot reach keyless serve at {server} (start it with `keyless serve`)"))?;
+        .with_context(|| {
+            format!("cannot reach keyless serve at {server} (start it with `keyless serve`)")
+        })?;
     let status = resp.status();
-    let v: Value = resp.json().await.with_context(|| format!("{url} did not answer JSON"))?;
+    let v: Value = resp
+        .json()
+        .await
+        .with_context(|| format!("{url} did not answer JSON"))?;
     if !status.is_success() {
-        bail!("{url}: {} ({status})", v.get("message").and_then(Value::as_str).unwrap_or("refused"));
+        bail!(
+            "{url}: {} ({status})",
+            v.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("refused")
+        );
     }
     Ok(v)
 }
@@ -205,7 +225,10 @@ async fn env(args: EnvArgs) -> anyhow::Result<u8> {
         &json!({"context": ctx, "id_token_permission": !args.no_id_token_permission}),
     )
     .await?;
-    if let (Some(url), Some(token)) = (v.get("url").and_then(Value::as_str), v.get("token").and_then(Value::as_str)) {
+    if let (Some(url), Some(token)) = (
+        v.get("url").and_then(Value::as_str),
+        v.get("token").and_then(Value::as_str),
+    ) {
         println!("export ACTIONS_ID_TOKEN_REQUEST_URL='{url}'");
         println!("export ACTIONS_ID_TOKEN_REQUEST_TOKEN='{token}'");
     } else {
@@ -218,7 +241,9 @@ async fn token(args: TokenArgs) -> anyhow::Result<u8> {
     let ctx = context(&args.job)?;
     let mut claims = Map::new();
     for c in &args.claims {
-        let (name, value) = c.split_once('=').ok_or_else(|| anyhow::anyhow!("--claim `{c}` must be NAME=JSON"))?;
+        let (name, value) = c
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--claim `{c}` must be NAME=JSON"))?;
         if name.is_empty() {
             bail!("--claim `{c}` has no claim name");
         }
@@ -231,6 +256,9 @@ async fn token(args: TokenArgs) -> anyhow::Result<u8> {
         &json!({"context": ctx, "audience": args.audience, "claims": claims, "unset": args.unset}),
     )
     .await?;
-    println!("{}", v.get("token").and_then(Value::as_str).unwrap_or_default());
+    println!(
+        "{}",
+        v.get("token").and_then(Value::as_str).unwrap_or_default()
+    );
     Ok(0)
 }

@@ -1,9 +1,12 @@
 //! The command line: one file per subcommand.
 
+mod assume;
 mod audit;
 mod explain;
 mod github;
+mod lint;
 mod serve;
+mod setup;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +29,12 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Query the audit log.
     Audit(audit::AuditArgs),
+    /// Find the holes in trust policies (IAM JSON, CloudFormation, Terraform, plan JSON).
+    Lint(keyless_lint::LintArgs),
+    /// Get AWS credentials for a CI job through AssumeRoleWithWebIdentity (what configure-aws-credentials does).
+    Assume(assume::AssumeArgs),
+    /// Create the OIDC provider, a tightly scoped role and its policy, idempotently.
+    Setup(setup::SetupArgs),
 }
 
 /// Runs the command; returns the process exit code.
@@ -35,6 +44,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Github(cmd) => github::run(cmd),
         Command::Explain(args) => explain::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Lint(args) => lint::run(&args),
+        Command::Assume(args) => assume::run(args),
+        Command::Setup(args) => setup::run(args),
     };
     match result {
         Ok(code) => code,
@@ -49,10 +61,14 @@ pub fn run(cli: Cli) -> u8 {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Reads a file given on the command line, naming it in the error.
 pub(crate) fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))
+    std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))
 }

@@ -54,14 +54,22 @@ pub struct ServeArgs {
 }
 
 /// Opens the store named by `--data`/`--database`.
-pub(crate) fn open_store(data: &std::path::Path, database: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) fn open_store(
+    data: &std::path::Path,
+    database: Option<&str>,
+) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match database {
         None => Arc::new(SqliteStore::open_dir(data)?),
         Some(url) => {
-            if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            if let Some(path) = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+            {
                 Arc::new(SqliteStore::open(std::path::Path::new(path))?)
             } else {
-                anyhow::bail!("unsupported --database `{url}`: use sqlite:PATH (PostgreSQL is not available in this build)")
+                anyhow::bail!(
+                    "unsupported --database `{url}`: use sqlite:PATH (PostgreSQL is not available in this build)"
+                )
             }
         }
     };
@@ -70,13 +78,18 @@ pub(crate) fn open_store(data: &std::path::Path, database: Option<&str>) -> anyh
 
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KEYLESS_LOG").unwrap_or_else(|_| "keyless=info,warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KEYLESS_LOG")
+                .unwrap_or_else(|_| "keyless=info,warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     if !keyless_core::model::is_account_id(&args.account_id) {
         anyhow::bail!("--account-id `{}` must be 12 digits", args.account_id);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(serve(args))
 }
 
@@ -86,14 +99,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let now = clock.now();
     let iam = Arc::new(Iam::load(store.clone(), clock.clone()).context("loading IAM state")?);
     let sealing = Arc::new(SealingKeys::load(store.clone(), now).context("loading sealing keys")?);
-    let issuer_keys = Arc::new(IssuerKeys::load(store.clone(), now).context("loading issuer keys")?);
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let issuer_keys =
+        Arc::new(IssuerKeys::load(store.clone(), now).context("loading issuer keys")?);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local_addr = listener.local_addr()?;
     let dev_issuer = !args.no_dev_issuer;
     if dev_issuer && !local_addr.ip().is_loopback() && !args.danger_allow_remote_issuer {
-        tracing::warn!("listening on {local_addr}: the dev GitHub issuer's minting endpoints answer loopback clients only");
+        tracing::warn!(
+            "listening on {local_addr}: the dev GitHub issuer's minting endpoints answer loopback clients only"
+        );
     }
-    let keys = Arc::new(ServerKeySource::new(dev_issuer.then(|| args.issuer.clone()), issuer_keys.clone())?);
+    let keys = Arc::new(ServerKeySource::new(
+        dev_issuer.then(|| args.issuer.clone()),
+        issuer_keys.clone(),
+    )?);
     let config = StsConfig {
         default_account: args.account_id.clone(),
         root_access_key: args.root_access_key.clone(),
@@ -101,12 +122,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         explain_denials: !args.opaque_errors,
         ..StsConfig::default()
     };
-    let sts = Arc::new(Sts::new(iam.clone(), sealing.clone(), keys, clock.clone(), config));
+    let sts = Arc::new(Sts::new(
+        iam.clone(),
+        sealing.clone(),
+        keys,
+        clock.clone(),
+        config,
+    ));
     let sink = match args.audit_log.as_deref() {
         None => None,
         Some("-") => Some(JsonLines::Stdout),
         Some(path) => Some(JsonLines::File(
-            std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("cannot open --audit-log `{path}`"))?,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open --audit-log `{path}`"))?,
         )),
     };
     let request_token_key = sealing.derive_key("runner-request-token")?;
@@ -120,13 +151,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         audit: AuditWriter::start(store, sink),
         sigv4_keys: keyless_wire::SigningKeyCache::new(),
         request_token_key,
-        config: ServeConfig { issuer: args.issuer.clone(), danger_allow_remote_issuer: args.danger_allow_remote_issuer, local_addr },
+        config: ServeConfig {
+            issuer: args.issuer.clone(),
+            danger_allow_remote_issuer: args.danger_allow_remote_issuer,
+            local_addr,
+        },
     });
     tracing::info!(%local_addr, account = %args.account_id, issuer = %args.issuer, "keyless serve ready");
-    eprintln!("keyless serve listening on http://{local_addr} (account {}, dev issuer {})", args.account_id, if dev_issuer { args.issuer.as_str() } else { "off" });
-    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    eprintln!(
+        "keyless serve listening on http://{local_addr} (account {}, dev issuer {})",
+        args.account_id,
+        if dev_issuer {
+            args.issuer.as_str()
+        } else {
+            "off"
+        }
+    );
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(0)
 }
 
@@ -136,7 +182,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -62,7 +62,10 @@ impl AuditWriter {
     /// Queues a record and waits for its commit.
     pub async fn append(&self, row: AuditRow) -> Result<(), String> {
         let (ack, done) = oneshot::channel();
-        self.tx.send((row, ack)).await.map_err(|_| "audit writer stopped".to_owned())?;
+        self.tx
+            .send((row, ack))
+            .await
+            .map_err(|_| "audit writer stopped".to_owned())?;
         done.await.map_err(|_| "audit writer stopped".to_owned())?
     }
 }

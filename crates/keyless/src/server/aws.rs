@@ -88,7 +88,9 @@ pub(crate) struct Call<'a> {
 impl Call<'_> {
     /// The authenticated caller; only unsigned actions run without one.
     pub fn caller(&self) -> Result<&Caller, ApiError> {
-        self.caller.as_ref().ok_or_else(|| ApiError::Aws(AwsError::missing_authentication_token()))
+        self.caller
+            .as_ref()
+            .ok_or_else(|| ApiError::Aws(AwsError::missing_authentication_token()))
     }
 
     /// The caller's account.
@@ -98,7 +100,11 @@ impl Call<'_> {
 }
 
 fn xml_response(status: u16, request_id: &str, body: String) -> Response {
-    let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), body).into_response();
+    let mut resp = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        body,
+    )
+        .into_response();
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("text/xml"));
     if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -126,7 +132,10 @@ pub(crate) async fn handle(
         Err(_) => {
             let err = AwsError::new(
                 "RequestEntityTooLarge",
-                format!("Request body is larger than the {} bytes keyless accepts", keyless_wire::MAX_BODY_BYTES),
+                format!(
+                    "Request body is larger than the {} bytes keyless accepts",
+                    keyless_wire::MAX_BODY_BYTES
+                ),
                 413,
             );
             return error_response(&err, Namespace::Sts, &request_id);
@@ -141,20 +150,36 @@ pub(crate) async fn handle(
         return error_response(&err, Namespace::Sts, &request_id);
     };
     let Some(service) = Service::of(&action) else {
-        return error_response(&AwsError::invalid_action(&action), Namespace::Sts, &request_id);
+        return error_response(
+            &AwsError::invalid_action(&action),
+            Namespace::Sts,
+            &request_id,
+        );
     };
     let ns = service.namespace();
     if let Some(v) = q.version() {
         if v != ns.version() {
-            return error_response(&AwsError::invalid_action_for_version(&action, v), ns, &request_id);
+            return error_response(
+                &AwsError::invalid_action_for_version(&action, v),
+                ns,
+                &request_id,
+            );
         }
     }
 
     let header_list: Vec<(String, String)> = headers
         .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_owned())))
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_ascii_lowercase(), v.to_owned()))
+        })
         .collect();
-    let user_agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let user_agent = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let now = state.clock.now();
     let mut note = AuditNote {
         event_source: match service {
@@ -168,7 +193,9 @@ pub(crate) async fn handle(
         request_id: request_id.clone(),
         time: now,
         account: state.sts.config().default_account.clone(),
-        read_only: action.starts_with("Get") || action.starts_with("List") || action.starts_with("Simulate"),
+        read_only: action.starts_with("Get")
+            || action.starts_with("List")
+            || action.starts_with("Simulate"),
         ..Default::default()
     };
 
@@ -202,7 +229,13 @@ pub(crate) async fn handle(
         region: note.region.clone(),
         secure_transport: false,
     };
-    let mut call = Call { state: &state, q: &q, caller, note, info };
+    let mut call = Call {
+        state: &state,
+        q: &q,
+        caller,
+        note,
+        info,
+    };
     let result = match service {
         Service::Sts => super::sts::dispatch(&mut call, &action).await,
         Service::Iam => super::iam::dispatch(&mut call, &action),
@@ -214,7 +247,13 @@ pub(crate) async fn handle(
     finish(&state, note, ns, &request_id, outcome).await
 }
 
-async fn finish(state: &AppState, note: AuditNote, ns: Namespace, request_id: &str, outcome: Result<String, AwsError>) -> Response {
+async fn finish(
+    state: &AppState,
+    note: AuditNote,
+    ns: Namespace,
+    request_id: &str,
+    outcome: Result<String, AwsError>,
+) -> Response {
     let row = match &outcome {
         Ok(_) => audit::record(&note, None),
         Err(e) => audit::record(&note, Some((&e.code, &e.message))),
@@ -226,7 +265,15 @@ async fn finish(state: &AppState, note: AuditNote, ns: Namespace, request_id: &s
             Ok(()) => xml_response(200, request_id, body),
             Err(e) => {
                 tracing::error!(error = %e, "audit record not committed; refusing the call");
-                error_response(&AwsError::new("ServiceUnavailable", "Service is unavailable; try again later", 503), ns, request_id)
+                error_response(
+                    &AwsError::new(
+                        "ServiceUnavailable",
+                        "Service is unavailable; try again later",
+                        503,
+                    ),
+                    ns,
+                    request_id,
+                )
             }
         },
         Err(e) => error_response(&e, ns, request_id),
@@ -234,9 +281,16 @@ async fn finish(state: &AppState, note: AuditNote, ns: Namespace, request_id: &s
 }
 
 /// Verifies SigV4 and resolves the caller; returns (caller, signed region, access key id).
-fn authenticate(state: &AppState, parts: &HttpRequestParts<'_>, now: u64) -> Result<(Caller, String, String), ApiError> {
-    let auth = keyless_wire::parse_sigv4(parts)?.ok_or_else(|| ApiError::Aws(AwsError::missing_authentication_token()))?;
-    let (caller, secret) = state.sts.authenticate(&auth.access_key_id, auth.security_token.as_deref())?;
+fn authenticate(
+    state: &AppState,
+    parts: &HttpRequestParts<'_>,
+    now: u64,
+) -> Result<(Caller, String, String), ApiError> {
+    let auth = keyless_wire::parse_sigv4(parts)?
+        .ok_or_else(|| ApiError::Aws(AwsError::missing_authentication_token()))?;
+    let (caller, secret) = state
+        .sts
+        .authenticate(&auth.access_key_id, auth.security_token.as_deref())?;
     keyless_wire::verify_sigv4(parts, &auth, &secret, now, &state.sigv4_keys)?;
     Ok((caller, auth.region.clone(), auth.access_key_id.clone()))
 }

@@ -26,7 +26,10 @@ fn loopback_only(state: &AppState, peer: &SocketAddr) -> Result<(), Response> {
     if peer.ip().is_loopback() || state.config.danger_allow_remote_issuer {
         Ok(())
     } else {
-        Err(json_error(StatusCode::FORBIDDEN, "the dev GitHub issuer answers loopback clients only (see --danger-allow-remote-issuer)"))
+        Err(json_error(
+            StatusCode::FORBIDDEN,
+            "the dev GitHub issuer answers loopback clients only (see --danger-allow-remote-issuer)",
+        ))
     }
 }
 
@@ -54,33 +57,76 @@ pub(crate) async fn runner_token(
         return r;
     }
     let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-        return json_error(StatusCode::UNAUTHORIZED, "missing Authorization: Bearer <ACTIONS_ID_TOKEN_REQUEST_TOKEN>");
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "missing Authorization: Bearer <ACTIONS_ID_TOKEN_REQUEST_TOKEN>",
+        );
     };
-    let Some(bearer) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) else {
-        return json_error(StatusCode::UNAUTHORIZED, "the Authorization header must be `Bearer <token>`");
+    let Some(bearer) = auth
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("bearer "))
+    else {
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "the Authorization header must be `Bearer <token>`",
+        );
     };
     let now = state.clock.now();
     let ctx = match keyless_oidc::RequestToken::open(bearer.trim(), &state.request_token_key, now) {
         Ok(ctx) => ctx,
-        Err(e) => return json_error(StatusCode::UNAUTHORIZED, format!("request token refused: {e}")),
+        Err(e) => {
+            return json_error(
+                StatusCode::UNAUTHORIZED,
+                format!("request token refused: {e}"),
+            );
+        }
     };
-    match mint(&state, &ctx, query.audience.as_deref(), &Map::new(), &[], now) {
+    match mint(
+        &state,
+        &ctx,
+        query.audience.as_deref(),
+        &Map::new(),
+        &[],
+        now,
+    ) {
         Ok(jwt) => Json(json!({"count": 1, "value": jwt})).into_response(),
         Err(r) => r,
     }
 }
 
-fn mint(state: &AppState, ctx: &JobContext, audience: Option<&str>, overrides: &Map<String, Value>, unset: &[String], now: u64) -> Result<String, Response> {
-    let mut claims = keyless_oidc::claims(ctx, &state.config.issuer, audience, now, &keyless_oidc::github::new_jti())
-        .map_err(|e| json_error(StatusCode::BAD_REQUEST, format!("cannot build the token for this job: {e}")))?;
+fn mint(
+    state: &AppState,
+    ctx: &JobContext,
+    audience: Option<&str>,
+    overrides: &Map<String, Value>,
+    unset: &[String],
+    now: u64,
+) -> Result<String, Response> {
+    let mut claims = keyless_oidc::claims(
+        ctx,
+        &state.config.issuer,
+        audience,
+        now,
+        &keyless_oidc::github::new_jti(),
+    )
+    .map_err(|e| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            format!("cannot build the token for this job: {e}"),
+        )
+    })?;
     for (k, v) in overrides {
         claims.insert(k.clone(), v.clone());
     }
     for k in unset {
         claims.remove(k);
     }
-    let key = state.issuer_keys.signing_key().map_err(|e| json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    key.sign(&claims).map_err(|e| json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    let key = state
+        .issuer_keys
+        .signing_key()
+        .map_err(|e| json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    key.sign(&claims)
+        .map_err(|e| json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -112,7 +158,12 @@ pub(crate) async fn admin_request_token(
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
         .unwrap_or_else(|| state.config.local_addr.to_string());
-    match keyless_oidc::RequestToken::issue(&body.context, &state.request_token_key, state.clock.now(), REQUEST_TOKEN_TTL) {
+    match keyless_oidc::RequestToken::issue(
+        &body.context,
+        &state.request_token_key,
+        state.clock.now(),
+        REQUEST_TOKEN_TTL,
+    ) {
         Ok(token) => Json(json!({
             "url": format!("http://{host}/_github/idtoken?api-version=2.0"),
             "token": token,
@@ -141,14 +192,24 @@ pub(crate) async fn admin_token(
     if let Err(r) = loopback_only(&state, &peer) {
         return r;
     }
-    match mint(&state, &body.context, body.audience.as_deref(), &body.claims, &body.unset, state.clock.now()) {
+    match mint(
+        &state,
+        &body.context,
+        body.audience.as_deref(),
+        &body.claims,
+        &body.unset,
+        state.clock.now(),
+    ) {
         Ok(jwt) => Json(json!({"token": jwt})).into_response(),
         Err(r) => r,
     }
 }
 
 /// Rotates the issuer's signing key; the old key stays in the JWKS for an overlap.
-pub(crate) async fn admin_rotate_key(State(state): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
+pub(crate) async fn admin_rotate_key(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
     if let Err(r) = loopback_only(&state, &peer) {
         return r;
     }

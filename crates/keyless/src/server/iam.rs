@@ -64,7 +64,11 @@ fn resource(call: &Call<'_>, action: &str, account: &str) -> String {
         }
         return role(name);
     }
-    if let Some(arn) = q.get("PolicyArn").or(q.get("OpenIDConnectProviderArn")).or(q.get("PolicySourceArn")) {
+    if let Some(arn) = q
+        .get("PolicyArn")
+        .or(q.get("OpenIDConnectProviderArn"))
+        .or(q.get("PolicySourceArn"))
+    {
         return arn.to_owned();
     }
     match action {
@@ -75,7 +79,9 @@ fn resource(call: &Call<'_>, action: &str, account: &str) -> String {
         ),
         "CreateOpenIDConnectProvider" => format!(
             "arn:aws:iam::{account}:oidc-provider/{}",
-            q.get("Url").unwrap_or_default().trim_start_matches("https://")
+            q.get("Url")
+                .unwrap_or_default()
+                .trim_start_matches("https://")
         ),
         _ => "*".into(),
     }
@@ -87,20 +93,40 @@ pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
     let res = resource(call, action, &account);
     let mut ctx = Context::new();
     caller.add_context(&mut ctx);
-    ctx.set("aws:CurrentTime", vec![keyless_wire::iso8601(call.state.clock.now())]);
+    ctx.set(
+        "aws:CurrentTime",
+        vec![keyless_wire::iso8601(call.state.clock.now())],
+    );
     ctx.set("aws:RequestedRegion", vec![call.info.region.clone()]);
     ctx.set("aws:SourceIp", vec![call.info.source_ip.clone()]);
-    call.state.iam.authorize(&caller, &format!("iam:{action}"), &res, &ctx, call.state.sts.config().explain_denials)?;
+    call.state.iam.authorize(
+        &caller,
+        &format!("iam:{action}"),
+        &res,
+        &ctx,
+        call.state.sts.config().explain_denials,
+    )?;
     let iam = &call.state.iam;
     let q = call.q;
     for (k, v) in q.params() {
-        if !matches!(k, "Action" | "Version" | "PolicyDocument" | "AssumeRolePolicyDocument") {
-            call.note.request_parameters.insert(lower_camel(k), serde_json::Value::String(v.to_owned()));
+        if !matches!(
+            k,
+            "Action" | "Version" | "PolicyDocument" | "AssumeRolePolicyDocument"
+        ) {
+            call.note
+                .request_parameters
+                .insert(lower_camel(k), serde_json::Value::String(v.to_owned()));
         }
     }
     match action {
         "CreateOpenIDConnectProvider" => {
-            let p = iam.create_provider(&account, &required(q, "Url")?, q.list("ClientIDList"), q.list("ThumbprintList"), q.tags("Tags")?)?;
+            let p = iam.create_provider(
+                &account,
+                &required(q, "Url")?,
+                q.list("ClientIDList"),
+                q.list("ThumbprintList"),
+                q.tags("Tags")?,
+            )?;
             let mut w = XmlWriter::new();
             w.elem("OpenIDConnectProviderArn", &p.arn);
             if !p.tags.is_empty() {
@@ -134,16 +160,28 @@ pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
             Ok(None)
         }
         "AddClientIDToOpenIDConnectProvider" => {
-            iam.add_client_id(&account, &required(q, "OpenIDConnectProviderArn")?, &required(q, "ClientID")?)?;
+            iam.add_client_id(
+                &account,
+                &required(q, "OpenIDConnectProviderArn")?,
+                &required(q, "ClientID")?,
+            )?;
             Ok(None)
         }
         "RemoveClientIDFromOpenIDConnectProvider" => {
-            iam.remove_client_id(&account, &required(q, "OpenIDConnectProviderArn")?, &required(q, "ClientID")?)?;
+            iam.remove_client_id(
+                &account,
+                &required(q, "OpenIDConnectProviderArn")?,
+                &required(q, "ClientID")?,
+            )?;
             Ok(None)
         }
         "UpdateOpenIDConnectProviderThumbprint" => {
             required(q, "ThumbprintList.member.1").or_else(|_| required(q, "ThumbprintList"))?;
-            iam.update_thumbprints(&account, &required(q, "OpenIDConnectProviderArn")?, q.list("ThumbprintList"))?;
+            iam.update_thumbprints(
+                &account,
+                &required(q, "OpenIDConnectProviderArn")?,
+                q.list("ThumbprintList"),
+            )?;
             Ok(None)
         }
         "CreateRole" => {
@@ -170,7 +208,12 @@ pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
             Ok(Some(w))
         }
         "ListRoles" => {
-            let page = iam.roles(&account, q.get("PathPrefix"), q.get("Marker"), q.int("MaxItems")?)?;
+            let page = iam.roles(
+                &account,
+                q.get("PathPrefix"),
+                q.get("Marker"),
+                q.int("MaxItems")?,
+            )?;
             let mut w = XmlWriter::new();
             w.open("Roles");
             for r in &page.items {
@@ -181,7 +224,12 @@ pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
             Ok(Some(w))
         }
         "UpdateRole" => {
-            iam.update_role_settings(&account, &required(q, "RoleName")?, opt_string(q, "Description"), q.int("MaxSessionDuration")?)?;
+            iam.update_role_settings(
+                &account,
+                &required(q, "RoleName")?,
+                opt_string(q, "Description"),
+                q.int("MaxSessionDuration")?,
+            )?;
             Ok(Some(XmlWriter::new()))
         }
         "UpdateRoleDescription" => {
@@ -197,11 +245,19 @@ pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
             Ok(None)
         }
         "UpdateAssumeRolePolicy" => {
-            iam.update_trust_policy(&account, &required(q, "RoleName")?, required(q, "PolicyDocument")?)?;
+            iam.update_trust_policy(
+                &account,
+                &required(q, "RoleName")?,
+                required(q, "PolicyDocument")?,
+            )?;
             Ok(None)
         }
         "PutRolePermissionsBoundary" => {
-            iam.set_boundary(&account, &required(q, "RoleName")?, Some(required(q, "PermissionsBoundary")?))?;
+            iam.set_boundary(
+                &account,
+                &required(q, "RoleName")?,
+                Some(required(q, "PermissionsBoundary")?),
+            )?;
             Ok(None)
         }
         "DeleteRolePermissionsBoundary" => {
@@ -224,7 +280,12 @@ pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
             Ok(Some(w))
         }
         "PutRolePolicy" => {
-            iam.put_role_policy(&account, &required(q, "RoleName")?, &required(q, "PolicyName")?, required(q, "PolicyDocument")?)?;
+            iam.put_role_policy(
+                &account,
+                &required(q, "RoleName")?,
+                &required(q, "PolicyName")?,
+                required(q, "PolicyDocument")?,
+            )?;
             Ok(None)
         }
         "GetRolePolicy" => {
@@ -240,16 +301,36 @@ pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
         "ListRolePolicies" => {
             let role = iam.role(&account, &required(q, "RoleName")?)?;
             let mut w = XmlWriter::new();
-            list(&mut w, "PolicyNames", &role.role.inline_policies.keys().cloned().collect::<Vec<_>>());
+            list(
+                &mut w,
+                "PolicyNames",
+                &role
+                    .role
+                    .inline_policies
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
             w.elem("IsTruncated", "false");
             Ok(Some(w))
         }
         "DeleteRolePolicy" => {
-            iam.delete_role_policy(&account, &required(q, "RoleName")?, &required(q, "PolicyName")?)?;
+            iam.delete_role_policy(
+                &account,
+                &required(q, "RoleName")?,
+                &required(q, "PolicyName")?,
+            )?;
             Ok(None)
         }
         "CreatePolicy" => {
-            let p = iam.create_policy(&account, &required(q, "PolicyName")?, opt_string(q, "Path"), required(q, "PolicyDocument")?, opt_string(q, "Description"), q.tags("Tags")?)?;
+            let p = iam.create_policy(
+                &account,
+                &required(q, "PolicyName")?,
+                opt_string(q, "Path"),
+                required(q, "PolicyDocument")?,
+                opt_string(q, "Description"),
+                q.tags("Tags")?,
+            )?;
             let mut w = XmlWriter::new();
             write_policy(&mut w, "Policy", &p.policy, (0, 0));
             Ok(Some(w))
@@ -286,12 +367,24 @@ pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
             Ok(None)
         }
         "CreatePolicyVersion" => {
-            let v = iam.create_policy_version(&account, &required(q, "PolicyArn")?, required(q, "PolicyDocument")?, q.bool("SetAsDefault")?.unwrap_or(false))?;
+            let v = iam.create_policy_version(
+                &account,
+                &required(q, "PolicyArn")?,
+                required(q, "PolicyDocument")?,
+                q.bool("SetAsDefault")?.unwrap_or(false),
+            )?;
             let p = iam.policy(&account, &required(q, "PolicyArn")?)?;
             let mut w = XmlWriter::new();
             w.open("PolicyVersion");
             w.elem("VersionId", &v.id);
-            w.elem("IsDefaultVersion", if p.policy.default_version == v.id { "true" } else { "false" });
+            w.elem(
+                "IsDefaultVersion",
+                if p.policy.default_version == v.id {
+                    "true"
+                } else {
+                    "false"
+                },
+            );
             w.elem("CreateDate", &keyless_wire::iso8601(v.created));
             w.close("PolicyVersion");
             Ok(Some(w))
@@ -300,14 +393,28 @@ pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
             let arn = required(q, "PolicyArn")?;
             let id = required(q, "VersionId")?;
             let p = iam.policy(&account, &arn)?;
-            let v = p.policy.versions.iter().find(|v| v.id == id).ok_or_else(|| {
-                ApiError::Core(keyless_core::CoreError::NoSuchEntity(format!("Policy {arn} version {id} does not exist or is not attachable.")))
-            })?;
+            let v = p
+                .policy
+                .versions
+                .iter()
+                .find(|v| v.id == id)
+                .ok_or_else(|| {
+                    ApiError::Core(keyless_core::CoreError::NoSuchEntity(format!(
+                        "Policy {arn} version {id} does not exist or is not attachable."
+                    )))
+                })?;
             let mut w = XmlWriter::new();
             w.open("PolicyVersion");
             w.elem("Document", &keyless_wire::url_encode_document(&v.document));
             w.elem("VersionId", &v.id);
-            w.elem("IsDefaultVersion", if p.policy.default_version == v.id { "true" } else { "false" });
+            w.elem(
+                "IsDefaultVersion",
+                if p.policy.default_version == v.id {
+                    "true"
+                } else {
+                    "false"
+                },
+            );
             w.elem("CreateDate", &keyless_wire::iso8601(v.created));
             w.close("PolicyVersion");
             Ok(Some(w))
@@ -319,7 +426,14 @@ pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
             for v in p.policy.versions.iter().rev() {
                 w.open("member");
                 w.elem("VersionId", &v.id);
-                w.elem("IsDefaultVersion", if p.policy.default_version == v.id { "true" } else { "false" });
+                w.elem(
+                    "IsDefaultVersion",
+                    if p.policy.default_version == v.id {
+                        "true"
+                    } else {
+                        "false"
+                    },
+                );
                 w.elem("CreateDate", &keyless_wire::iso8601(v.created));
                 w.close("member");
             }
@@ -328,11 +442,19 @@ pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
             Ok(Some(w))
         }
         "AttachRolePolicy" => {
-            iam.attach_role_policy(&account, &required(q, "RoleName")?, &required(q, "PolicyArn")?)?;
+            iam.attach_role_policy(
+                &account,
+                &required(q, "RoleName")?,
+                &required(q, "PolicyArn")?,
+            )?;
             Ok(None)
         }
         "DetachRolePolicy" => {
-            iam.detach_role_policy(&account, &required(q, "RoleName")?, &required(q, "PolicyArn")?)?;
+            iam.detach_role_policy(
+                &account,
+                &required(q, "RoleName")?,
+                &required(q, "PolicyArn")?,
+            )?;
             Ok(None)
         }
         "ListAttachedRolePolicies" => {
@@ -351,26 +473,48 @@ pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
         }
         "SimulatePrincipalPolicy" => {
             let ctx = simulation_context(call)?;
-            let results = iam.simulate_principal(&account, &required(q, "PolicySourceArn")?, &actions(q)?, &q.list("ResourceArns"), &ctx, &q.list("PolicyInputList"))?;
+            let results = iam.simulate_principal(
+                &account,
+                &required(q, "PolicySourceArn")?,
+                &actions(q)?,
+                &q.list("ResourceArns"),
+                &ctx,
+                &q.list("PolicyInputList"),
+            )?;
             Ok(Some(write_simulation(&results)))
         }
         "SimulateCustomPolicy" => {
             let ctx = simulation_context(call)?;
             let policies = q.list("PolicyInputList");
             if policies.is_empty() {
-                return Err(ApiError::Wire(keyless_wire::WireError::MissingParameter("PolicyInputList.member.1".into())));
+                return Err(ApiError::Wire(keyless_wire::WireError::MissingParameter(
+                    "PolicyInputList.member.1".into(),
+                )));
             }
-            let results = keyless_core::iam::simulate_custom(&policies, q.get("ResourcePolicy"), q.get("CallerArn"), &actions(q)?, &q.list("ResourceArns"), &ctx)?;
+            let results = keyless_core::iam::simulate_custom(
+                &policies,
+                q.get("ResourcePolicy"),
+                q.get("CallerArn"),
+                &actions(q)?,
+                &q.list("ResourceArns"),
+                &ctx,
+            )?;
             Ok(Some(write_simulation(&results)))
         }
-        other => Err(ApiError::Aws(AwsError::new("InvalidAction", format!("keyless does not implement the IAM action {other}"), 400))),
+        other => Err(ApiError::Aws(AwsError::new(
+            "InvalidAction",
+            format!("keyless does not implement the IAM action {other}"),
+            400,
+        ))),
     }
 }
 
 fn actions(q: &keyless_wire::QueryRequest) -> Result<Vec<String>, ApiError> {
     let a = q.list("ActionNames");
     if a.is_empty() {
-        return Err(ApiError::Wire(keyless_wire::WireError::MissingParameter("ActionNames.member.1".into())));
+        return Err(ApiError::Wire(keyless_wire::WireError::MissingParameter(
+            "ActionNames.member.1".into(),
+        )));
     }
     Ok(a)
 }
@@ -379,10 +523,15 @@ fn actions(q: &keyless_wire::QueryRequest) -> Result<Vec<String>, ApiError> {
 fn simulation_context(call: &Call<'_>) -> Result<Context, ApiError> {
     let mut ctx = Context::new();
     for n in 1.. {
-        let Some(name) = call.q.get(&format!("ContextEntries.member.{n}.ContextKeyName")) else {
+        let Some(name) = call
+            .q
+            .get(&format!("ContextEntries.member.{n}.ContextKeyName"))
+        else {
             break;
         };
-        let values = call.q.list(&format!("ContextEntries.member.{n}.ContextKeyValues"));
+        let values = call
+            .q
+            .list(&format!("ContextEntries.member.{n}.ContextKeyValues"));
         ctx.set(name, values);
     }
     Ok(ctx)
@@ -407,7 +556,14 @@ fn write_simulation(results: &[SimulationResult]) -> XmlWriter {
         for m in r.evaluation.trace.matched_statements() {
             w.open("member");
             w.elem("SourcePolicyId", &m.policy_name);
-            w.elem("SourcePolicyType", if m.policy_name == "ResourcePolicy" { "resource" } else { "IAM Policy" });
+            w.elem(
+                "SourcePolicyType",
+                if m.policy_name == "ResourcePolicy" {
+                    "resource"
+                } else {
+                    "IAM Policy"
+                },
+            );
             w.open("StartPosition");
             w.elem("Line", &m.line.to_string());
             w.elem("Column", &m.column.to_string());
@@ -454,7 +610,10 @@ fn write_role(w: &mut XmlWriter, name: &str, entry: &RoleEntry, full: bool) {
     w.elem("RoleId", &r.role_id);
     w.elem("Arn", &r.arn);
     w.elem("CreateDate", &keyless_wire::iso8601(r.created));
-    w.elem("AssumeRolePolicyDocument", &keyless_wire::url_encode_document(&r.trust_policy));
+    w.elem(
+        "AssumeRolePolicyDocument",
+        &keyless_wire::url_encode_document(&r.trust_policy),
+    );
     w.opt_elem("Description", r.description.as_deref());
     w.elem("MaxSessionDuration", &r.max_session_duration.to_string());
     if full {
@@ -477,7 +636,12 @@ fn write_role(w: &mut XmlWriter, name: &str, entry: &RoleEntry, full: bool) {
     w.close(name);
 }
 
-fn write_policy(w: &mut XmlWriter, name: &str, p: &keyless_core::model::ManagedPolicy, (attached, boundary): (usize, usize)) {
+fn write_policy(
+    w: &mut XmlWriter,
+    name: &str,
+    p: &keyless_core::model::ManagedPolicy,
+    (attached, boundary): (usize, usize),
+) {
     w.open(name);
     w.elem("PolicyName", &p.name);
     w.elem("PolicyId", &p.policy_id);

@@ -30,27 +30,48 @@ impl ServerKeySource {
             .redirect(reqwest::redirect::Policy::limited(3))
             .https_only(true)
             .build()?;
-        Ok(Self { dev_issuer, issuer_keys, cache: Mutex::new(JwksCache::new(CachePolicy::default())), http, clock: SystemClock })
+        Ok(Self {
+            dev_issuer,
+            issuer_keys,
+            cache: Mutex::new(JwksCache::new(CachePolicy::default())),
+            http,
+            clock: SystemClock,
+        })
     }
 
     async fn fetch(&self, issuer: &str) -> Result<KeySet, CoreError> {
-        let discovery = self.get(&keyless_oidc::discovery::discovery_url(issuer)).await?;
-        let jwks_uri = keyless_oidc::jwks_uri_from_discovery(&discovery, issuer).map_err(|e| CoreError::InvalidIdentityToken(format!("{NO_KEY} ({e})")))?;
+        let discovery = self
+            .get(&keyless_oidc::discovery::discovery_url(issuer))
+            .await?;
+        let jwks_uri = keyless_oidc::jwks_uri_from_discovery(&discovery, issuer)
+            .map_err(|e| CoreError::InvalidIdentityToken(format!("{NO_KEY} ({e})")))?;
         let jwks = self.get(&jwks_uri).await?;
-        KeySet::from_jwks_json(&jwks).map_err(|e| CoreError::InvalidIdentityToken(format!("{NO_KEY} ({e})")))
+        KeySet::from_jwks_json(&jwks)
+            .map_err(|e| CoreError::InvalidIdentityToken(format!("{NO_KEY} ({e})")))
     }
 
     async fn get(&self, url: &str) -> Result<Vec<u8>, CoreError> {
         let comm = |e: String| CoreError::IdpCommunicationError(format!("{NO_KEY} ({url}: {e})"));
-        let mut resp = self.http.get(url).send().await.map_err(|e| comm(e.to_string()))?;
+        let mut resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| comm(e.to_string()))?;
         if !resp.status().is_success() {
-            return Err(CoreError::InvalidIdentityToken(format!("{NO_KEY} ({url} answered {})", resp.status())));
+            return Err(CoreError::InvalidIdentityToken(format!(
+                "{NO_KEY} ({url} answered {})",
+                resp.status()
+            )));
         }
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(|e| comm(e.to_string()))? {
             body.extend_from_slice(&chunk);
             if body.len() > keyless_oidc::MAX_DOCUMENT_BYTES {
-                return Err(CoreError::InvalidIdentityToken(format!("{NO_KEY} ({url} is larger than {} bytes)", keyless_oidc::MAX_DOCUMENT_BYTES)));
+                return Err(CoreError::InvalidIdentityToken(format!(
+                    "{NO_KEY} ({url} is larger than {} bytes)",
+                    keyless_oidc::MAX_DOCUMENT_BYTES
+                )));
             }
         }
         Ok(body)
@@ -58,14 +79,21 @@ impl ServerKeySource {
 }
 
 impl KeySource for ServerKeySource {
-    fn keys<'a>(&'a self, issuer: &'a str, kid: Option<&'a str>) -> BoxFuture<'a, Result<Arc<KeySet>, CoreError>> {
+    fn keys<'a>(
+        &'a self,
+        issuer: &'a str,
+        kid: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Arc<KeySet>, CoreError>> {
         Box::pin(async move {
             if self.dev_issuer.as_deref() == Some(issuer) {
                 return self.issuer_keys.key_set();
             }
             let now = self.clock.now();
             {
-                let mut cache = self.cache.lock().map_err(|_| CoreError::Internal("jwks cache poisoned".into()))?;
+                let mut cache = self
+                    .cache
+                    .lock()
+                    .map_err(|_| CoreError::Internal("jwks cache poisoned".into()))?;
                 let cached = match cache.lookup(issuer, now) {
                     CacheLookup::Fresh(k) => Some((k.clone(), false)),
                     CacheLookup::Stale(k) => Some((k.clone(), true)),
@@ -80,22 +108,32 @@ impl KeySource for ServerKeySource {
                     }
                     None => {
                         if !cache.may_refetch(issuer, now) {
-                            return Err(CoreError::IdpCommunicationError(format!("{NO_KEY} (keys for {issuer} were fetched moments ago and failed; retry shortly)")));
+                            return Err(CoreError::IdpCommunicationError(format!(
+                                "{NO_KEY} (keys for {issuer} were fetched moments ago and failed; retry shortly)"
+                            )));
                         }
                     }
                 }
             }
             match self.fetch(issuer).await {
                 Ok(keys) => {
-                    let mut cache = self.cache.lock().map_err(|_| CoreError::Internal("jwks cache poisoned".into()))?;
+                    let mut cache = self
+                        .cache
+                        .lock()
+                        .map_err(|_| CoreError::Internal("jwks cache poisoned".into()))?;
                     cache.store(issuer, keys, now);
                     match cache.lookup(issuer, now) {
                         CacheLookup::Fresh(k) | CacheLookup::Stale(k) => Ok(k.clone()),
-                        CacheLookup::Missing => Err(CoreError::Internal("jwks cache lost a key set".into())),
+                        CacheLookup::Missing => {
+                            Err(CoreError::Internal("jwks cache lost a key set".into()))
+                        }
                     }
                 }
                 Err(e) => {
-                    let cache = self.cache.lock().map_err(|_| CoreError::Internal("jwks cache poisoned".into()))?;
+                    let cache = self
+                        .cache
+                        .lock()
+                        .map_err(|_| CoreError::Internal("jwks cache poisoned".into()))?;
                     cache.usable_after_failure(issuer, now).ok_or(e)
                 }
             }

@@ -63,20 +63,35 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/.well-known/openid-configuration", get(github::discovery))
         .route("/.well-known/jwks", get(github::jwks))
         .route("/_github/idtoken", get(github::runner_token))
-        .route("/_keyless/github/request-token", post(github::admin_request_token))
+        .route(
+            "/_keyless/github/request-token",
+            post(github::admin_request_token),
+        )
         .route("/_keyless/github/token", post(github::admin_token))
-        .route("/_keyless/github/rotate-key", post(github::admin_rotate_key))
+        .route(
+            "/_keyless/github/rotate-key",
+            post(github::admin_rotate_key),
+        )
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .fallback(aws::handle)
         .with_state(state)
 }
 
-async fn ready(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> (axum::http::StatusCode, &'static str) {
+async fn ready(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> (axum::http::StatusCode, &'static str) {
     let store = state.store.clone();
-    let ok = tokio::task::spawn_blocking(move || store.query_audit(&keyless_core::AuditFilter { limit: Some(1), ..Default::default() }).is_ok())
-        .await
-        .unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || {
+        store
+            .query_audit(&keyless_core::AuditFilter {
+                limit: Some(1),
+                ..Default::default()
+            })
+            .is_ok()
+    })
+    .await
+    .unwrap_or(false);
     if ok && state.issuer_keys.signing_key().is_ok() {
         (axum::http::StatusCode::OK, "ready")
     } else {

@@ -17,7 +17,10 @@ pub(crate) const ACTIONS: &[&str] = &[
     "GetAccessKeyInfo",
 ];
 
-pub(crate) async fn dispatch(call: &mut Call<'_>, action: &str) -> Result<Option<XmlWriter>, ApiError> {
+pub(crate) async fn dispatch(
+    call: &mut Call<'_>,
+    action: &str,
+) -> Result<Option<XmlWriter>, ApiError> {
     match action {
         "AssumeRoleWithWebIdentity" => assume_role_with_web_identity(call).await,
         "AssumeRole" => assume_role(call),
@@ -48,7 +51,11 @@ async fn assume_role_with_web_identity(call: &mut Call<'_>) -> Result<Option<Xml
             400,
         )));
     }
-    let assumed = call.state.sts.assume_role_with_web_identity(input, &call.info, &mut call.note).await?;
+    let assumed = call
+        .state
+        .sts
+        .assume_role_with_web_identity(input, &call.info, &mut call.note)
+        .await?;
     let mut w = XmlWriter::new();
     write_credentials(&mut w, &assumed);
     w.opt_elem("SubjectFromWebIdentityToken", assumed.subject.as_deref());
@@ -76,7 +83,10 @@ fn assume_role(call: &mut Call<'_>) -> Result<Option<XmlWriter>, ApiError> {
         source_identity: opt_string(q, "SourceIdentity"),
     };
     let caller = call.caller()?.clone();
-    let assumed = call.state.sts.assume_role(&caller, input, &call.info, &mut call.note)?;
+    let assumed = call
+        .state
+        .sts
+        .assume_role(&caller, input, &call.info, &mut call.note)?;
     let mut w = XmlWriter::new();
     write_credentials(&mut w, &assumed);
     write_assumed_user(&mut w, &assumed);
@@ -115,7 +125,10 @@ fn write_credentials(w: &mut XmlWriter, a: &Assumed) {
     w.elem("AccessKeyId", &a.credentials.access_key_id);
     w.elem("SecretAccessKey", &a.credentials.secret_access_key);
     w.elem("SessionToken", &a.credentials.session_token);
-    w.elem("Expiration", &keyless_wire::iso8601(a.credentials.expiration));
+    w.elem(
+        "Expiration",
+        &keyless_wire::iso8601(a.credentials.expiration),
+    );
     w.close("Credentials");
 }
 
