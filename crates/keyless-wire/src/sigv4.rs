@@ -25,7 +25,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::{digest, hmac};
 use subtle::ConstantTimeEq;
@@ -378,16 +378,11 @@ fn parse_amz_date(s: &str) -> Option<u64> {
 /// (it is cleared when it reaches [`SigningKeyCache::CAPACITY`] entries) because keys are derived
 /// before the signature is known to be good, so an attacker could otherwise grow it.
 pub struct SigningKeyCache {
-    keys: RwLock<HashMap<CacheKey, hmac::Key>>,
+    keys: RwLock<HashMap<CacheKey, Arc<hmac::Key>>>,
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct CacheKey {
-    secret_sha256: [u8; 32],
-    date: String,
-    region: String,
-    service: String,
-}
+/// SHA-256 of (secret, date, region, service), each length-prefixed.
+type CacheKey = [u8; 32];
 
 impl fmt::Debug for SigningKeyCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -427,27 +422,27 @@ impl SigningKeyCache {
         self.len() == 0
     }
 
-    fn signing_key(&self, secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
-        let mut secret_sha256 = [0u8; 32];
-        secret_sha256.copy_from_slice(digest::digest(&digest::SHA256, secret.as_bytes()).as_ref());
-        let key = CacheKey {
-            secret_sha256,
-            date: date.to_owned(),
-            region: region.to_owned(),
-            service: service.to_owned(),
-        };
+    fn signing_key(&self, secret: &str, date: &str, region: &str, service: &str) -> Arc<hmac::Key> {
+        // One SHA-256 over the length-prefixed inputs: a fixed-size key, no allocation, and no
+        // secret kept in the map.
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        for part in [secret, date, region, service] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part.as_bytes());
+        }
+        let key: CacheKey = ctx.finish().as_ref().try_into().unwrap_or([0u8; 32]);
         {
             let map = self.keys.read().unwrap_or_else(|e| e.into_inner());
             if let Some(k) = map.get(&key) {
-                return k.clone();
+                return Arc::clone(k);
             }
         }
-        let derived = derive_signing_key(secret, date, region, service);
+        let derived = Arc::new(derive_signing_key(secret, date, region, service));
         let mut map = self.keys.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= Self::CAPACITY {
             map.clear();
         }
-        map.insert(key, derived.clone());
+        map.insert(key, Arc::clone(&derived));
         derived
     }
 }
