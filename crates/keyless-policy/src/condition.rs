@@ -16,8 +16,10 @@ use crate::variables::{Resolved, resolve};
 use crate::wildcard::{arn_matches, arn_tokens_match, tokens_match, wildcard_match};
 
 /// The outcome of one condition.
-pub(crate) struct CondOutcome {
+pub(crate) struct CondOutcome<'c> {
     pub holds: bool,
+    /// The request's values for the key, if present.
+    pub request: Option<&'c [String]>,
     /// A policy variable that could not be resolved, if any.
     pub unresolved: Option<String>,
 }
@@ -141,8 +143,9 @@ fn single_value_holds(
 
 /// Evaluates one condition. `vars` says whether policy variables are substituted
 /// (only under `Version: 2012-10-17`).
-pub(crate) fn evaluate(cond: &Condition, context: &Context, vars: bool) -> CondOutcome {
-    let request = context.get(&cond.key);
+pub(crate) fn evaluate<'c>(cond: &Condition, context: &'c Context, vars: bool) -> CondOutcome<'c> {
+    let found = context.get(&cond.key);
+    let request = found;
     let present = request.is_some_and(|v| !v.is_empty());
     let mut unresolved = None;
     let op = cond.operator;
@@ -152,7 +155,11 @@ pub(crate) fn evaluate(cond: &Condition, context: &Context, vars: bool) -> CondO
             Some(false) => present,
             None => false,
         });
-        return CondOutcome { holds, unresolved };
+        return CondOutcome {
+            holds,
+            request: found,
+            unresolved,
+        };
     }
     let request = request.unwrap_or(&[]);
     let holds = match op.qualifier {
@@ -184,5 +191,9 @@ pub(crate) fn evaluate(cond: &Condition, context: &Context, vars: bool) -> CondO
                     .all(|r| single_value_holds(cond, r, context, vars, &mut unresolved))
         }
     };
-    CondOutcome { holds, unresolved }
+    CondOutcome {
+        holds,
+        request: found,
+        unresolved,
+    }
 }

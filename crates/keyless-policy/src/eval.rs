@@ -261,7 +261,7 @@ pub(crate) fn evaluate_statement(
                 let outcome = condition::evaluate(c, request.context, vars);
                 CondRecord {
                     holds: outcome.holds,
-                    request: request.context.get(&c.key).map(<[String]>::to_vec),
+                    request: outcome.request.map(<[String]>::to_vec),
                     unresolved: outcome.unresolved,
                 }
             })

@@ -16,7 +16,6 @@ fn github_summary_names_the_failing_condition() {
         r#"statement "GitHubMain" did not apply: StringEquals on token.actions.githubusercontent.com:sub wanted "repo:acme/app:ref:refs/heads/main", the request had "repo:acme/app:pull_request""#
     );
     let text = e.trace.to_text();
-    println!("{text}");
     assert!(text.starts_with("decision: implicit_deny\n"), "{text}");
     assert!(
         text.contains("FAIL StringEquals token.actions.githubusercontent.com:sub"),
