@@ -197,3 +197,103 @@ pub(crate) fn evaluate<'c>(cond: &Condition, context: &'c Context, vars: bool) -
         unresolved,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::Operator;
+
+    fn cond(op: &str, key: &str, values: &[&str]) -> Condition {
+        Condition {
+            operator: Operator::parse(op).unwrap(),
+            key: key.to_string(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+            line: 1,
+            column: 1,
+        }
+    }
+
+    fn holds(op: &str, values: &[&str], request: Option<&[&str]>) -> bool {
+        let mut ctx = Context::new();
+        if let Some(r) = request {
+            ctx.set("k:k", r.iter().map(|v| v.to_string()).collect());
+        }
+        evaluate(&cond(op, "K:K", values), &ctx, true).holds
+    }
+
+    #[test]
+    fn absent_key_table() {
+        // The table of AWS reference §5.3, "key absent from context".
+        assert!(!holds("StringEquals", &["a"], None));
+        assert!(holds("StringNotEquals", &["a"], None));
+        assert!(holds("StringEqualsIfExists", &["a"], None));
+        assert!(holds("ForAllValues:StringEquals", &["a"], None));
+        assert!(holds("ForAllValues:StringEquals", &["a"], Some(&[])));
+        assert!(!holds("ForAnyValue:StringEquals", &["a"], None));
+        assert!(!holds("ForAnyValue:StringEquals", &["a"], Some(&[])));
+        assert!(holds("ForAnyValue:StringEqualsIfExists", &["a"], None));
+        assert!(holds("Null", &["true"], None));
+        assert!(holds("Null", &["true"], Some(&[])));
+        assert!(!holds("Null", &["false"], None));
+    }
+
+    #[test]
+    fn negated_operators_are_nor() {
+        assert!(!holds("StringNotEquals", &["a", "b"], Some(&["b"])));
+        assert!(holds("StringNotEquals", &["a", "b"], Some(&["c"])));
+        assert!(!holds(
+            "NotIpAddress",
+            &["10.0.0.0/8", "1.2.3.4"],
+            Some(&["1.2.3.4"])
+        ));
+    }
+
+    #[test]
+    fn set_qualifiers() {
+        assert!(holds(
+            "ForAllValues:StringLike",
+            &["a*"],
+            Some(&["ab", "ac"])
+        ));
+        assert!(!holds(
+            "ForAllValues:StringLike",
+            &["a*"],
+            Some(&["ab", "bc"])
+        ));
+        assert!(holds(
+            "ForAnyValue:StringLike",
+            &["a*"],
+            Some(&["zz", "ac"])
+        ));
+        assert!(holds(
+            "ForAnyValue:StringNotLike",
+            &["a*"],
+            Some(&["ab", "bc"])
+        ));
+        assert!(!holds(
+            "ForAllValues:StringNotLike",
+            &["a*"],
+            Some(&["ab", "bc"])
+        ));
+    }
+
+    #[test]
+    fn unresolved_variable_is_reported() {
+        let ctx = Context::new();
+        let out = evaluate(
+            &cond("StringEquals", "k:k", &["${aws:username}"]),
+            &ctx,
+            true,
+        );
+        assert!(!out.holds);
+        let mut ctx = Context::new();
+        ctx.insert("k:k", "x");
+        let out = evaluate(
+            &cond("StringEquals", "k:k", &["${aws:username}"]),
+            &ctx,
+            true,
+        );
+        assert!(!out.holds);
+        assert_eq!(out.unresolved.as_deref(), Some("aws:username"));
+    }
+}

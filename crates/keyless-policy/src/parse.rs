@@ -1022,3 +1022,52 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyErrors> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flattens_conditions_in_source_order_and_keeps_positions() {
+        let text = "{\"Version\":\"2012-10-17\",\"Statement\":[{\n\"Sid\":\"A\",\"Effect\":\"Allow\",\"Action\":\"s3:*\",\"Resource\":\"*\",\n\"Condition\":{\"StringEquals\":{\"a:x\":[\"1\",2,true]},\"Null\":{\"a:y\":\"false\"}}}]}";
+        let p = parse(text, PolicyKind::Identity).unwrap();
+        assert_eq!(p.version(), Version::V2012_10_17);
+        let s = &p.statements()[0];
+        assert_eq!((s.line, s.column), (1, 38));
+        assert_eq!(s.conditions.len(), 2);
+        assert_eq!(s.conditions[0].values, ["1", "2", "true"]);
+        assert_eq!(s.conditions[0].key, "a:x");
+        assert_eq!((s.conditions[0].line, s.conditions[0].column), (3, 30));
+        assert_eq!(s.conditions[1].operator.base, BaseOperator::Null);
+        assert_eq!(p.source(), text);
+        assert_eq!(
+            p.size_without_whitespace(),
+            text.chars().filter(|c| !c.is_whitespace()).count()
+        );
+    }
+
+    #[test]
+    fn operator_names() {
+        let op = Operator::parse("ForAnyValue:StringLikeIfExists").unwrap();
+        assert_eq!(op.name(), "ForAnyValue:StringLikeIfExists");
+        assert!(Operator::parse("NullIfExists").is_none());
+        assert!(Operator::parse("StringEquals ").is_none());
+        assert!(Operator::parse("ForAllValue:StringEquals").is_none());
+        assert_eq!(
+            suggest_operator("stringlike").as_deref(),
+            Some("did you mean `StringLike`? operator names are case-sensitive")
+        );
+    }
+
+    #[test]
+    fn principal_and_action_checks() {
+        assert!(check_action("*").is_ok());
+        assert!(check_action("s3:Get*").is_ok());
+        assert!(check_action("s3").is_err());
+        assert!(check_action(":Get").is_err());
+        assert!(check_principal(PrincipalKind::Aws, "123456789012").is_ok());
+        assert!(check_principal(PrincipalKind::Aws, "12345678901").is_err());
+        assert!(check_principal(PrincipalKind::Service, "ec2.*.com").is_err());
+        assert!(check_principal(PrincipalKind::Federated, "*").is_ok());
+    }
+}
