@@ -15,6 +15,7 @@ use keyless_oidc::{
     Expectations, GITHUB_ISSUER, JobContext, KeySet, SigningKey, claims, jwks_document, verify,
 };
 use std::hint::black_box;
+use std::time::Instant;
 
 const NOW: u64 = 1_780_000_000;
 
@@ -58,7 +59,85 @@ fn bench(c: &mut Criterion) {
         b.iter(|| verify(black_box(&token), &keys, &expect).map(|v| v.expires_at))
     });
     g.finish();
+
+    // Where the difference goes: decoding and parsing without a signature check.
+    let mut g = c.benchmark_group("parts");
+    g.bench_function("danger_peek_issuer", |b| {
+        b.iter(|| keyless_oidc::danger_peek_issuer(black_box(&token)))
+    });
+    let (_, payload) = signing_input.split_once('.').expect("payload");
+    let payload = URL_SAFE_NO_PAD.decode(payload).expect("payload");
+    g.bench_function("serde_json_map_of_claims", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(black_box(
+                &payload,
+            ))
+        })
+    });
+    g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Raw and full verification timed in alternating batches, so load from other processes on a
+/// shared machine hits both alike; prints the medians and their ratio.
+fn interleaved(_: &mut Criterion) {
+    let key = SigningKey::generate().expect("key");
+    let claims = claims(
+        &JobContext::for_repo("acme/deploy-svc"),
+        GITHUB_ISSUER,
+        Some("sts.amazonaws.com"),
+        NOW,
+        "jti",
+    )
+    .expect("claims");
+    let token = key.sign(&claims).expect("sign");
+    let keys = KeySet::from_jwks_json(jwks_document(&[&key]).to_string().as_bytes()).expect("jwks");
+    let auds = vec!["sts.amazonaws.com".to_owned()];
+    let expect = Expectations::new(GITHUB_ISSUER, &auds, NOW);
+    let jwk = key.jwk();
+    let n = URL_SAFE_NO_PAD
+        .decode(jwk["n"].as_str().expect("n"))
+        .expect("n");
+    let e = URL_SAFE_NO_PAD
+        .decode(jwk["e"].as_str().expect("e"))
+        .expect("e");
+    let raw_key = PublicKeyComponents {
+        n: &n[..],
+        e: &e[..],
+    }
+    .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
+    .expect("parsed");
+    let (signing_input, sig) = token.rsplit_once('.').expect("jws");
+    let sig = URL_SAFE_NO_PAD.decode(sig).expect("sig");
+    const BATCH: u32 = 200;
+    let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..60 {
+        let t = Instant::now();
+        for _ in 0..BATCH {
+            assert!(
+                raw_key
+                    .verify_sig(black_box(signing_input.as_bytes()), black_box(&sig))
+                    .is_ok()
+            );
+        }
+        raw.push(t.elapsed().as_secs_f64() * 1e6 / f64::from(BATCH));
+        let t = Instant::now();
+        for _ in 0..BATCH {
+            assert!(verify(black_box(&token), &keys, &expect).is_ok());
+        }
+        ours.push(t.elapsed().as_secs_f64() * 1e6 / f64::from(BATCH));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (r, o) = (median(&mut raw), median(&mut ours));
+    println!(
+        "interleaved medians: raw aws-lc-rs RS256 verify {r:.2} µs ({:.0}/s), keyless_oidc::verify {o:.2} µs ({:.0}/s), throughput ratio {:.1}%",
+        1e6 / r,
+        1e6 / o,
+        100.0 * r / o
+    );
+}
+
+criterion_group!(benches, bench, interleaved);
 criterion_main!(benches);

@@ -5,7 +5,8 @@
 //! token with `{"sub":"a","sub":"b"}` could be read differently by two verifiers. RFC 7515 §5.2
 //! allows refusing such input, and we do.
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 use std::fmt;
 
@@ -14,11 +15,31 @@ struct Strict(Value);
 
 impl<'de> Deserialize<'de> for Strict {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(Strict)
+        deserializer
+            .deserialize_any(StrictVisitor { capacity: 0 })
+            .map(Strict)
     }
 }
 
-struct StrictVisitor;
+/// Top-level parse with room for `capacity` members up front: a token's claims object has
+/// about 35 members, and growing the map from empty rehashes it five times.
+struct TopLevel {
+    capacity: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for TopLevel {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(StrictVisitor {
+            capacity: self.capacity,
+        })
+    }
+}
+
+struct StrictVisitor {
+    capacity: usize,
+}
 
 impl<'de> Visitor<'de> for StrictVisitor {
     type Value = Value;
@@ -72,13 +93,20 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
+        let mut out = Map::with_capacity(self.capacity);
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate member `{key}`")));
+            match out.entry(key) {
+                Entry::Occupied(o) => {
+                    return Err(de::Error::custom(format_args!(
+                        "duplicate member `{}`",
+                        o.key()
+                    )));
+                }
+                Entry::Vacant(slot) => {
+                    let Strict(v) = map.next_value()?;
+                    slot.insert(v);
+                }
             }
-            let Strict(v) = map.next_value()?;
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }
@@ -86,15 +114,27 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
 /// Parses `bytes` as one JSON value, refusing duplicate object members at any depth.
 pub(crate) fn parse_strict(bytes: &[u8]) -> Result<Value, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let Strict(v) = Strict::deserialize(&mut de)?;
+    parse_with_capacity(bytes, 0)
+}
+
+fn parse_with_capacity(bytes: &[u8], capacity: usize) -> Result<Value, serde_json::Error> {
+    // Validating UTF-8 once for the whole input is cheaper than per string, which is what
+    // parsing from a byte slice does.
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        <serde_json::Error as de::Error>::custom(format_args!("invalid UTF-8: {e}"))
+    })?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = TopLevel { capacity }.deserialize(&mut de)?;
     de.end()?;
     Ok(v)
 }
 
 /// Parses `bytes` as a JSON object, refusing duplicates; the error is a human message.
 pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
-    match parse_strict(bytes) {
+    // Sized from the input: about one member per 30 bytes, capped so a hostile document cannot
+    // make us reserve much.
+    let capacity = (bytes.len() / 30).min(64);
+    match parse_with_capacity(bytes, capacity) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err("is not a JSON object".to_owned()),
         Err(e) => Err(format!("is not valid JSON: {e}")),

@@ -279,24 +279,16 @@ impl KeySet {
         &self.skipped
     }
 
-    /// The verifiers that may check a token with this `kid` and `alg`.
-    ///
-    /// With a `kid`, every key carrying it (a JWKS may repeat a `kid` during rotation); without
-    /// one, the set's only key: a token without `kid` against several keys is refused rather
-    /// than tried against each.
-    pub(crate) fn candidates(
-        &self,
-        kid: Option<&str>,
-        alg: Algorithm,
-    ) -> Result<Vec<(&str, &ParsedPublicKey)>, VerifyError> {
-        let matching: Vec<&Key> = match kid {
+    /// Keys that may have signed a token with this `kid`: with a `kid`, every key carrying it
+    /// (a JWKS may repeat a `kid` during rotation); without one, the set's only key. A token
+    /// without `kid` against several keys is refused rather than tried against each.
+    fn matching<'s>(
+        &'s self,
+        kid: Option<&'s str>,
+    ) -> Result<impl Iterator<Item = &'s Key> + 's, VerifyError> {
+        match kid {
             Some(kid) => {
-                let m: Vec<&Key> = self
-                    .keys
-                    .iter()
-                    .filter(|k| k.kid.as_deref() == Some(kid))
-                    .collect();
-                if m.is_empty() {
+                if !self.contains(kid) {
                     return Err(VerifyError::KeyNotFound {
                         detail: format!(
                             "no key with kid `{kid}` in the issuer's JWKS; it has {}",
@@ -304,35 +296,53 @@ impl KeySet {
                         ),
                     });
                 }
-                m
             }
-            None => match self.keys.as_slice() {
-                [only] => vec![only],
-                [] => {
+            None => match self.keys.len() {
+                1 => {}
+                0 => {
                     return Err(VerifyError::KeyNotFound {
                         detail: "the issuer's JWKS has no usable key".to_owned(),
                     });
                 }
-                several => {
+                n => {
                     return Err(VerifyError::KeyNotFound {
                         detail: format!(
-                            "the token has no `kid` and the issuer's JWKS has {} keys",
-                            several.len()
+                            "the token has no `kid` and the issuer's JWKS has {n} keys"
                         ),
                     });
                 }
             },
-        };
-        let out: Vec<(&str, &ParsedPublicKey)> = matching
+        }
+        Ok(self
+            .keys
             .iter()
-            .flat_map(|k| {
-                k.verifiers
-                    .iter()
-                    .filter(|(a, _)| *a == alg)
-                    .map(|(_, p)| (k.kid.as_deref().unwrap_or("-"), p))
-            })
-            .collect();
-        if out.is_empty() {
+            .filter(move |k| kid.is_none() || k.kid.as_deref() == kid))
+    }
+
+    /// Checks `signature` over `message` with the keys selected by `kid` that verify `alg`.
+    /// Allocation-free on the success path: this is the hot loop of token verification.
+    pub(crate) fn verify_signature(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), VerifyError> {
+        let mut tried: Option<&str> = None;
+        let mut any = false;
+        for key in self.matching(kid)? {
+            for (a, parsed) in &key.verifiers {
+                if *a != alg {
+                    continue;
+                }
+                any = true;
+                if parsed.verify_sig(message, signature).is_ok() {
+                    return Ok(());
+                }
+                tried = key.kid.as_deref();
+            }
+        }
+        if !any {
             return Err(VerifyError::KeyNotFound {
                 detail: format!(
                     "key `{}` cannot verify `{}` signatures",
@@ -341,7 +351,26 @@ impl KeySet {
                 ),
             });
         }
-        Ok(out)
+        Err(VerifyError::BadSignature {
+            kid: tried.unwrap_or("-").to_owned(),
+        })
+    }
+
+    /// How many (key, algorithm) verifiers would be tried for this `kid` and `alg`.
+    #[cfg(test)]
+    fn candidate_count(&self, kid: Option<&str>, alg: Algorithm) -> Result<usize, VerifyError> {
+        let n = self
+            .matching(kid)?
+            .flat_map(|k| k.verifiers.iter())
+            .filter(|(a, _)| *a == alg)
+            .count();
+        if n == 0 {
+            Err(VerifyError::KeyNotFound {
+                detail: "no verifier".to_owned(),
+            })
+        } else {
+            Ok(n)
+        }
     }
 }
 
@@ -543,19 +572,24 @@ mod tests {
         let a = SigningKey::generate().unwrap();
         let set = KeySet::from_jwks_json(jwks_document(&[&a]).to_string().as_bytes()).unwrap();
         assert_eq!(
-            set.candidates(Some(a.kid()), Algorithm::RS256)
-                .unwrap()
-                .len(),
+            set.candidate_count(Some(a.kid()), Algorithm::RS256)
+                .unwrap(),
             1
         );
-        assert_eq!(set.candidates(None, Algorithm::RS256).unwrap().len(), 1);
-        assert!(set.candidates(Some("nope"), Algorithm::RS256).is_err());
+        assert_eq!(set.candidate_count(None, Algorithm::RS256).unwrap(), 1);
+        assert!(set.candidate_count(Some("nope"), Algorithm::RS256).is_err());
         // The JWK says RS256: no RS512 and no ES256 with it.
-        assert!(set.candidates(Some(a.kid()), Algorithm::RS512).is_err());
-        assert!(set.candidates(Some(a.kid()), Algorithm::ES256).is_err());
+        assert!(
+            set.candidate_count(Some(a.kid()), Algorithm::RS512)
+                .is_err()
+        );
+        assert!(
+            set.candidate_count(Some(a.kid()), Algorithm::ES256)
+                .is_err()
+        );
         assert!(
             KeySet::default()
-                .candidates(None, Algorithm::RS256)
+                .candidate_count(None, Algorithm::RS256)
                 .is_err()
         );
     }
@@ -566,9 +600,8 @@ mod tests {
         let b = SigningKey::from_pkcs8(a.kid(), SigningKey::generate().unwrap().pkcs8()).unwrap();
         let set = KeySet::from_jwks_json(jwks_document(&[&a, &b]).to_string().as_bytes()).unwrap();
         assert_eq!(
-            set.candidates(Some(a.kid()), Algorithm::RS256)
-                .unwrap()
-                .len(),
+            set.candidate_count(Some(a.kid()), Algorithm::RS256)
+                .unwrap(),
             2
         );
     }

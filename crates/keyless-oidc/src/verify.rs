@@ -260,17 +260,7 @@ pub fn verify(
     }
     let audience = matched_audience(&claims, expect.audiences)?;
 
-    let candidates = keys.candidates(kid.as_deref(), alg)?;
-    let mut tried = "-";
-    let verified = candidates.iter().any(|(k, key)| {
-        tried = k;
-        key.verify_sig(signing_input.as_bytes(), &signature).is_ok()
-    });
-    if !verified {
-        return Err(VerifyError::BadSignature {
-            kid: tried.to_owned(),
-        });
-    }
+    keys.verify_signature(kid.as_deref(), alg, signing_input.as_bytes(), &signature)?;
 
     let now = expect.now;
     let expires_at = numeric_date(&claims, "exp")?.ok_or_else(|| VerifyError::MissingClaim {
