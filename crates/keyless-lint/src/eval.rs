@@ -33,6 +33,15 @@ impl Context {
         self.map.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
     }
 
+    /// A copy holding only the lower-cased `keys` (the ones a policy reads).
+    pub fn only(&self, keys: &[String]) -> Context {
+        let map = keys
+            .iter()
+            .filter_map(|k| self.map.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
+        Context { map }
+    }
+
     /// Iterates over `(key, values)`.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
         self.map.iter()

@@ -13,7 +13,12 @@
 //! and YAML with short tags), Terraform source and plan JSON; directories are walked.
 #![cfg_attr(
     test,
-    allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
 )]
 #![warn(missing_docs)]
 
@@ -201,29 +206,57 @@ pub struct Outcome {
 pub fn lint_paths(paths: &[PathBuf]) -> Outcome {
     let (files, mut errors) = collect_files(paths);
     let explicit: Vec<&PathBuf> = paths.iter().filter(|p| !p.is_dir()).collect();
-    let mut outcome = Outcome::default();
-    for f in files {
-        let name = f.display().to_string();
-        let text = match std::fs::read_to_string(&f) {
-            Ok(t) => t,
-            Err(source) => {
-                errors.push(LintError::Io {
-                    path: f.clone(),
-                    source,
-                });
-                continue;
-            }
-        };
-        match lint_document(&name, &text) {
-            Ok(found) => {
-                if !found.is_empty() {
-                    outcome.sources.insert(name, text);
+    // Files are independent: lint them on every core, in contiguous chunks, then merge in order.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 16);
+    let chunk = files.len().div_ceil(workers).max(1);
+    let lint_chunk = |part: &[PathBuf]| {
+        let mut o = Outcome::default();
+        for f in part {
+            let name = f.display().to_string();
+            let text = match std::fs::read_to_string(f) {
+                Ok(t) => t,
+                Err(source) => {
+                    o.errors.push(LintError::Io {
+                        path: f.clone(),
+                        source,
+                    });
+                    continue;
                 }
-                outcome.findings.extend(found);
+            };
+            match lint_document(&name, &text) {
+                Ok(found) => {
+                    if !found.is_empty() {
+                        o.sources.insert(name, text);
+                    }
+                    o.findings.extend(found);
+                }
+                Err(LintError::NoPolicy { .. }) if !explicit.contains(&f) => {}
+                Err(e) => o.errors.push(e),
             }
-            Err(LintError::NoPolicy { .. }) if !explicit.contains(&&f) => {}
-            Err(e) => errors.push(e),
         }
+        o
+    };
+    let parts: Vec<Outcome> = if files.len() < 64 || workers == 1 {
+        vec![lint_chunk(&files)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = files
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || lint_chunk(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    let mut outcome = Outcome::default();
+    for p in parts {
+        outcome.findings.extend(p.findings);
+        outcome.sources.extend(p.sources);
+        errors.extend(p.errors);
     }
     sort(&mut outcome.findings);
     outcome.errors = errors;

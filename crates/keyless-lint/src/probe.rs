@@ -111,6 +111,7 @@ fn baseline_value(c: &Condition) -> String {
 }
 
 struct Builder<'a> {
+    keep: Option<&'a [String]>,
     prefix: &'a str,
     issuer: Issuer,
     base: Context,
@@ -123,7 +124,10 @@ impl Builder<'_> {
     }
 
     fn push(&mut self, kind: ProbeKind, sub: String, changes: &[(&str, Option<String>)]) {
-        let mut ctx = self.base.clone();
+        let mut ctx = match self.keep {
+            Some(keys) => self.base.only(keys),
+            None => self.base.clone(),
+        };
         ctx.set(&self.key("sub"), &sub);
         for (claim, value) in changes {
             match value {
@@ -162,7 +166,15 @@ impl Builder<'_> {
 }
 
 /// Builds every probe for `stmt` trusting the provider with condition-key `prefix`.
-pub fn probes(stmt: &Statement, prefix: &str, issuer: Issuer) -> Vec<Probe> {
+///
+/// `keep` lists the lower-cased condition keys the whole policy reads: other claims cannot
+/// change a decision, so probes carry only those (`None` keeps every claim).
+pub fn probes(
+    stmt: &Statement,
+    prefix: &str,
+    issuer: Issuer,
+    keep: Option<&[String]>,
+) -> Vec<Probe> {
     let mut base = Context::default();
     let known = issuer.known_claims();
     // Claims the author pinned, at the value the author meant.
@@ -191,6 +203,7 @@ pub fn probes(stmt: &Statement, prefix: &str, issuer: Issuer) -> Vec<Probe> {
     let subs = pinned(stmt, &format!("{prefix}:sub"));
     let sub = tightest(&subs).unwrap_or("");
     let mut b = Builder {
+        keep,
         prefix,
         issuer,
         base,

@@ -323,6 +323,9 @@ fn probe_words(issuer: Issuer, kind: ProbeKind) -> &'static str {
 /// documents IAM would reject, which a linter must still read) with [`crate::eval`].
 pub struct Decider {
     engine: Option<keyless_policy::Policy>,
+    /// Lower-cased condition keys the policy reads; no other key can change a decision, so only
+    /// these are copied into the engine's request context.
+    referenced: Vec<String>,
 }
 
 /// Neutralises template references (`${GitHubOrg}`, `${var.org}`, `${AWS::AccountId}`) so the
@@ -374,11 +377,24 @@ fn neutralise_value(v: &serde_json::Value) -> serde_json::Value {
 
 impl Decider {
     /// Prepares the engine for `doc`.
-    pub fn new(doc: &serde_json::Value) -> Decider {
+    pub fn new(doc: &serde_json::Value, policy: &Policy) -> Decider {
         let text = serde_json::to_string(&neutralise_value(doc)).unwrap_or_default();
+        let mut referenced: Vec<String> = policy
+            .statements
+            .iter()
+            .flat_map(|s| s.conditions.iter().map(|c| c.key.to_ascii_lowercase()))
+            .collect();
+        referenced.sort_unstable();
+        referenced.dedup();
         Decider {
             engine: keyless_policy::parse(&text, keyless_policy::PolicyKind::Trust).ok(),
+            referenced,
         }
+    }
+
+    /// Lower-cased condition keys the policy reads.
+    pub fn referenced(&self) -> &[String] {
+        &self.referenced
     }
 
     /// Whether the policy engine (rather than the fallback evaluator) decides.
@@ -396,8 +412,10 @@ impl Decider {
         match &self.engine {
             Some(engine) => {
                 let mut context = keyless_policy::Context::new();
-                for (k, v) in ctx.iter() {
-                    context.set(k, v.iter().map(|x| neutralise_templates(x)).collect());
+                for k in &self.referenced {
+                    if let Some(v) = ctx.get(k) {
+                        context.set(k, v.iter().map(|x| neutralise_templates(x)).collect());
+                    }
                 }
                 let principal = [keyless_policy::PrincipalId::new(
                     keyless_policy::PrincipalKind::Federated,
@@ -434,7 +452,7 @@ impl Decider {
 
 /// Runs every rule over one trust policy (`doc` is the document `policy` was built from).
 pub fn analyse(policy: &Policy, doc: &serde_json::Value, meta: &RoleMeta) -> Vec<RawFinding> {
-    let decider = Decider::new(doc);
+    let decider = Decider::new(doc, policy);
     let mut out = Vec::new();
     let web: Vec<&Statement> = policy
         .statements
@@ -483,7 +501,8 @@ pub fn analyse(policy: &Policy, doc: &serde_json::Value, meta: &RoleMeta) -> Vec
     let mut reported: HashSet<(&'static str, usize)> = HashSet::new();
     for stmt in &web {
         for t in targets(stmt) {
-            let ps = probes(stmt, &t.prefix, t.issuer);
+            let ps = probes(stmt, &t.prefix, t.issuer, Some(decider.referenced()));
+            let mut suggested: Option<String> = None;
             let intended = ps
                 .iter()
                 .find(|p| p.kind == ProbeKind::WrongAudience)
@@ -526,13 +545,21 @@ pub fn analyse(policy: &Policy, doc: &serde_json::Value, meta: &RoleMeta) -> Vec
                 let Some(by_stmt) = policy.statements.iter().find(|s| s.index == *by) else {
                     continue;
                 };
-                out.push(probe_finding(id, p, by_stmt, &t, &intended, meta));
+                out.push(probe_finding(
+                    id,
+                    p,
+                    by_stmt,
+                    &t,
+                    &intended,
+                    meta,
+                    &mut suggested,
+                ));
                 if id == "KL003"
                     && t.issuer == Issuer::GitHub
                     && passes_guardrail(by_stmt, &t.prefix)
                     && reported.insert(("KL015", *by))
                 {
-                    out.push(guardrail_bypass(p, by_stmt, &t, &intended));
+                    out.push(guardrail_bypass(p, by_stmt, &t, &intended, &mut suggested));
                 } else if matches!(id, "KL004" | "KL005")
                     && t.issuer == Issuer::GitHub
                     && passes_guardrail(by_stmt, &t.prefix)
@@ -540,7 +567,7 @@ pub fn analyse(policy: &Policy, doc: &serde_json::Value, meta: &RoleMeta) -> Vec
                     && i > 0
                     && reported.insert(("KL015", *by))
                 {
-                    let mut f = guardrail_bypass(p, by_stmt, &t, &intended);
+                    let mut f = guardrail_bypass(p, by_stmt, &t, &intended, &mut suggested);
                     f.json_path = c;
                     out.push(f);
                 }
@@ -616,6 +643,7 @@ fn probe_finding(
     t: &Target,
     intended: &str,
     meta: &RoleMeta,
+    suggested: &mut Option<String>,
 ) -> RawFinding {
     let words = probe_words(t.issuer, p.kind);
     let (path, value) = match admitting_value(stmt, &t.prefix, &p.sub) {
@@ -687,12 +715,22 @@ fn probe_finding(
     } else if id == "KL024" {
         f = f.fix(format!("pin the whole subject including the user: `\"StringEquals\": {{\"{}:sub\": \"{intended}\"}}`, and disable SSH reruns for the project", t.prefix));
     } else {
-        f = f.fix(suggested_condition(t, intended));
+        f = f.fix(
+            suggested
+                .get_or_insert_with(|| suggested_condition(t, intended))
+                .clone(),
+        );
     }
     f
 }
 
-fn guardrail_bypass(p: &Probe, stmt: &Statement, t: &Target, intended: &str) -> RawFinding {
+fn guardrail_bypass(
+    p: &Probe,
+    stmt: &Statement,
+    t: &Target,
+    intended: &str,
+    suggested: &mut Option<String>,
+) -> RawFinding {
     let path = admitting_value(stmt, &t.prefix, &p.sub).map_or(stmt.path.clone(), |(p, _)| p);
     let mut f = raw(
         "KL015",
@@ -704,7 +742,11 @@ fn guardrail_bypass(p: &Probe, stmt: &Statement, t: &Target, intended: &str) -> 
         &path,
     );
     f.admitted_subject = Some(p.sub.clone());
-    f.fix(suggested_condition(t, intended))
+    f.fix(
+        suggested
+            .get_or_insert_with(|| suggested_condition(t, intended))
+            .clone(),
+    )
 }
 
 /// IAM's GitHub guardrail: a `StringEquals`/`StringLike`/`StringEqualsIgnoreCase` on `sub` or
@@ -1081,4 +1123,93 @@ fn unknown_key(
         .needle(&c.key).severity(severity)
         .fix(format!("use a key AWS exposes (for GitHub: `sub`, `aud`, `repository`, `repository_id`, `job_workflow_ref`, `environment`, `ref`, `actor`, `workflow`…) with the provider prefix, e.g. `{}`",
             c.key.split_once(':').map_or_else(|| format!("token.actions.githubusercontent.com:{}", c.key), |(p, _)| format!("{p}:sub")))));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn analyse_json(doc: serde_json::Value) -> Vec<&'static str> {
+        let p = Policy::from_value(&doc);
+        analyse(&p, &doc, &RoleMeta::default())
+            .into_iter()
+            .map(|f| f.rule)
+            .collect()
+    }
+
+    fn gh(cond: serde_json::Value) -> serde_json::Value {
+        json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": cond
+        }]})
+    }
+
+    #[test]
+    fn templates_are_neutralised_but_iam_variables_kept() {
+        assert_eq!(
+            neutralise_templates("repo:${GitHubOrg}/*"),
+            "repo:{tpl:GitHubOrg}/*"
+        );
+        assert_eq!(
+            neutralise_templates("arn:${AWS::Partition}:x"),
+            "arn:{tpl:AWS..Partition}:x"
+        );
+        assert_eq!(neutralise_templates("${aws:username}"), "${aws:username}");
+        assert_eq!(neutralise_templates("a${*}b"), "a${*}b");
+        assert_eq!(neutralise_templates("open ${"), "open ${");
+    }
+
+    #[test]
+    fn guardrail_checks_only_the_first_value() {
+        let p = Policy::from_value(&gh(
+            json!({"StringLike": {"token.actions.githubusercontent.com:sub": ["repo:a/b:ref:refs/heads/main", "*"]}}),
+        ));
+        assert!(passes_guardrail(
+            &p.statements[0],
+            "token.actions.githubusercontent.com"
+        ));
+        let p = Policy::from_value(&gh(
+            json!({"StringLike": {"token.actions.githubusercontent.com:sub": ["*", "repo:a/b:*"]}}),
+        ));
+        assert!(!passes_guardrail(
+            &p.statements[0],
+            "token.actions.githubusercontent.com"
+        ));
+    }
+
+    #[test]
+    fn the_engine_decides_probes() {
+        let doc = gh(
+            json!({"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+            "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}}),
+        );
+        assert!(Decider::new(&doc, &Policy::from_value(&doc)).uses_engine());
+        let rules = analyse_json(doc);
+        assert!(
+            rules.contains(&"KL004") && !rules.contains(&"KL003"),
+            "{rules:?}"
+        );
+    }
+
+    #[test]
+    fn a_deny_carving_out_the_probe_is_respected() {
+        let doc = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com"},
+             "Action": "sts:AssumeRoleWithWebIdentity",
+             "Condition": {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                           "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/app:*"}}},
+            {"Effect": "Deny", "Principal": {"Federated": "arn:aws:iam::1:oidc-provider/token.actions.githubusercontent.com"},
+             "Action": "sts:AssumeRoleWithWebIdentity",
+             "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": ["repo:acme/app:pull_request", "repo:acme/app:environment:*"]}}}
+        ]});
+        let rules = analyse_json(doc);
+        assert!(rules.contains(&"KL006"), "{rules:?}");
+        assert!(
+            !rules.contains(&"KL007") && !rules.contains(&"KL008"),
+            "{rules:?}"
+        );
+    }
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Runs checkov on the labelled corpus (converted to Terraform by to_terraform.py) and scores it
+the way tests/corpus.rs scores keyless-lint: an insecure policy counts as found when checkov
+fails any check on it; a secure policy counts as flagged when checkov fails any check on it.
+
+Usage: checkov_compare.py CHECKOV_BIN TF_DIR INDEX_JSON
+"""
+import json, os, subprocess, sys, time
+
+checkov, tf_dir, index_path = sys.argv[1], sys.argv[2], sys.argv[3]
+index = json.load(open(index_path))
+start = time.time()
+proc = subprocess.run([checkov, "-d", tf_dir, "--framework", "terraform", "-o", "json", "--quiet", "--compact"],
+                      capture_output=True, text=True)
+elapsed = time.time() - start
+try:
+    data = json.loads(proc.stdout)
+except json.JSONDecodeError:
+    print("checkov output was not JSON:", proc.stdout[:500], proc.stderr[:500])
+    sys.exit(1)
+reports = data if isinstance(data, list) else [data]
+failed = {}
+for rep in reports:
+    for chk in rep.get("results", {}).get("failed_checks", []):
+        case = os.path.normpath(chk["file_path"]).strip("/").split("/")[0]
+        failed.setdefault(case, set()).add(chk["check_id"])
+insecure = [c for c in index if c["insecure"]]
+secure = [c for c in index if not c["insecure"]]
+found = [c for c in insecure if failed.get(c["file"][:-5])]
+flagged = [c for c in secure if failed.get(c["file"][:-5])]
+checks = sorted({k for v in failed.values() for k in v})
+print(f"checkov {proc.returncode=} in {elapsed:.1f} s; checks that failed: {checks}")
+print(f"checkov: insecure found {len(found)}/{len(insecure)} (recall {len(found)/max(1,len(insecure)):.3f}); "
+      f"secure flagged {len(flagged)}/{len(secure)}; precision {len(found)/max(1,len(found)+len(flagged)):.3f}")
+for c in flagged:
+    print("  flagged secure:", c["file"], sorted(failed[c['file'][:-5]]))
