@@ -3,7 +3,7 @@
 the way tests/corpus.rs scores keyless-lint: an insecure policy counts as found when checkov
 fails any check on it; a secure policy counts as flagged when checkov fails any check on it.
 
-Usage: checkov_compare.py CHECKOV_BIN TF_DIR INDEX_JSON
+Usage: checkov_compare.py CHECKOV_BIN TF_DIR INDEX_JSON [LINT_DIR_BIN]
 """
 import json, os, subprocess, sys, time
 
@@ -34,3 +34,25 @@ print(f"checkov: insecure found {len(found)}/{len(insecure)} (recall {len(found)
       f"secure flagged {len(flagged)}/{len(secure)}; precision {len(found)/max(1,len(found)+len(flagged)):.3f}")
 for c in flagged:
     print("  flagged secure:", c["file"], sorted(failed[c['file'][:-5]]))
+
+# keyless-lint on the very same Terraform files, scored the same way (exposure findings only:
+# rules about policies that fail closed or style are not counted as "found").
+if len(sys.argv) > 4:
+    lint = sys.argv[4]
+    start = time.time()
+    proc = subprocess.run([lint, "--format", "json", "--fail-on", "critical", tf_dir], capture_output=True, text=True)
+    elapsed = time.time() - start
+    ours = {}
+    fail_closed = {"KL010", "KL011", "KL012", "KL013", "KL020", "KL025"}
+    for f in json.loads(proc.stdout):
+        if f["rule"] in fail_closed:
+            continue
+        case = os.path.relpath(f["location"]["file"], tf_dir).split("/")[0]
+        ours.setdefault(case, set()).add(f["rule"])
+    found = [c for c in insecure if ours.get(c["file"][:-5])]
+    flagged = [c for c in secure if ours.get(c["file"][:-5])]
+    print(f"keyless-lint on the same Terraform in {elapsed:.2f} s: insecure found {len(found)}/{len(insecure)} "
+          f"(recall {len(found)/max(1,len(insecure)):.3f}); secure flagged {len(flagged)}/{len(secure)}; "
+          f"precision {len(found)/max(1,len(found)+len(flagged)):.3f}")
+    only_checkov = [c["file"] for c in insecure if failed.get(c["file"][:-5]) and not ours.get(c["file"][:-5])]
+    print(f"insecure found by checkov but not keyless-lint: {only_checkov}")

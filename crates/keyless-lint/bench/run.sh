@@ -25,7 +25,7 @@ echo "findings in JSON: $(python3 -c "import json;print(len(json.load(open('$wor
 if [ -x "$checkov" ]; then
   echo "== checkov on the same corpus (converted to Terraform)"
   python3 "$here/to_terraform.py" "$crate/tests/corpus/policies" "$work/corpus-tf"
-  python3 "$here/checkov_compare.py" "$checkov" "$work/corpus-tf" "$crate/tests/corpus/index.json"
+  python3 "$here/checkov_compare.py" "$checkov" "$work/corpus-tf" "$crate/tests/corpus/index.json" "$bin"
   echo "== keyless-lint on the same Terraform files"
   "$bin" --quiet "$work/corpus-tf"
   echo "== checkov on the 10,000 policies (Terraform)"

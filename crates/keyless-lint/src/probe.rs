@@ -808,3 +808,62 @@ fn kubernetes(b: &mut Builder<'_>, sub: &str) {
         &[],
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn siblings_fill_the_wildcard_or_extend_the_name() {
+        assert_eq!(
+            sibling(Some("release/*"), "release"),
+            "release/keyless-probe"
+        );
+        assert_eq!(sibling(Some("main?"), "main"), "mainx");
+        assert_eq!(sibling(Some("main"), "main"), "main-keyless-probe");
+        assert_eq!(sibling(None, "app"), "app-keyless-probe");
+    }
+
+    #[test]
+    fn concrete_parts_drop_wildcards() {
+        assert_eq!(concrete(Some("app*"), "x"), "app");
+        assert_eq!(concrete(Some("*"), "x"), "x");
+        assert_eq!(concrete(None, "x"), "x");
+    }
+
+    #[test]
+    fn github_probes_change_one_thing() {
+        let doc = serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": {"Federated": "p"}, "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/app:environment:prod"}}}]});
+        let policy = crate::model::Policy::from_value(&doc);
+        let ps = probes(
+            &policy.statements[0],
+            "token.actions.githubusercontent.com",
+            Issuer::GitHub,
+            None,
+        );
+        let sub = |k: ProbeKind| {
+            ps.iter()
+                .find(|p| p.kind == k)
+                .map(|p| p.sub.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            sub(ProbeKind::OtherOwner),
+            "repo:keyless-probe-owner/app:environment:prod"
+        );
+        assert_eq!(
+            sub(ProbeKind::OtherRepo),
+            "repo:acme/keyless-probe-repo:environment:prod"
+        );
+        assert_eq!(sub(ProbeKind::PullRequest), "repo:acme/app:pull_request");
+        assert_eq!(
+            sub(ProbeKind::PrefixEnv),
+            "repo:acme/app:environment:prod-keyless-probe"
+        );
+        assert_eq!(
+            sub(ProbeKind::WrongAudience),
+            "repo:acme/app:environment:prod"
+        );
+    }
+}

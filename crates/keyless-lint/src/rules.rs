@@ -450,6 +450,43 @@ impl Decider {
     }
 }
 
+/// Evaluates every probe of every statement with both the policy engine and the fallback
+/// evaluator and returns the probes on which they disagree (empty when the engine cannot parse
+/// the document). A test runs it over the corpus to keep the fallback honest.
+pub fn cross_check(doc: &serde_json::Value) -> Vec<String> {
+    let policy = Policy::from_value(doc);
+    let engine = Decider::new(doc, &policy);
+    if !engine.uses_engine() {
+        return Vec::new();
+    }
+    let fallback = Decider {
+        engine: None,
+        referenced: engine.referenced.clone(),
+    };
+    let mut out = Vec::new();
+    for stmt in policy
+        .statements
+        .iter()
+        .filter(|s| is_web_identity_allow(s))
+    {
+        for t in targets(stmt) {
+            for p in probes(stmt, &t.prefix, t.issuer, None) {
+                let (a, b) = (
+                    engine.admits(&policy, &t.federated, &p.ctx),
+                    fallback.admits(&policy, &t.federated, &p.ctx),
+                );
+                if a != b {
+                    out.push(format!(
+                        "{:?} `{}`: engine {a:?}, fallback {b:?}",
+                        p.kind, p.sub
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Runs every rule over one trust policy (`doc` is the document `policy` was built from).
 pub fn analyse(policy: &Policy, doc: &serde_json::Value, meta: &RoleMeta) -> Vec<RawFinding> {
     let decider = Decider::new(doc, policy);
@@ -830,7 +867,10 @@ fn statement_rules(
                 .is_some_and(|k| claims.iter().any(|x| x.eq_ignore_ascii_case(k)))
         })
     };
-    if stmt.has_condition_element && !has_key(identity_claims(issuer)) {
+    if stmt.has_condition_element
+        && !has_key(identity_claims(issuer))
+        && !prefix.eq_ignore_ascii_case("cognito-identity.amazonaws.com")
+    {
         out.push(raw("KL001", format!("statement {} has no condition on `{prefix}:sub`: every workflow of every {} user can assume this role", stmt_name(stmt), issuer.name()), &format!("{}.Condition", stmt.path))
             .needle("Condition")
             .fix(suggested_condition(t, &intended_fallback(t))));

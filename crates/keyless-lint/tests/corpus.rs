@@ -137,3 +137,28 @@ fn corpus_recall_and_precision_per_family() {
     );
     assert_eq!(secure_flagged, 0, "no secure policy may be flagged");
 }
+
+/// The fallback evaluator (used only for documents the policy engine refuses to parse) agrees
+/// with the policy engine on every probe of every corpus policy.
+#[test]
+fn fallback_evaluator_agrees_with_the_policy_engine() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/policies");
+    let mut checked = 0;
+    let mut disagreements = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let policy = keyless_lint::model::Policy::from_value(&doc);
+        if keyless_lint::rules::Decider::new(&doc, &policy).uses_engine() {
+            checked += 1;
+        }
+        for d in keyless_lint::rules::cross_check(&doc) {
+            disagreements.push(format!("{}: {d}", path.display()));
+        }
+    }
+    assert!(
+        checked >= 150,
+        "the engine parsed only {checked} corpus policies"
+    );
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+}
