@@ -123,6 +123,19 @@ impl Builder<'_> {
         format!("{}:{claim}", self.prefix)
     }
 
+    /// Whether the policy reads `<prefix>:<claim>` (always true without a `keep` list).
+    fn kept(&self, claim: &str) -> bool {
+        self.keep.is_none_or(|keys| {
+            keys.iter().any(|k| {
+                k.len() == self.prefix.len() + 1 + claim.len()
+                    && k.get(..self.prefix.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(self.prefix))
+                    && k.get(self.prefix.len() + 1..)
+                        .is_some_and(|c| c.eq_ignore_ascii_case(claim))
+            })
+        })
+    }
+
     fn push(&mut self, kind: ProbeKind, sub: String, changes: &[(&str, Option<String>)]) {
         let mut ctx = match self.keep {
             Some(keys) => self.base.only(keys),
@@ -130,6 +143,9 @@ impl Builder<'_> {
         };
         ctx.set(&self.key("sub"), &sub);
         for (claim, value) in changes {
+            if !self.kept(claim) {
+                continue;
+            }
             match value {
                 Some(v) => ctx.set(&self.key(claim), v),
                 None => ctx.remove(&self.key(claim)),
@@ -140,6 +156,16 @@ impl Builder<'_> {
             Issuer::GitLab => &["environment", "environment_protected", "deployment_tier"],
             _ => &[],
         };
+        let optional: Vec<&str> = optional.iter().copied().filter(|c| self.kept(c)).collect();
+        if optional.is_empty() {
+            self.probes.push(Probe {
+                kind,
+                sub,
+                missing_claims: false,
+                ctx,
+            });
+            return;
+        }
         let mut bare = ctx.clone();
         let mut any_removed = false;
         for claim in optional {
