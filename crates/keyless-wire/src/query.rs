@@ -27,10 +27,35 @@ pub const MAX_PARAMETERS: usize = 2000;
 ///
 /// INVARIANT: parameter names are unique (duplicates are rejected by [`decode_query`]), so every
 /// lookup has one answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// `Debug` prints `[redacted]` for the values of credential-bearing parameters
+/// ([`SENSITIVE_PARAMETERS`]) so a logged request does not leak a token.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct QueryRequest {
     params: Vec<(String, String)>,
     index: HashMap<String, usize>,
+}
+
+/// Parameters whose values are credentials (bearer tokens, MFA codes) and never printed.
+pub const SENSITIVE_PARAMETERS: &[&str] = &[
+    "WebIdentityToken",
+    "X-Amz-Security-Token",
+    "SAMLAssertion",
+    "TokenCode",
+];
+
+impl std::fmt::Debug for QueryRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in &self.params {
+            if SENSITIVE_PARAMETERS.contains(&k.as_str()) {
+                m.entry(k, &"[redacted]");
+            } else {
+                m.entry(k, v);
+            }
+        }
+        m.finish()
+    }
 }
 
 /// Decodes an awsQuery request from a form body (`application/x-www-form-urlencoded`) and/or a
@@ -331,6 +356,13 @@ mod tests {
         assert_eq!(r.get("RoleSessionName"), Some("a b+c d"));
         assert_eq!(r.get("rolesessionname"), None);
         assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn debug_redacts_tokens() {
+        let d = format!("{:?}", q("Action=A&WebIdentityToken=eyJSECRET&RoleArn=arn"));
+        assert!(!d.contains("eyJSECRET"), "{d}");
+        assert!(d.contains("[redacted]") && d.contains("\"arn\""), "{d}");
     }
 
     #[test]

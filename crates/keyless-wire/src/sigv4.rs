@@ -45,7 +45,10 @@ pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// The parts of an HTTP request that SigV4 covers.
-#[derive(Debug, Clone, Copy)]
+///
+/// `Debug` shows header names and sizes only: header values and the query string can carry a
+/// session token (`X-Amz-Security-Token`), which must not reach logs.
+#[derive(Clone, Copy)]
 pub struct HttpRequestParts<'a> {
     /// `GET`, `POST`, …
     pub method: &'a str,
@@ -57,6 +60,19 @@ pub struct HttpRequestParts<'a> {
     pub headers: &'a [(String, String)],
     /// The request body.
     pub body: &'a [u8],
+}
+
+impl fmt::Debug for HttpRequestParts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("HttpRequestParts")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query_len", &self.query.len())
+            .field("header_names", &names)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 impl HttpRequestParts<'_> {
@@ -1056,5 +1072,16 @@ mod tests {
         let d = format!("{auth:?}");
         assert!(!d.contains("SECRET-TOKEN"));
         assert!(d.contains("[redacted]"));
+        let h = headers(&[("host", "x"), ("x-amz-security-token", "SECRET-TOKEN")]);
+        let req = HttpRequestParts {
+            method: "GET",
+            path: "/",
+            query: "X-Amz-Security-Token=SECRET-TOKEN",
+            headers: &h,
+            body: b"",
+        };
+        let d = format!("{req:?}");
+        assert!(!d.contains("SECRET-TOKEN"), "{d}");
+        assert!(d.contains("x-amz-security-token"));
     }
 }
