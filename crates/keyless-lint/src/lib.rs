@@ -225,6 +225,12 @@ pub fn lint_paths(paths: &[PathBuf]) -> Outcome {
                     continue;
                 }
             };
+            let explicitly_named = explicit.contains(&f);
+            if !explicitly_named && !load::may_hold_policy(&text) {
+                // Walked files that cannot hold a trust policy (workflows, manifests, configs)
+                // are skipped before parsing, so their syntax never fails the run.
+                continue;
+            }
             match lint_document(&name, &text) {
                 Ok(found) => {
                     if !found.is_empty() {
@@ -232,7 +238,7 @@ pub fn lint_paths(paths: &[PathBuf]) -> Outcome {
                     }
                     o.findings.extend(found);
                 }
-                Err(LintError::NoPolicy { .. }) if !explicit.contains(&f) => {}
+                Err(LintError::NoPolicy { .. }) if !explicitly_named => {}
                 Err(e) => o.errors.push(e),
             }
         }

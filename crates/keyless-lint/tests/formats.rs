@@ -180,6 +180,17 @@ fn exit_codes_follow_fail_on() {
         ..a
     };
     std::fs::write(dir.join("package.json"), r#"{"name":"x"}"#).unwrap();
-    assert_eq!(run(&walk, &mut Vec::new()), 0);
+    std::fs::write(dir.join("chart.yaml"), "a: {{ .Values.x }}\n  - : [").unwrap();
+    assert_eq!(
+        run(&walk, &mut Vec::new()),
+        0,
+        "unrelated and unparseable walked files are skipped"
+    );
+    std::fs::write(dir.join("bad-trust.json"), r#"{"Statement": [}"#).unwrap();
+    assert_eq!(
+        run(&walk, &mut Vec::new()),
+        2,
+        "a broken policy in a walked directory is an error"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

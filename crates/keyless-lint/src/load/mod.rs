@@ -113,6 +113,19 @@ pub fn is_candidate(name: &str) -> bool {
         .any(|e| lower.ends_with(e))
 }
 
+/// Whether a text can hold something this linter reads (checked before parsing walked files).
+pub fn may_hold_policy(text: &str) -> bool {
+    [
+        "Statement",
+        "AssumeRolePolicyDocument",
+        "assume_role_policy",
+        "aws_iam_policy_document",
+        "%22Statement%22",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset.min(text.len())).unwrap_or("");
     let line = before.matches('\n').count() + 1;
