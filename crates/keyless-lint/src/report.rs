@@ -13,6 +13,7 @@ pub fn text(
     findings: &[Finding],
     sources: &HashMap<String, String>,
 ) -> io::Result<()> {
+    let mut previous: Option<&Finding> = None;
     for f in findings {
         writeln!(out, "{}[{}]: {}", f.severity, f.rule, f.message)?;
         let loc = &f.location;
@@ -35,7 +36,12 @@ pub fn text(
         if let Some(r) = rule(f.rule) {
             writeln!(out, "  = why: {}", r.rationale)?;
         }
-        if let Some(fix) = &f.fix {
+        let repeated =
+            previous.is_some_and(|p: &Finding| p.location == f.location && p.fix == f.fix);
+        previous = Some(f);
+        if repeated {
+            writeln!(out, "  = fix: as above")?;
+        } else if let Some(fix) = &f.fix {
             let mut lines = fix.lines();
             if let Some(first) = lines.next() {
                 writeln!(out, "  = fix: {first}")?;

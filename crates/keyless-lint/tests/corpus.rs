@@ -156,7 +156,9 @@ fn fallback_evaluator_agrees_with_the_policy_engine() {
             disagreements.push(format!("{}: {d}", path.display()));
         }
     }
-    println!("the policy engine decided the probes of {checked} corpus policies, the fallback the rest");
+    println!(
+        "the policy engine decided the probes of {checked} corpus policies, the fallback the rest"
+    );
     assert!(
         checked >= 150,
         "the engine parsed only {checked} corpus policies"
