@@ -582,7 +582,7 @@ fn gitlab(b: &mut Builder<'_>, sub: &str) {
     let render =
         |head: &str, path: &str, rt: &str, r: &str| format!("{head}:{path}:ref_type:{rt}:ref:{r}");
     let path_sib = sibling(
-        Some(path_part).filter(|p| p.len() > 1 && !p.ends_with("/*")),
+        Some(path_part).filter(|p| p.len() > 1 && !p.ends_with("/*") && !p.contains(':')),
         &s.path,
     );
     let ref_sib = sibling(ref_part.filter(|r| r.len() > 1), &s.git_ref);

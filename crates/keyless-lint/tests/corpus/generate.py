@@ -216,6 +216,8 @@ for g, p in [("mygroup", "myproject"), ("platform", "api")]:
         "project name prefix trap")
 add("gl-sub-star", policy(gl(gl_cond("*", "StringLike", pid=False))), ["KL003", "KL006", "KL023"] if False else ["KL003", "KL006"],
     "any project on gitlab.com")
+add("gl-project-wide-refs", policy(gl(gl_cond("project_path:mygroup/myproject:*", "StringLike"))), ["KL006"],
+    "every ref of one (id-pinned) project")
 add("gl-no-sub", policy(gl({"StringEquals": {f"{GL}:aud": "https://gitlab.com"}})), ["KL001"], "audience only")
 add("gl-ref-protected", policy(gl(gl_cond("project_path:mygroup/myproject:ref_type:branch:ref:*", "StringLike") | {"StringEquals": {f"{GL}:aud": "https://gitlab.com", f"{GL}:project_id": "67890", f"{GL}:ref_protected": "true"}})), [],
     "any protected branch of a pinned project")
@@ -292,6 +294,20 @@ add("eks-cluster-wide", eks("system:serviceaccount:*", "StringLike"), ["KL004"],
 add("eks-sa-prefix", eks("system:serviceaccount:payments:deployer*", "StringLike"), ["KL005"], "service-account name prefix")
 add("eks-no-aud", eks("system:serviceaccount:payments:deployer", aud=False), ["KL002"], "no audience")
 add("eks-no-sub", policy(stmt({"Federated": f"arn:aws:iam::123456789012:oidc-provider/{EKS}"}, {"StringEquals": {f"{EKS}:aud": "sts.amazonaws.com"}})), ["KL001"], "any pod of the cluster")
+
+# ---------------------------------------------------------------- more secure shapes per issuer
+add("gh-two-statements-exact", policy(gh(eq("repo:acme/app:environment:prod")), gh(eq("repo:acme/infra:environment:prod"), sid="Infra")), [],
+    "two statements, each one exact repository and environment")
+add("gh-jwr-like-sha", policy(gh(eq("repo:acme/app:environment:prod") | {"StringLike": {f"{GH}:job_workflow_ref": "acme/ci/.github/workflows/deploy.yml@*"}})), [],
+    "exact subject; the reusable workflow pinned by path at any ref of the central repository")
+add("cc-vcs-exact", policy(cc({"StringEquals": {f"{CC}:aud": ORG, f"{CC}:sub": f"org/{ORG}/project/{PRJ}/user/{USR}/vcs-origin/github.com/acme/app/vcs-ref/refs/heads/main"}})), [],
+    "CircleCI V2 subject pinned exactly")
+add("tf-two-workspaces", tf(["organization:my-org:project:p:workspace:prod:run_phase:apply", "organization:my-org:project:p:workspace:stage:run_phase:apply"], "StringEquals"), [],
+    "two exact workspaces, apply only")
+add("eks-two-sas", eks(["system:serviceaccount:payments:deployer", "system:serviceaccount:payments:migrator"]), [],
+    "two exact service accounts")
+add("gl-id-sub-tag", policy(gl(gl_cond("project_id:20:ref_type:tag:ref:v1.0.0", pid=False))), [],
+    "project_id-led subject, one tag")
 
 # ---------------------------------------------------------------- variants to reach breadth
 for i, branch in enumerate(["main", "release", "prod", "deploy", "trunk"]):
