@@ -58,8 +58,8 @@ pub use issuer::{SigningKey, jwks_document};
 pub use jwks::{Algorithm, CacheLookup, CachePolicy, JwksCache, KeySet};
 pub use session::{SessionClaims, session_claims};
 pub use verify::{
-    DEFAULT_LEEWAY, Expectations, MAX_TOKEN_LEN, VerifiedToken, danger_peek_issuer,
-    danger_peek_kid, verify,
+    DEFAULT_LEEWAY, Expectations, MAX_TOKEN_LEN, UnverifiedToken, VerifiedToken, danger_decode,
+    danger_peek_issuer, danger_peek_kid, verify,
 };
 
 #[cfg(test)]

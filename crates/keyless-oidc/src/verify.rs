@@ -163,17 +163,64 @@ fn decode(token: &str) -> Result<Decoded<'_>, VerifyError> {
     })
 }
 
+/// A token whose structure and header passed the checks but whose signature and claims are
+/// **not verified yet**. Decoding once and then verifying saves the server a second parse when it
+/// first needs the issuer to find the provider and its keys.
+pub struct UnverifiedToken<'t> {
+    decoded: Decoded<'t>,
+}
+
+impl std::fmt::Debug for UnverifiedToken<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnverifiedToken")
+            .field("alg", &self.decoded.alg)
+            .field("kid", &self.decoded.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decodes a token **without verifying** its signature or claims (size, structure and header
+/// checks only). Call [`UnverifiedToken::verify`] before trusting anything in it.
+pub fn danger_decode(token: &str) -> Result<UnverifiedToken<'_>, VerifyError> {
+    decode(token).map(|decoded| UnverifiedToken { decoded })
+}
+
+impl UnverifiedToken<'_> {
+    /// The unverified `iss`, to find the IAM provider (and so the keys) to verify with.
+    pub fn danger_issuer(&self) -> Result<&str, VerifyError> {
+        match self.decoded.claims.get("iss") {
+            Some(Value::String(iss)) => Ok(iss),
+            Some(_) => Err(VerifyError::invalid_claim("iss", "is not a string")),
+            None => Err(VerifyError::MissingClaim {
+                claim: "iss".to_owned(),
+            }),
+        }
+    }
+
+    /// The header's `kid`, if any.
+    pub fn kid(&self) -> Option<&str> {
+        self.decoded.kid.as_deref()
+    }
+
+    /// The header's algorithm (already checked against the allow-list).
+    pub fn algorithm(&self) -> Algorithm {
+        self.decoded.alg
+    }
+
+    /// Verifies the token: same checks and errors as [`verify()`].
+    pub fn verify(
+        self,
+        keys: &KeySet,
+        expect: &Expectations<'_>,
+    ) -> Result<VerifiedToken, VerifyError> {
+        verify_decoded(self.decoded, keys, expect)
+    }
+}
+
 /// Reads `iss` from a token **without verifying anything** but its structure, to find the IAM
 /// provider (and so the keys) to verify it with.
 pub fn danger_peek_issuer(token: &str) -> Result<String, VerifyError> {
-    let decoded = decode(token)?;
-    match decoded.claims.get("iss") {
-        Some(Value::String(iss)) => Ok(iss.clone()),
-        Some(_) => Err(VerifyError::invalid_claim("iss", "is not a string")),
-        None => Err(VerifyError::MissingClaim {
-            claim: "iss".to_owned(),
-        }),
-    }
+    danger_decode(token)?.danger_issuer().map(str::to_owned)
 }
 
 /// Reads the header's `kid` without verifying anything but the token's structure.
@@ -246,13 +293,21 @@ pub fn verify(
     keys: &KeySet,
     expect: &Expectations<'_>,
 ) -> Result<VerifiedToken, VerifyError> {
+    verify_decoded(decode(token)?, keys, expect)
+}
+
+fn verify_decoded(
+    decoded: Decoded<'_>,
+    keys: &KeySet,
+    expect: &Expectations<'_>,
+) -> Result<VerifiedToken, VerifyError> {
     let Decoded {
         alg,
         kid,
         claims,
         signing_input,
         signature,
-    } = decode(token)?;
+    } = decoded;
 
     let issuer = string_claim(&claims, "iss")?;
     if issuer != expect.issuer {
@@ -353,6 +408,24 @@ mod tests {
             json!({}),
         );
         assert!(decode(&t).is_ok());
+    }
+
+    #[test]
+    fn decode_once_then_verify_matches_verify() {
+        let t = token(
+            json!({"alg": "RS256", "kid": "k"}),
+            json!({"iss": "https://i"}),
+        );
+        let u = danger_decode(&t).unwrap();
+        assert_eq!(u.danger_issuer().unwrap(), "https://i");
+        assert_eq!(u.kid(), Some("k"));
+        assert_eq!(u.algorithm(), Algorithm::RS256);
+        let auds = vec!["a".to_owned()];
+        let e = Expectations::new("https://i", &auds, 0);
+        assert_eq!(
+            u.verify(&KeySet::default(), &e).unwrap_err(),
+            verify(&t, &KeySet::default(), &e).unwrap_err()
+        );
     }
 
     #[test]
