@@ -35,6 +35,20 @@ print(f"checkov: insecure found {len(found)}/{len(insecure)} (recall {len(found)
 for c in flagged:
     print("  flagged secure:", c["file"], sorted(failed[c['file'][:-5]]))
 
+# Per family: of the policies whose labels include a rule of the family, how many checkov flags at
+# all (any failed check counts, which favours checkov).
+import re
+finding_rs = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "finding.rs")).read()
+family = dict(re.findall(r'"(KL\d+)",\s*"[a-z-]+",\s*\w+,\s*"(\w+)"', finding_rs))
+per = {}
+for c in index:
+    for fam in {family.get(r, "?") for r in c["expected"]}:
+        hit, total = per.get(fam, (0, 0))
+        per[fam] = (hit + bool(failed.get(c["file"][:-5])), total + 1)
+print("checkov recall per family (policies labelled with the family that checkov flags at all):")
+for fam, (hit, total) in sorted(per.items()):
+    print(f"  {fam:<12} {hit:>3}/{total:<3} {hit/total:.3f}")
+
 # keyless-lint on the very same Terraform files, scored the same way (exposure findings only:
 # rules about policies that fail closed or style are not counted as "found").
 if len(sys.argv) > 4:
