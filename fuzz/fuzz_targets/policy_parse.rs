@@ -3,16 +3,14 @@
 #![no_main]
 
 use keyless_policy::{
-    Context, Named, PolicyKind, PolicySet, PrincipalId, PrincipalKind, Request, evaluate, parse,
+    Context, Named, PolicyKind, PolicySet, PrincipalId, PrincipalKind, Request, evaluate,
+    parse_bytes,
 };
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
     for kind in [PolicyKind::Identity, PolicyKind::Resource, PolicyKind::Trust] {
-        match parse(text, kind) {
+        match parse_bytes(data, kind) {
             Ok(policy) => {
                 let mut context = Context::new();
                 context.insert("aws:username", "alice");

@@ -925,6 +925,30 @@ fn position_of(text: &str, byte: usize) -> Pos {
     Pos { line, column }
 }
 
+/// Like [`parse`], for raw bytes (e.g. a file): invalid UTF-8 is a located error rather than a
+/// failure the caller has to report on its own.
+pub fn parse_bytes(bytes: &[u8], kind: PolicyKind) -> Result<Policy, PolicyErrors> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text, kind),
+        Err(e) => {
+            let good = bytes.get(..e.valid_up_to()).unwrap_or_default();
+            // The prefix is valid UTF-8 by construction.
+            let prefix = std::str::from_utf8(good).unwrap_or_default();
+            let pos = position_of(prefix, prefix.len());
+            Err(PolicyErrors {
+                errors: vec![PolicyError {
+                    kind: ErrorKind::Syntax,
+                    message: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+                    help: Some("policy documents are UTF-8 JSON text".to_string()),
+                    path: "$".to_string(),
+                    line: pos.line,
+                    column: pos.column,
+                }],
+            })
+        }
+    }
+}
+
 /// Parses and validates a policy document of the given kind.
 ///
 /// All validation errors are reported at once; a JSON syntax error stops parsing and is reported
@@ -1044,6 +1068,14 @@ mod tests {
             p.size_without_whitespace(),
             text.chars().filter(|c| !c.is_whitespace()).count()
         );
+    }
+
+    #[test]
+    fn invalid_utf8_is_located() {
+        let e = parse_bytes(b"{\n  \"Id\": \"\xff\"}", PolicyKind::Identity).unwrap_err();
+        assert_eq!((e.errors[0].line, e.errors[0].column), (2, 10));
+        assert!(e.errors[0].message.contains("UTF-8"));
+        assert!(parse_bytes(br#"{"Statement":[]}"#, PolicyKind::Identity).is_ok());
     }
 
     #[test]
