@@ -45,6 +45,20 @@ impl RoleMeta {
             })
             .map(|a| format!("`{a}`"))
     }
+
+    /// A policy that lets the role write (administrator, power user, or a managed policy whose
+    /// name says full or write access), when the attachments are known.
+    fn write_policy(&self) -> Option<String> {
+        self.admin_policy().or_else(|| {
+            self.attached_policy_arns
+                .iter()
+                .find(|a| {
+                    let name = a.rsplit('/').next().unwrap_or(a);
+                    name.ends_with("FullAccess") || name.contains("Write") || name.contains("Admin")
+                })
+                .map(|a| format!("`{a}`"))
+        })
+    }
 }
 
 /// A finding before its location is resolved in the source file.
@@ -729,8 +743,12 @@ fn probe_finding(
         f = f.needle(v);
     }
     f.admitted_subject = Some(p.sub.clone());
-    if id == "KL006" && meta.admin_policy().is_some() {
+    if id == "KL006"
+        && let Some(w) = meta.write_policy()
+    {
         f = f.severity(Severity::High);
+        f.message
+            .push_str(&format!(", and the role can write ({w})"));
     }
     if id == "KL007"
         && value
@@ -1185,6 +1203,33 @@ mod tests {
             "Action": "sts:AssumeRoleWithWebIdentity",
             "Condition": cond
         }]})
+    }
+
+    #[test]
+    fn any_branch_on_a_role_that_can_write_is_high() {
+        let doc = gh(
+            json!({"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+            "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/app:ref:refs/heads/*"}}),
+        );
+        let p = Policy::from_value(&doc);
+        let sev = |meta: &RoleMeta| {
+            analyse(&p, &doc, meta)
+                .into_iter()
+                .find(|f| f.rule == "KL006")
+                .map(|f| (f.severity, f.message))
+        };
+        let read_only = RoleMeta {
+            attached_policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+            ..RoleMeta::default()
+        };
+        assert_eq!(sev(&read_only).map(|s| s.0), Some(Severity::Medium));
+        let writer = RoleMeta {
+            attached_policy_arns: vec!["arn:aws:iam::aws:policy/AmazonS3FullAccess".into()],
+            ..RoleMeta::default()
+        };
+        let (s, m) = sev(&writer).unwrap_or((Severity::Info, String::new()));
+        assert_eq!(s, Severity::High);
+        assert!(m.contains("AmazonS3FullAccess"), "{m}");
     }
 
     #[test]
