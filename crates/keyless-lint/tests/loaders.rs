@@ -140,3 +140,46 @@ fn garbage_never_panics() {
         let _ = lint_document(&format!("g{i}.tf"), text);
     }
 }
+
+/// Every prefix of every fixture and of a sample of corpus policies, read as JSON, YAML and HCL,
+/// lints or fails cleanly: no input panics.
+#[test]
+fn truncated_inputs_never_panic() {
+    let mut texts: Vec<String> = [
+        "cfn-role.yaml",
+        "cfn-role.json",
+        "main.tf",
+        "plan.json",
+        "get-role.json",
+    ]
+    .iter()
+    .map(|n| input(n))
+    .collect();
+    let dir = format!("{}/tests/corpus/policies", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    texts.extend(
+        names
+            .iter()
+            .step_by(15)
+            .map(|p| std::fs::read_to_string(p).unwrap()),
+    );
+    let mut runs = 0;
+    for text in &texts {
+        let cuts: Vec<usize> = (0..text.len())
+            .step_by(7)
+            .filter(|&i| text.is_char_boundary(i))
+            .collect();
+        for cut in cuts {
+            let part = &text[..cut];
+            for name in ["x.json", "x.yaml", "x.tf"] {
+                let _ = lint_document(name, part);
+                runs += 1;
+            }
+        }
+    }
+    assert!(runs > 1000, "only {runs} runs");
+}
