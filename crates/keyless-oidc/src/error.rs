@@ -12,6 +12,24 @@ pub const NOT_A_JWT: &str = "The ID Token provided is not a valid JWT. (You may 
 /// comma are AWS's).
 pub const NO_VERIFICATION_KEY: &str = "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements";
 
+/// Longest piece of token-supplied text quoted in an error message.
+const MAX_QUOTED_CHARS: usize = 96;
+
+/// Token-supplied text as it may appear in a message: at most [`MAX_QUOTED_CHARS`] characters
+/// (then `…`), control characters shown as `?`, so a hostile token cannot blow up responses
+/// and logs or forge log lines.
+pub(crate) fn clip(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(MAX_QUOTED_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().nth(MAX_QUOTED_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Why a web identity token was refused.
 ///
 /// `Display` starts with the AWS message text (see [`VerifyError::aws_message`]) so clients that
@@ -303,5 +321,23 @@ impl OidcError {
         Self::InvalidRequestToken {
             detail: detail.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_bounds_and_defangs_quoted_text() {
+        assert_eq!(clip("RS256"), "RS256");
+        assert_eq!(clip("a\nb\u{7}"), "a?b?");
+        let long = "x".repeat(1000);
+        assert_eq!(clip(&long).chars().count(), MAX_QUOTED_CHARS + 1);
+        assert!(clip(&long).ends_with('…'));
+        assert_eq!(
+            clip(&"é".repeat(MAX_QUOTED_CHARS)),
+            "é".repeat(MAX_QUOTED_CHARS)
+        );
     }
 }

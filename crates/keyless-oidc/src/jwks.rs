@@ -11,7 +11,7 @@
 //! us hammer an issuer), and keeps serving cached keys for a bounded time when the issuer is down.
 
 use crate::discovery::MAX_DOCUMENT_BYTES;
-use crate::error::{OidcError, VerifyError};
+use crate::error::{OidcError, VerifyError, clip};
 use crate::json::parse_object;
 use aws_lc_rs::rsa::PublicKeyComponents;
 use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
@@ -291,7 +291,8 @@ impl KeySet {
                 if !self.contains(kid) {
                     return Err(VerifyError::KeyNotFound {
                         detail: format!(
-                            "no key with kid `{kid}` in the issuer's JWKS; it has {}",
+                            "no key with kid `{}` in the issuer's JWKS; it has {}",
+                            clip(kid),
                             describe_kids(&self.kids())
                         ),
                     });
@@ -346,7 +347,7 @@ impl KeySet {
             return Err(VerifyError::KeyNotFound {
                 detail: format!(
                     "key `{}` cannot verify `{}` signatures",
-                    kid.unwrap_or("-"),
+                    clip(kid.unwrap_or("-")),
                     alg.name()
                 ),
             });
@@ -378,7 +379,7 @@ fn describe_kids(kids: &[String]) -> String {
     if kids.is_empty() {
         "no key ids".to_owned()
     } else {
-        let list: Vec<String> = kids.iter().map(|k| format!("`{k}`")).collect();
+        let list: Vec<String> = kids.iter().map(|k| format!("`{}`", clip(k))).collect();
         list.join(", ")
     }
 }

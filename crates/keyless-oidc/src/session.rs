@@ -4,7 +4,7 @@
 //! Validation follows the documented limits; the STS error for a violation is not documented, so
 //! it is reported as `InvalidIdentityToken` naming the claim.
 
-use crate::error::VerifyError;
+use crate::error::{VerifyError, clip};
 use serde_json::{Map, Value};
 
 /// Claim carrying session tags.
@@ -45,19 +45,20 @@ fn bad(detail: impl Into<String>) -> VerifyError {
     VerifyError::invalid_claim(TAGS_CLAIM, detail)
 }
 
-fn check_tag_key(k: &str) -> Result<(), VerifyError> {
-    let n = k.chars().count();
+fn check_tag_key(raw: &str) -> Result<(), VerifyError> {
+    let k = &clip(raw);
+    let n = raw.chars().count();
     if !(1..=128).contains(&n) {
         return Err(bad(format!(
             "has tag key `{k}` of {n} characters; 1 to 128 are allowed"
         )));
     }
-    if !k.chars().all(tag_char_ok) {
+    if !raw.chars().all(tag_char_ok) {
         return Err(bad(format!(
             "has tag key `{k}` with a character outside [\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]"
         )));
     }
-    if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
+    if raw.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
         return Err(bad(format!(
             "has tag key `{k}`: the `aws:` prefix is reserved"
         )));
@@ -122,7 +123,8 @@ fn parse_tags(v: &Value, out: &mut SessionClaims) -> Result<(), VerifyError> {
             };
             if !out.tags.iter().any(|(t, _)| t.eq_ignore_ascii_case(k)) {
                 return Err(bad(format!(
-                    "transitive tag key `{k}` is not one of the principal tags"
+                    "transitive tag key `{}` is not one of the principal tags",
+                    clip(k)
                 )));
             }
             out.transitive_tag_keys.push(k.clone());
@@ -139,14 +141,18 @@ fn parse_source_identity(v: &Value) -> Result<String, VerifyError> {
     let n = s.chars().count();
     if !(2..=64).contains(&n) {
         return Err(bad(format!(
-            "`{s}` has {n} characters; 2 to 64 are allowed"
+            "`{}` has {n} characters; 2 to 64 are allowed",
+            clip(s)
         )));
     }
     if !s
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
     {
-        return Err(bad(format!("`{s}` has a character outside [\\w+=,.@-]")));
+        return Err(bad(format!(
+            "`{}` has a character outside [\\w+=,.@-]",
+            clip(s)
+        )));
     }
     if s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
         return Err(bad(format!("`{s}` starts with the reserved `aws:` prefix")));

@@ -7,6 +7,7 @@
 //! Nothing here fetches anything or reads the clock.
 
 pub use crate::error::VerifyError;
+use crate::error::clip;
 use crate::json::parse_object;
 use crate::jwks::{Algorithm, KeySet};
 use base64::Engine as _;
@@ -94,10 +95,10 @@ fn b64_segment(name: &str, seg: &str) -> Result<Vec<u8>, VerifyError> {
 fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<String>), VerifyError> {
     let alg = match header.get("alg") {
         Some(Value::String(a)) => Algorithm::from_name(a)
-            .ok_or_else(|| VerifyError::UnsupportedAlgorithm { alg: a.clone() })?,
+            .ok_or_else(|| VerifyError::UnsupportedAlgorithm { alg: clip(a) })?,
         Some(other) => {
             return Err(VerifyError::UnsupportedAlgorithm {
-                alg: other.to_string(),
+                alg: clip(&other.to_string()),
             });
         }
         None => return Err(VerifyError::malformed("the header has no `alg`")),
@@ -114,11 +115,11 @@ fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<String
         // We implement no JWS extension, so any critical one is unknown (RFC 7515 §4.1.11).
         let name = match crit {
             Value::Array(items) => match items.first() {
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
+                Some(Value::String(s)) => clip(s),
+                Some(other) => clip(&other.to_string()),
                 None => "crit (empty list)".to_owned(),
             },
-            other => format!("crit ({other})"),
+            other => format!("crit ({})", clip(&other.to_string())),
         };
         return Err(VerifyError::UnsupportedCritical { name });
     }
@@ -232,11 +233,17 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, 
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
-            VerifyError::invalid_claim(name, format!("is {n}, not a non-negative integer"))
+            VerifyError::invalid_claim(
+                name,
+                format!("is {}, not a non-negative integer", clip(&n.to_string())),
+            )
         }),
         Some(other) => Err(VerifyError::invalid_claim(
             name,
-            format!("is {other}, not an integer number of seconds"),
+            format!(
+                "is {}, not an integer number of seconds",
+                clip(&other.to_string())
+            ),
         )),
     }
 }
@@ -311,7 +318,9 @@ fn verify_decoded(
 
     let issuer = string_claim(&claims, "iss")?;
     if issuer != expect.issuer {
-        return Err(VerifyError::NoProvider { issuer });
+        return Err(VerifyError::NoProvider {
+            issuer: clip(&issuer),
+        });
     }
     let audience = matched_audience(&claims, expect.audiences)?;
 

@@ -1326,3 +1326,37 @@ mod no_panic {
         }
     }
 }
+
+mod messages {
+    use super::*;
+
+    #[test]
+    fn token_supplied_text_in_messages_is_bounded() {
+        let set = keyset(&[primary()]);
+        let huge = "A".repeat(5000);
+        for h in [
+            json!({"alg": huge}),
+            json!({"alg": [huge.clone(), huge.clone()]}),
+            json!({"alg": "RS256", "kid": huge, "crit": [huge.clone()]}),
+            json!({"alg": "RS256", "kid": huge}),
+        ] {
+            let t = sign_rs256(primary(), &h, &github_claims());
+            let e = refused(&t, &set);
+            assert!(
+                e.to_string().len() < 600,
+                "{} bytes: {e}",
+                e.to_string().len()
+            );
+        }
+        for (claim, v) in [
+            ("iss", json!(huge)),
+            ("exp", json!([huge.clone()])),
+            ("iss", json!(format!("{GITHUB_ISSUER}\nforged log line"))),
+        ] {
+            let t = primary().sign(&with(github_claims(), claim, v)).unwrap();
+            let e = refused(&t, &set);
+            assert!(e.to_string().len() < 600, "{claim}: {e}");
+            assert!(!e.to_string().contains('\n'), "{claim}: {e}");
+        }
+    }
+}
