@@ -964,7 +964,32 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyErrors> {
             column: pos.column,
         }],
     };
-    let chars = text.chars().count();
+    // One pass for the three character-level facts: length, the first character IAM refuses, and
+    // the size without whitespace (pure ASCII, the common case, is scanned byte by byte).
+    let mut chars = 0usize;
+    let mut size = 0usize;
+    let mut refused: Option<(usize, char)> = None;
+    if text.is_ascii() {
+        chars = text.len();
+        for (i, b) in text.bytes().enumerate() {
+            if !char::from(b).is_whitespace() {
+                size += 1;
+            }
+            if refused.is_none() && b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') {
+                refused = Some((i, char::from(b)));
+            }
+        }
+    } else {
+        for (i, c) in text.char_indices() {
+            chars += 1;
+            if !c.is_whitespace() {
+                size += 1;
+            }
+            if refused.is_none() && !allowed_char(c) {
+                refused = Some((i, c));
+            }
+        }
+    }
     if chars > MAX_DOCUMENT_CHARS {
         return Err(one(
             ErrorKind::Limit,
@@ -984,7 +1009,7 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyErrors> {
         ));
     }
     if kind != PolicyKind::Resource
-        && let Some((i, c)) = text.char_indices().find(|(_, c)| !allowed_char(*c))
+        && let Some((i, c)) = refused
     {
         return Err(one(
             ErrorKind::Limit,
@@ -1014,7 +1039,6 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyErrors> {
         errors: Vec::new(),
     };
     let doc = v.document(&root);
-    let size = text.chars().filter(|c| !c.is_whitespace()).count();
     let limit = size_limit(kind);
     if size > limit {
         v.errors.push(PolicyError {
