@@ -30,9 +30,10 @@ pub struct ExplainArgs {
     /// Session policy (repeatable).
     #[arg(long = "session-policy")]
     pub session_policies: Vec<PathBuf>,
-    /// Action, e.g. `s3:GetObject` or `sts:AssumeRoleWithWebIdentity`.
+    /// Action, e.g. `s3:GetObject`; `sts:AssumeRoleWithWebIdentity` when a token, claims or
+    /// job are given.
     #[arg(long)]
-    pub action: String,
+    pub action: Option<String>,
     /// Resource ARN (default `*`).
     #[arg(long, default_value = "*")]
     pub resource: String,
@@ -46,6 +47,8 @@ pub struct ExplainArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    #[command(flatten)]
+    pub web_identity: super::explain_trust::WebIdentityArgs,
 }
 
 struct Loaded {
@@ -75,7 +78,7 @@ fn load(path: &PathBuf, kind: PolicyKind) -> anyhow::Result<Loaded> {
 }
 
 /// A `--policy` document that names a principal is the resource/trust policy.
-fn has_principal(text: &str) -> bool {
+pub(crate) fn has_principal(text: &str) -> bool {
     serde_json::from_str::<serde_json::Value>(text)
         .ok()
         .and_then(|v| {
@@ -94,9 +97,45 @@ fn has_principal(text: &str) -> bool {
 }
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<u8> {
+    if args.web_identity.which_subjects {
+        return super::explain_trust::which_subjects(&args);
+    }
+    let mut ctx = Context::new();
+    let mut principal_arg = args.principal.clone();
+    let action =
+        match super::explain_trust::context_from_token(&args, &mut ctx, &mut principal_arg)? {
+            true => args
+                .action
+                .clone()
+                .unwrap_or_else(|| "sts:AssumeRoleWithWebIdentity".into()),
+            false => args.action.clone().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--action is required (or give --token, --claims or --repo for a trust policy)"
+                )
+            })?,
+        };
+    let eval = evaluate(&args, &action, principal_arg.as_deref(), ctx)?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&eval.trace)?),
+        Format::Text => print!("{}", eval.trace.to_text()),
+    }
+    Ok(if eval.decision == Decision::Allow {
+        0
+    } else {
+        1
+    })
+}
+
+/// Loads the documents and evaluates one request.
+pub(crate) fn evaluate(
+    args: &ExplainArgs,
+    action: &str,
+    principal: Option<&str>,
+    mut ctx: Context,
+) -> anyhow::Result<keyless_policy::Evaluation> {
     let mut identity = Vec::new();
     let mut resource = match &args.resource_policy {
-        Some(p) => Some(load(p, resource_kind(&args.action))?),
+        Some(p) => Some(load(p, resource_kind(action))?),
         None => None,
     };
     for p in &args.policies {
@@ -108,7 +147,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<u8> {
                     p.display()
                 );
             }
-            resource = Some(load(p, resource_kind(&args.action))?);
+            resource = Some(load(p, resource_kind(action))?);
         } else {
             identity.push(load(p, PolicyKind::Identity)?);
         }
@@ -121,7 +160,6 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<u8> {
     for p in &args.session_policies {
         session.push(load(p, PolicyKind::Identity)?);
     }
-    let mut ctx = Context::new();
     for c in &args.context {
         let (k, v) = c
             .split_once('=')
@@ -131,7 +169,7 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<u8> {
         }
         ctx.insert(k, v);
     }
-    let principal: Vec<PrincipalId> = args.principal.iter().map(|p| principal_id(p)).collect();
+    let principal: Vec<PrincipalId> = principal.iter().map(|p| principal_id(p)).collect();
     let set = PolicySet {
         identity: identity
             .iter()
@@ -158,24 +196,15 @@ pub fn run(args: ExplainArgs) -> anyhow::Result<u8> {
                 .collect()
         }),
     };
-    let eval = keyless_policy::evaluate(
+    Ok(keyless_policy::evaluate(
         &set,
         &Request {
             principal: &principal,
-            action: &args.action,
+            action,
             resource: &args.resource,
             context: &ctx,
         },
-    );
-    match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&eval.trace)?),
-        Format::Text => print!("{}", eval.trace.to_text()),
-    }
-    Ok(if eval.decision == Decision::Allow {
-        0
-    } else {
-        1
-    })
+    ))
 }
 
 fn resource_kind(action: &str) -> PolicyKind {

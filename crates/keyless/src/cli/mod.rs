@@ -3,6 +3,7 @@
 mod assume;
 mod audit;
 mod explain;
+mod explain_trust;
 mod github;
 mod lint;
 mod serve;

@@ -16,6 +16,9 @@ use keyless_wire::{AwsError, HttpRequestParts, Namespace, QueryRequest, WireErro
 
 use super::AppState;
 
+/// How long a client may take to send its request body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A failure of one call, from either layer; rendered once, here.
 pub(crate) enum ApiError {
     Wire(WireError),
@@ -127,9 +130,21 @@ pub(crate) async fn handle(
     body: Body,
 ) -> Response {
     let request_id = keyless_wire::request_id();
-    let bytes = match axum::body::to_bytes(body, keyless_wire::MAX_BODY_BYTES).await {
-        Ok(b) => b,
+    let read = tokio::time::timeout(
+        BODY_TIMEOUT,
+        axum::body::to_bytes(body, keyless_wire::MAX_BODY_BYTES),
+    );
+    let bytes = match read.await {
+        Ok(Ok(b)) => b,
         Err(_) => {
+            let err = AwsError::new(
+                "RequestTimeout",
+                "Your socket connection to the server was not read from or written to within the timeout period.",
+                400,
+            );
+            return error_response(&err, Namespace::Sts, &request_id);
+        }
+        Ok(Err(_)) => {
             let err = AwsError::new(
                 "RequestEntityTooLarge",
                 format!(

@@ -218,3 +218,18 @@ pub(crate) async fn admin_rotate_key(
         Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
+
+/// Rotates the session sealing key; credentials sealed with the old key keep working until they
+/// expire.
+pub(crate) async fn admin_rotate_sealing_key(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    if let Err(r) = loopback_only(&state, &peer) {
+        return r;
+    }
+    match state.sealing.rotate(state.clock.now()) {
+        Ok(id) => Json(json!({"id": id, "kept": state.sealing.ids()})).into_response(),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}

@@ -72,6 +72,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/_keyless/github/rotate-key",
             post(github::admin_rotate_key),
         )
+        .route(
+            "/_keyless/rotate-sealing-key",
+            post(github::admin_rotate_sealing_key),
+        )
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .fallback(aws::handle)
