@@ -8,7 +8,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use base64::Engine;
 use keyless_oidc::{Expectations, KeySet, VerifiedToken};
 use keyless_policy::{
     Context, Decision, Named, PolicyKind, PolicySet, PrincipalId, PrincipalKind, Request,
@@ -299,7 +298,8 @@ impl Sts {
             .ok_or_else(|| CoreError::Validation("Request ARN is invalid".into()))?;
         note.account = account.to_owned();
         // 2. A JWT at all, and whose.
-        let issuer = keyless_oidc::danger_peek_issuer(&input.token).map_err(verify_error)?;
+        let unverified = keyless_oidc::verify::danger_decode(&input.token).map_err(verify_error)?;
+        let issuer = unverified.danger_issuer().map_err(verify_error)?.to_owned();
         note.issuer = Some(issuer.clone());
         // 3. The provider in the role's account.
         let provider = self
@@ -307,22 +307,25 @@ impl Sts {
             .provider_for_issuer(account, &issuer)?
             .ok_or_else(|| {
                 CoreError::InvalidIdentityToken(format!(
-                    "No OpenIDConnect provider found in your account for {issuer}"
+                    "No OpenIDConnect provider found in your account for {}",
+                    printable(&issuer)
                 ))
             })?;
         note.request_parameters
             .insert("identityProvider".into(), json!(provider.arn));
-        if provider.client_ids.is_empty() {
-            return Err(CoreError::InvalidIdentityToken(
-                "Incorrect token audience".into(),
-            ));
-        }
-        // 4-6. Keys, signature, claims.
-        let verified = self.verify(&input.token, &provider, now).await?;
+        // 4. Audience, before any key is fetched.
+        unverified
+            .danger_check_audience(&provider.client_ids)
+            .map_err(verify_error)?;
+        // 5-6. Keys, signature, claims.
+        let kid = unverified.kid().map(str::to_owned);
+        drop(unverified);
+        let verified = self
+            .verify(&input.token, kid.as_deref(), &provider, now)
+            .await?;
         note.subject = Some(verified.subject.clone());
         note.audience = Some(verified.audience.clone());
         // 7. Trust policy.
-        let denied = || CoreError::AccessDenied(WEB_IDENTITY_DENIED.into());
         let Some(role) = self.iam.role_by_arn(&input.role_arn)? else {
             note.reason = Some(format!("role `{}` does not exist", input.role_arn));
             return Err(self.deny(WEB_IDENTITY_DENIED, note));
@@ -402,7 +405,6 @@ impl Sts {
                 return Err(self.deny(WEB_IDENTITY_DENIED, note));
             }
         }
-        let _ = denied;
         // 8. Duration.
         let duration = input.duration.unwrap_or(3600);
         if duration > i64::from(role.role.max_session_duration) {
@@ -460,11 +462,11 @@ impl Sts {
     async fn verify(
         &self,
         token: &str,
+        kid: Option<&str>,
         provider: &OidcProvider,
         now: u64,
     ) -> Result<VerifiedToken, CoreError> {
-        let kid = peek_kid(token);
-        let keys = self.keys.keys(&provider.url, kid.as_deref()).await?;
+        let keys = self.keys.keys(&provider.url, kid).await?;
         let expect = Expectations {
             issuer: &provider.url,
             audiences: &provider.client_ids,
@@ -1052,14 +1054,9 @@ fn verify_error(e: keyless_oidc::VerifyError) -> CoreError {
     }
 }
 
-/// The `kid` of a token's header, without verifying anything (used only to pick or refetch keys).
-fn peek_kid(token: &str) -> Option<String> {
-    let header = token.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("kid")?.as_str().map(str::to_owned)
+/// Token-supplied text quoted in a message: no control characters, bounded length.
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(256).collect()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -198,6 +198,13 @@ impl UnverifiedToken<'_> {
         }
     }
 
+    /// Checks `aud` against the provider's client ids before any key is fetched, as STS does
+    /// (an audience problem is reported even when the issuer is unreachable). The signature is
+    /// still unverified: [`UnverifiedToken::verify`] checks `aud` again.
+    pub fn danger_check_audience(&self, audiences: &[String]) -> Result<(), VerifyError> {
+        matched_audience(&self.decoded.claims, audiences).map(|_| ())
+    }
+
     /// The header's `kid`, if any.
     pub fn kid(&self) -> Option<&str> {
         self.decoded.kid.as_deref()
