@@ -191,5 +191,14 @@ grep -q '"errorCode":"AccessDenied"' "$work/audit.jsonl" && grep -q 'repo:acme/a
 "$KEYLESS" audit --data "$work/data" --session gha-42 --format json | grep -q '"eventName":"AssumeRoleWithWebIdentity"' \
   && ok "audit finds the session" || fail "audit session query"
 
+# --- lint and explain on the same documents -----------------------------------------------------
+"$KEYLESS" lint "$work/trust.json" >/dev/null; [ $? -eq 0 ] && ok "lint: the tight trust policy is clean" || fail "lint clean policy"
+"$KEYLESS" lint --format json "$work/loose.json" >"$work/lint.json"; code=$?
+[ $code -eq 1 ] && grep -q '"rule"' "$work/lint.json" && ok "lint: aud-only trust policy is a finding (exit 1)" || fail "lint loose policy" "exit $code"
+"$KEYLESS" lint "$work/does-not-exist.json" >/dev/null 2>&1; [ $? -eq 2 ] && ok "lint: unreadable input exits 2" || fail "lint unreadable"
+"$KEYLESS" explain --policy "$work/trust.json" --repo acme/app --event pull_request >"$work/explain.txt"; code=$?
+[ $code -eq 1 ] && grep -q 'repo:acme/app:pull_request' "$work/explain.txt" && ok "explain: pull request denied with the subject" || fail "explain" "exit $code"
+"$KEYLESS" explain --policy "$work/trust.json" --token "$MAIN" >/dev/null; [ $? -eq 0 ] && ok "explain: the main-branch token is allowed" || fail "explain token"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
