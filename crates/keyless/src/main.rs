@@ -3,6 +3,7 @@
 //! Exit status: 0 success, 1 a finding or denial the user asked about, 2 usage or input error.
 
 mod cli;
+mod client;
 mod server;
 
 use std::process::ExitCode;
