@@ -121,7 +121,7 @@ fn benches(c: &mut Criterion) {
 
     let identity = parse(&twenty_statements(), PolicyKind::Identity).unwrap();
     let mut ctx = Context::new();
-    ctx.insert("aws:PrincipalTag/team", "team-19-blue");
+    ctx.insert("aws:PrincipalTag/team", "team-18-blue");
     let set = PolicySet {
         identity: vec![Named {
             name: "app",
@@ -132,7 +132,7 @@ fn benches(c: &mut Criterion) {
     let request = Request {
         principal: &[],
         action: "kms:DescribeKey",
-        resource: "arn:aws:kms:eu-west-1:123456789012:other-19-key",
+        resource: "arn:aws:kms:eu-west-1:123456789012:other-18-key",
         context: &ctx,
     };
     assert!(evaluate(&set, &request).decision.is_allowed());

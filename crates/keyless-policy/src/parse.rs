@@ -162,18 +162,19 @@ impl Validator {
     /// A string or a non-empty array of strings.
     fn string_list(
         &mut self,
-        node: &Node,
+        node: &mut Node,
         path: &Path<'_>,
         what: &str,
     ) -> Option<Vec<(String, Pos)>> {
-        match &node.value {
-            Value::String(s) => Some(vec![(s.clone(), node.start)]),
+        let start = node.start;
+        match &mut node.value {
+            Value::String(s) => Some(vec![(std::mem::take(s), start)]),
             Value::Array(items) => {
                 if items.is_empty() {
                     self.push(
                         ErrorKind::InvalidValue,
                         path,
-                        node.start,
+                        start,
                         format!("{what} must not be an empty list"),
                         None,
                     );
@@ -181,9 +182,9 @@ impl Validator {
                 }
                 let mut out = Vec::with_capacity(items.len());
                 let mut ok = true;
-                for (i, item) in items.iter().enumerate() {
-                    match &item.value {
-                        Value::String(s) => out.push((s.clone(), item.start)),
+                for (i, item) in items.iter_mut().enumerate() {
+                    match &mut item.value {
+                        Value::String(s) => out.push((std::mem::take(s), item.start)),
                         other => {
                             ok = false;
                             self.push(
@@ -205,7 +206,7 @@ impl Validator {
                 self.push(
                     ErrorKind::InvalidValue,
                     path,
-                    node.start,
+                    start,
                     format!(
                         "{what} must be a string or a list of strings, found {}",
                         other.type_name()
@@ -217,17 +218,16 @@ impl Validator {
         }
     }
 
-    fn document(&mut self, root: &Node) -> Option<(Version, Option<String>, Vec<Statement>)> {
+    fn document(&mut self, root: &mut Node) -> Option<(Version, Option<String>, Vec<Statement>)> {
         let path = Path::ROOT;
-        let Value::Object(members) = &root.value else {
+        let root_start = root.start;
+        let root_type = root.value.type_name();
+        let Value::Object(members) = &mut root.value else {
             self.push(
                 ErrorKind::InvalidValue,
                 &path,
-                root.start,
-                format!(
-                    "a policy must be a JSON object, found {}",
-                    root.value.type_name()
-                ),
+                root_start,
+                format!("a policy must be a JSON object, found {root_type}"),
                 None,
             );
             return None;
@@ -236,7 +236,7 @@ impl Validator {
         let mut version = Version::Absent;
         let mut id = None;
         let mut statements = None;
-        for m in members {
+        for m in members.iter_mut() {
             let p = path.key(&m.key);
             match m.key.as_str() {
                 "Version" => {
@@ -259,7 +259,7 @@ impl Validator {
                         .expect_string(&m.value, &p, "`Id`")
                         .map(str::to_string);
                 }
-                "Statement" => statements = Some(self.statements(&m.value, &p)),
+                "Statement" => statements = Some(self.statements(&mut m.value, &p)),
                 other => self.push(
                     ErrorKind::UnknownElement,
                     &p,
@@ -273,7 +273,7 @@ impl Validator {
             self.push(
                 ErrorKind::MissingElement,
                 &path.key("Statement"),
-                root.start,
+                root_start,
                 "the policy has no `Statement`".to_string(),
                 None,
             );
@@ -304,12 +304,16 @@ impl Validator {
         Some((version, id, statements))
     }
 
-    fn statements(&mut self, node: &Node, path: &Path<'_>) -> Vec<Statement> {
-        match &node.value {
-            Value::Object(_) => self.statement(node, path).into_iter().collect(),
+    fn statements(&mut self, node: &mut Node, path: &Path<'_>) -> Vec<Statement> {
+        if matches!(node.value, Value::Object(_)) {
+            return self.statement(node, path).into_iter().collect();
+        }
+        let start = node.start;
+        match &mut node.value {
+            Value::Object(_) => Vec::new(),
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.iter().enumerate() {
+                for (i, item) in items.iter_mut().enumerate() {
                     if let Some(s) = self.statement(item, &path.index(i)) {
                         out.push(s);
                     }
@@ -320,7 +324,7 @@ impl Validator {
                 self.push(
                     ErrorKind::InvalidValue,
                     path,
-                    node.start,
+                    start,
                     format!(
                         "`Statement` must be an object or a list of objects, found {}",
                         other.type_name()
@@ -332,16 +336,15 @@ impl Validator {
         }
     }
 
-    fn statement(&mut self, node: &Node, path: &Path<'_>) -> Option<Statement> {
-        let Value::Object(members) = &node.value else {
+    fn statement(&mut self, node: &mut Node, path: &Path<'_>) -> Option<Statement> {
+        let (start, end) = (node.start, node.end);
+        let node_type = node.value.type_name();
+        let Value::Object(members) = &mut node.value else {
             self.push(
                 ErrorKind::InvalidValue,
                 path,
-                node.start,
-                format!(
-                    "a statement must be an object, found {}",
-                    node.value.type_name()
-                ),
+                start,
+                format!("a statement must be an object, found {node_type}"),
                 None,
             );
             return None;
@@ -361,7 +364,7 @@ impl Validator {
         let seen = |name: &str| members.iter().any(|m| m.key == name);
         let has_principal = seen("Principal");
         let has_not_principal = seen("NotPrincipal");
-        for m in members {
+        for m in members.iter_mut() {
             let p = path.key(&m.key);
             match m.key.as_str() {
                 "Sid" => {
@@ -415,7 +418,7 @@ impl Validator {
                             format!("`{}` is not allowed in a {} policy", m.key, kind_name(self.kind)),
                             Some(help),
                         );
-                    } else if let Some(spec) = self.principal(&m.value, &p) {
+                    } else if let Some(spec) = self.principal(&mut m.value, &p) {
                         if not {
                             not_principal = Some(spec);
                         } else {
@@ -424,7 +427,7 @@ impl Validator {
                     }
                 }
                 "Action" | "NotAction" => {
-                    if let Some(list) = self.string_list(&m.value, &p, &format!("`{}`", m.key)) {
+                    if let Some(list) = self.string_list(&mut m.value, &p, element_name(&m.key)) {
                         let mut ok = true;
                         for (i, (a, pos)) in list.iter().enumerate() {
                             let vp = if matches!(m.value.value, Value::Array(_)) {
@@ -464,7 +467,7 @@ impl Validator {
                         );
                         continue;
                     }
-                    if let Some(list) = self.string_list(&m.value, &p, &format!("`{}`", m.key)) {
+                    if let Some(list) = self.string_list(&mut m.value, &p, element_name(&m.key)) {
                         let mut ok = true;
                         for (i, (r, pos)) in list.iter().enumerate() {
                             let vp = if matches!(m.value.value, Value::Array(_)) {
@@ -493,7 +496,7 @@ impl Validator {
                         }
                     }
                 }
-                "Condition" => self.condition(&m.value, &p, &mut conditions),
+                "Condition" => self.condition(&mut m.value, &p, &mut conditions),
                 other => self.push(
                     ErrorKind::UnknownElement,
                     &p,
@@ -508,7 +511,7 @@ impl Validator {
             self.push(
                 ErrorKind::MissingElement,
                 &path.key("Effect"),
-                node.start,
+                start,
                 "the statement has no `Effect`".to_string(),
                 Some("add `\"Effect\": \"Allow\"` or `\"Effect\": \"Deny\"`"),
             );
@@ -517,14 +520,14 @@ impl Validator {
             (false, false) => self.push(
                 ErrorKind::MissingElement,
                 &path.key("Action"),
-                node.start,
+                start,
                 "the statement has neither `Action` nor `NotAction`".to_string(),
                 None,
             ),
             (true, true) => self.push(
                 ErrorKind::InvalidValue,
                 &path.key("NotAction"),
-                node.start,
+                start,
                 "the statement has both `Action` and `NotAction`".to_string(),
                 Some("use exactly one of them"),
             ),
@@ -535,14 +538,14 @@ impl Validator {
                 (false, false) => self.push(
                     ErrorKind::MissingElement,
                     &path.key("Resource"),
-                    node.start,
+                    start,
                     "the statement has neither `Resource` nor `NotResource`".to_string(),
                     None,
                 ),
                 (true, true) => self.push(
                     ErrorKind::InvalidValue,
                     &path.key("NotResource"),
-                    node.start,
+                    start,
                     "the statement has both `Resource` and `NotResource`".to_string(),
                     Some("use exactly one of them"),
                 ),
@@ -553,7 +556,7 @@ impl Validator {
             PolicyKind::Trust if !has_principal => self.push(
                 ErrorKind::MissingElement,
                 &path.key("Principal"),
-                node.start,
+                start,
                 "the trust policy statement has no `Principal`".to_string(),
                 Some("name who may assume the role, e.g. `\"Principal\": {\"Federated\": \"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com\"}`"),
             ),
@@ -561,14 +564,14 @@ impl Validator {
                 (false, false) => self.push(
                     ErrorKind::MissingElement,
                     &path.key("Principal"),
-                    node.start,
+                    start,
                     "the resource policy statement has neither `Principal` nor `NotPrincipal`".to_string(),
                     None,
                 ),
                 (true, true) => self.push(
                     ErrorKind::InvalidValue,
                     &path.key("NotPrincipal"),
-                    node.start,
+                    start,
                     "the statement has both `Principal` and `NotPrincipal`".to_string(),
                     Some("use exactly one of them"),
                 ),
@@ -589,15 +592,16 @@ impl Validator {
             resource,
             not_resource,
             conditions,
-            line: node.start.line,
-            column: node.start.column,
-            end_line: node.end.line,
-            end_column: node.end.column,
+            line: start.line,
+            column: start.column,
+            end_line: end.line,
+            end_column: end.column,
         })
     }
 
-    fn principal(&mut self, node: &Node, path: &Path<'_>) -> Option<PrincipalSpec> {
-        match &node.value {
+    fn principal(&mut self, node: &mut Node, path: &Path<'_>) -> Option<PrincipalSpec> {
+        let start = node.start;
+        match &mut node.value {
             Value::String(s) if s == "*" => Some(PrincipalSpec::Any),
             Value::Object(members) => {
                 self.check_duplicates(members, path);
@@ -605,7 +609,7 @@ impl Validator {
                     self.push(
                         ErrorKind::InvalidPrincipal,
                         path,
-                        node.start,
+                        start,
                         "the principal is empty".to_string(),
                         Some("name at least one `AWS`, `Federated`, `Service` or `CanonicalUser` principal"),
                     );
@@ -613,7 +617,7 @@ impl Validator {
                 }
                 let mut entries = Vec::new();
                 let mut ok = true;
-                for m in members {
+                for m in members.iter_mut() {
                     let p = path.key(&m.key);
                     let Some(kind) = PrincipalKind::from_key(&m.key) else {
                         ok = false;
@@ -626,9 +630,7 @@ impl Validator {
                         );
                         continue;
                     };
-                    let Some(list) =
-                        self.string_list(&m.value, &p, &format!("`{}` principal", m.key))
-                    else {
+                    let Some(list) = self.string_list(&mut m.value, &p, "a principal") else {
                         ok = false;
                         continue;
                     };
@@ -656,7 +658,7 @@ impl Validator {
                 self.push(
                     ErrorKind::InvalidPrincipal,
                     path,
-                    node.start,
+                    start,
                     format!("invalid principal `{s}`"),
                     Some("a principal is `\"*\"` or an object such as `{\"AWS\": \"arn:aws:iam::123456789012:root\"}`"),
                 );
@@ -666,7 +668,7 @@ impl Validator {
                 self.push(
                     ErrorKind::InvalidPrincipal,
                     path,
-                    node.start,
+                    start,
                     format!(
                         "a principal must be `\"*\"` or an object, found {}",
                         other.type_name()
@@ -678,22 +680,21 @@ impl Validator {
         }
     }
 
-    fn condition(&mut self, node: &Node, path: &Path<'_>, out: &mut Vec<Condition>) {
-        let Value::Object(ops) = &node.value else {
+    fn condition(&mut self, node: &mut Node, path: &Path<'_>, out: &mut Vec<Condition>) {
+        let start = node.start;
+        let node_type = node.value.type_name();
+        let Value::Object(ops) = &mut node.value else {
             self.push(
                 ErrorKind::InvalidValue,
                 path,
-                node.start,
-                format!(
-                    "`Condition` must be an object, found {}",
-                    node.value.type_name()
-                ),
+                start,
+                format!("`Condition` must be an object, found {node_type}"),
                 Some("write `{\"StringEquals\": {\"key\": \"value\"}}`"),
             );
             return;
         };
         self.check_duplicates(ops, path);
-        for op_member in ops {
+        for op_member in ops.iter_mut() {
             let op_path = path.key(&op_member.key);
             let Some(operator) = Operator::parse(&op_member.key) else {
                 let help = suggest_operator(&op_member.key);
@@ -706,22 +707,23 @@ impl Validator {
                 );
                 continue;
             };
-            let Value::Object(keys) = &op_member.value.value else {
+            let body_start = op_member.value.start;
+            let body_type = op_member.value.value.type_name();
+            let Value::Object(keys) = &mut op_member.value.value else {
                 self.push(
                     ErrorKind::InvalidValue,
                     &op_path,
-                    op_member.value.start,
+                    body_start,
                     format!(
-                        "the body of `{}` must be an object of condition keys, found {}",
+                        "the body of `{}` must be an object of condition keys, found {body_type}",
                         op_member.key,
-                        op_member.value.value.type_name()
                     ),
                     None,
                 );
                 continue;
             };
             self.check_duplicates(keys, &op_path);
-            for k in keys {
+            for k in keys.iter_mut() {
                 let kp = op_path.key(&k.key);
                 if k.key.is_empty() {
                     self.push(
@@ -733,7 +735,7 @@ impl Validator {
                     );
                     continue;
                 }
-                let Some(values) = self.condition_values(&k.value, &kp) else {
+                let Some(values) = self.condition_values(&mut k.value, &kp) else {
                     continue;
                 };
                 for (i, (v, pos)) in values.iter().enumerate() {
@@ -751,7 +753,7 @@ impl Validator {
                 }
                 out.push(Condition {
                     operator,
-                    key: k.key.clone(),
+                    key: std::mem::take(&mut k.key),
                     values: values.into_iter().map(|(s, _)| s).collect(),
                     line: k.key_pos.line,
                     column: k.key_pos.column,
@@ -762,21 +764,21 @@ impl Validator {
 
     /// A scalar (string, number, boolean) or a list of scalars; numbers and booleans keep
     /// their JSON text.
-    fn condition_values(&mut self, node: &Node, path: &Path<'_>) -> Option<Vec<(String, Pos)>> {
-        fn scalar(v: &Value) -> Option<String> {
+    fn condition_values(&mut self, node: &mut Node, path: &Path<'_>) -> Option<Vec<(String, Pos)>> {
+        fn scalar(v: &mut Value) -> Option<String> {
             match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.clone()),
+                Value::String(s) | Value::Number(s) => Some(std::mem::take(s)),
                 Value::Bool(b) => Some(b.to_string()),
                 _ => None,
             }
         }
-        match &node.value {
+        let start = node.start;
+        match &mut node.value {
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 let mut ok = true;
-                for (i, item) in items.iter().enumerate() {
-                    match scalar(&item.value) {
+                for (i, item) in items.iter_mut().enumerate() {
+                    match scalar(&mut item.value) {
                         Some(s) => out.push((s, item.start)),
                         None => {
                             ok = false;
@@ -796,12 +798,12 @@ impl Validator {
                 ok.then_some(out)
             }
             v => match scalar(v) {
-                Some(s) => Some(vec![(s, node.start)]),
+                Some(s) => Some(vec![(s, start)]),
                 None => {
                     self.push(
                         ErrorKind::InvalidValue,
                         path,
-                        node.start,
+                        start,
                         format!(
                             "a condition value must be a string, number, boolean or a list of them, found {}",
                             v.type_name()
@@ -812,6 +814,17 @@ impl Validator {
                 }
             },
         }
+    }
+}
+
+/// The element name in backticks, for messages, without allocating.
+fn element_name(key: &str) -> &'static str {
+    match key {
+        "Action" => "`Action`",
+        "NotAction" => "`NotAction`",
+        "Resource" => "`Resource`",
+        "NotResource" => "`NotResource`",
+        _ => "the element",
     }
 }
 
@@ -1022,7 +1035,7 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyErrors> {
             Some("IAM accepts tab, newline, carriage return and U+0020 to U+00FF"),
         ));
     }
-    let root = json::parse(text).map_err(|e| {
+    let mut root = json::parse(text).map_err(|e| {
         let mut errors = one(
             ErrorKind::Syntax,
             e.pos,
@@ -1038,7 +1051,7 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyErrors> {
         kind,
         errors: Vec::new(),
     };
-    let doc = v.document(&root);
+    let doc = v.document(&mut root);
     let limit = size_limit(kind);
     if size > limit {
         v.errors.push(PolicyError {
