@@ -519,7 +519,8 @@ fn token_file_expiry_chaining_and_unreachable() {
         )
         .unwrap();
     let token_arg = ["--token-file", file.to_str().unwrap()];
-    let mut args = vec!["assume", "--role-arn", &role_arn("deploy")];
+    let deploy = role_arn("deploy");
+    let mut args = vec!["assume", "--role-arn", &deploy];
     let target = role_arn("target");
     args.extend_from_slice(&[
         "--endpoint-url",
