@@ -1,0 +1,482 @@
+//! STS and IAM semantics, driven directly (no HTTP), with a fixed clock and an in-memory store.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use keyless_core::audit::AuditNote;
+use keyless_core::iam::{Iam, NewRole};
+use keyless_core::keys::{IssuerKeys, SealingKeys};
+use keyless_core::principal::Caller;
+use keyless_core::store::{AuditFilter, AuditRow, Kind, Snapshot, Store, StoreError};
+use keyless_core::sts::{
+    AssumeRoleInput, BoxFuture, KeySource, RequestInfo, Sts, StsConfig, WebIdentityInput,
+};
+use keyless_core::{Clock, CoreError};
+use keyless_oidc::{JobContext, KeySet};
+
+#[derive(Default)]
+struct MemStore {
+    entities: Mutex<BTreeMap<(String, String), String>>,
+    audit: Mutex<Vec<AuditRow>>,
+}
+
+impl Store for MemStore {
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        let e = self.entities.lock().unwrap();
+        Ok(Snapshot {
+            entities: e
+                .iter()
+                .map(|((k, key), v)| (Kind::parse(k).unwrap(), key.clone(), v.clone()))
+                .collect(),
+        })
+    }
+    fn put(&self, kind: Kind, key: &str, json: &str) -> Result<(), StoreError> {
+        self.entities
+            .lock()
+            .unwrap()
+            .insert((kind.as_str().into(), key.into()), json.into());
+        Ok(())
+    }
+    fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError> {
+        self.entities
+            .lock()
+            .unwrap()
+            .remove(&(kind.as_str().into(), key.into()));
+        Ok(())
+    }
+    fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        self.audit.lock().unwrap().extend_from_slice(rows);
+        Ok(())
+    }
+    fn query_audit(&self, _: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+        Ok(self.audit.lock().unwrap().clone())
+    }
+}
+
+struct FixedClock(AtomicU64);
+impl Clock for FixedClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+struct Local(Arc<IssuerKeys>);
+impl KeySource for Local {
+    fn keys<'a>(
+        &'a self,
+        _issuer: &'a str,
+        _kid: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Arc<KeySet>, CoreError>> {
+        Box::pin(async move { self.0.key_set() })
+    }
+}
+
+const NOW: u64 = 1_800_000_000;
+const GITHUB: &str = "https://token.actions.githubusercontent.com";
+const PROVIDER: &str =
+    "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com";
+const ROLE: &str = "arn:aws:iam::123456789012:role/deploy";
+
+struct World {
+    sts: Sts,
+    iam: Arc<Iam>,
+    issuer: Arc<IssuerKeys>,
+    clock: Arc<FixedClock>,
+    store: Arc<MemStore>,
+}
+
+fn trust(sub_condition: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"GitHubMain","Effect":"Allow","Principal":{{"Federated":"{PROVIDER}"}},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{{"StringEquals":{{"token.actions.githubusercontent.com:aud":"sts.amazonaws.com"}},{sub_condition}}}}}]}}"#
+    )
+}
+
+fn world() -> World {
+    let store = Arc::new(MemStore::default());
+    let clock = Arc::new(FixedClock(AtomicU64::new(NOW)));
+    let iam = Arc::new(Iam::load(store.clone(), clock.clone()).unwrap());
+    let sealing = Arc::new(SealingKeys::load(store.clone(), NOW).unwrap());
+    let issuer = Arc::new(IssuerKeys::load(store.clone(), NOW).unwrap());
+    let sts = Sts::new(
+        iam.clone(),
+        sealing,
+        Arc::new(Local(issuer.clone())),
+        clock.clone(),
+        StsConfig::default(),
+    );
+    iam.create_provider(
+        "123456789012",
+        GITHUB,
+        vec!["sts.amazonaws.com".into()],
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    iam.create_role(
+        "123456789012",
+        NewRole {
+            name: "deploy".into(),
+            trust_policy: trust(r#""StringLike":{"token.actions.githubusercontent.com:sub":"repo:acme/app:ref:refs/heads/main"}"#),
+            max_session_duration: Some(7200),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    World {
+        sts,
+        iam,
+        issuer,
+        clock,
+        store,
+    }
+}
+
+fn token(
+    w: &World,
+    ctx: &JobContext,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> String {
+    let mut claims =
+        keyless_oidc::claims(ctx, GITHUB, Some("sts.amazonaws.com"), w.clock.now(), "jti").unwrap();
+    edit(&mut claims);
+    w.issuer.signing_key().unwrap().sign(&claims).unwrap()
+}
+
+fn main_ctx() -> JobContext {
+    let mut ctx = JobContext::for_repo("acme/app");
+    ctx.ref_ = "refs/heads/main".into();
+    ctx
+}
+
+fn assume(
+    w: &World,
+    token: String,
+    duration: Option<i64>,
+) -> Result<keyless_core::sts::Assumed, CoreError> {
+    let input = WebIdentityInput {
+        role_arn: ROLE.into(),
+        session_name: "gha-1".into(),
+        token,
+        duration,
+        ..Default::default()
+    };
+    let rt = tokio_like_block_on(w.sts.assume_role_with_web_identity(
+        input,
+        &RequestInfo::default(),
+        &mut AuditNote::default(),
+    ));
+    rt
+}
+
+/// The futures here never wait on I/O, so polling once with a no-op waker completes them.
+fn tokio_like_block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+#[test]
+fn web_identity_from_main_gets_credentials_with_aws_forms() {
+    let w = world();
+    let a = assume(&w, token(&w, &main_ctx(), |_| {}), None).unwrap();
+    assert!(
+        a.credentials.access_key_id.starts_with("ASIA") && a.credentials.access_key_id.len() == 20
+    );
+    assert_eq!(a.credentials.secret_access_key.len(), 40);
+    assert_eq!(a.credentials.expiration, NOW + 3600);
+    assert_eq!(a.arn, "arn:aws:sts::123456789012:assumed-role/deploy/gha-1");
+    assert!(a.assumed_role_id.starts_with("AROA") && a.assumed_role_id.ends_with(":gha-1"));
+    assert_eq!(a.provider.as_deref(), Some(PROVIDER));
+    assert_eq!(a.audience.as_deref(), Some("sts.amazonaws.com"));
+    assert_eq!(
+        a.subject.as_deref(),
+        Some("repo:acme/app:ref:refs/heads/main")
+    );
+    assert_eq!(a.packed_policy_size, None);
+}
+
+#[test]
+fn pull_request_is_denied_with_the_reason_in_dev_mode() {
+    let w = world();
+    let mut ctx = JobContext::for_repo("acme/app");
+    ctx.event_name = "pull_request".into();
+    ctx.ref_ = "refs/pull/7/merge".into();
+    let err = assume(&w, token(&w, &ctx, |_| {}), None).unwrap_err();
+    assert_eq!(err.code(), "AccessDenied");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("Not authorized to perform sts:AssumeRoleWithWebIdentity"),
+        "{msg}"
+    );
+    assert!(msg.contains("repo:acme/app:pull_request"), "{msg}");
+}
+
+#[test]
+fn error_codes_stay_apart() {
+    let w = world();
+    let expired = token(&w, &main_ctx(), |c| {
+        c.insert("exp".into(), (NOW - 1000).into());
+        c.insert("iat".into(), (NOW - 1300).into());
+        c.insert("nbf".into(), (NOW - 1600).into());
+    });
+    assert_eq!(
+        assume(&w, expired, None).unwrap_err().code(),
+        "ExpiredTokenException"
+    );
+    let wrong_aud = token(&w, &main_ctx(), |c| {
+        c.insert("aud".into(), "https://github.com/acme".into());
+    });
+    assert_eq!(
+        assume(&w, wrong_aud, None).unwrap_err().to_string(),
+        "Incorrect token audience"
+    );
+    let other_iss = token(&w, &main_ctx(), |c| {
+        c.insert(
+            "iss".into(),
+            "https://token.actions.githubusercontent.com/".into(),
+        );
+    });
+    let e = assume(&w, other_iss, None).unwrap_err();
+    assert_eq!(e.code(), "InvalidIdentityToken");
+    assert!(
+        e.to_string()
+            .contains("No OpenIDConnect provider found in your account for"),
+        "{e}"
+    );
+    assert_eq!(
+        assume(&w, "not.a.jwt".into(), None).unwrap_err().code(),
+        "InvalidIdentityToken"
+    );
+    let e = assume(&w, token(&w, &main_ctx(), |_| {}), Some(10800)).unwrap_err();
+    assert_eq!(e.code(), "ValidationError");
+    assert!(e.to_string().contains("MaxSessionDuration"), "{e}");
+    assert_eq!(
+        assume(&w, token(&w, &main_ctx(), |_| {}), Some(899))
+            .unwrap_err()
+            .code(),
+        "ValidationError"
+    );
+}
+
+#[test]
+fn session_credentials_authenticate_until_they_expire() {
+    let w = world();
+    let a = assume(&w, token(&w, &main_ctx(), |_| {}), Some(900)).unwrap();
+    let (caller, secret) = w
+        .sts
+        .authenticate(
+            &a.credentials.access_key_id,
+            Some(&a.credentials.session_token),
+        )
+        .unwrap();
+    assert_eq!(secret, a.credentials.secret_access_key);
+    assert_eq!(
+        caller.arn(),
+        "arn:aws:sts::123456789012:assumed-role/deploy/gha-1"
+    );
+    assert_eq!(
+        w.sts
+            .authenticate(&a.credentials.access_key_id, None)
+            .unwrap_err()
+            .code(),
+        "InvalidClientTokenId"
+    );
+    assert_eq!(
+        w.sts
+            .authenticate("ASIAOTHERKEYOTHERKEY", Some(&a.credentials.session_token))
+            .unwrap_err()
+            .code(),
+        "InvalidClientTokenId"
+    );
+    w.clock.0.store(NOW + 901, Ordering::SeqCst);
+    assert_eq!(
+        w.sts
+            .authenticate(
+                &a.credentials.access_key_id,
+                Some(&a.credentials.session_token)
+            )
+            .unwrap_err()
+            .code(),
+        "ExpiredToken"
+    );
+}
+
+#[test]
+fn chaining_is_capped_at_one_hour_and_needs_trust() {
+    let w = world();
+    w.iam
+        .create_role(
+            "123456789012",
+            NewRole {
+                name: "target".into(),
+                trust_policy: format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{ROLE}"}},"Action":"sts:AssumeRole"}}]}}"#),
+                max_session_duration: Some(43200),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let a = assume(&w, token(&w, &main_ctx(), |_| {}), None).unwrap();
+    let (caller, _) = w
+        .sts
+        .authenticate(
+            &a.credentials.access_key_id,
+            Some(&a.credentials.session_token),
+        )
+        .unwrap();
+    let input = |d| AssumeRoleInput {
+        role_arn: "arn:aws:iam::123456789012:role/target".into(),
+        session_name: "chained".into(),
+        duration: d,
+        ..Default::default()
+    };
+    let chained = w
+        .sts
+        .assume_role(
+            &caller,
+            input(Some(3600)),
+            &RequestInfo::default(),
+            &mut AuditNote::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        chained.arn,
+        "arn:aws:sts::123456789012:assumed-role/target/chained"
+    );
+    let e = w
+        .sts
+        .assume_role(
+            &caller,
+            input(Some(3601)),
+            &RequestInfo::default(),
+            &mut AuditNote::default(),
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("1 hour session limit for roles assumed by role chaining"),
+        "{e}"
+    );
+    // Root of another account is not trusted by `target`.
+    let other = Caller::Root {
+        account: "111111111111".into(),
+    };
+    let e = w
+        .sts
+        .assume_role(
+            &other,
+            input(None),
+            &RequestInfo::default(),
+            &mut AuditNote::default(),
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "AccessDenied");
+    assert!(e.to_string().starts_with("User: arn:aws:iam::111111111111:root is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::123456789012:role/target"), "{e}");
+}
+
+#[test]
+fn session_policy_narrows_and_role_policies_grant() {
+    let w = world();
+    w.iam
+        .put_role_policy("123456789012", "deploy", "p", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:ListRoles","s3:*"],"Resource":"*"}]}"#.into())
+        .unwrap();
+    let ctx = keyless_policy::Context::new();
+    let a = assume(&w, token(&w, &main_ctx(), |_| {}), None).unwrap();
+    let (caller, _) = w
+        .sts
+        .authenticate(
+            &a.credentials.access_key_id,
+            Some(&a.credentials.session_token),
+        )
+        .unwrap();
+    w.iam
+        .authorize(&caller, "iam:ListRoles", "*", &ctx, true)
+        .unwrap();
+    let input = WebIdentityInput {
+        role_arn: ROLE.into(),
+        session_name: "narrow".into(),
+        token: token(&w, &main_ctx(), |_| {}),
+        policy: Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#.into()),
+        ..Default::default()
+    };
+    let narrow = tokio_like_block_on(w.sts.assume_role_with_web_identity(
+        input,
+        &RequestInfo::default(),
+        &mut AuditNote::default(),
+    ))
+    .unwrap();
+    assert!(narrow.packed_policy_size.is_some_and(|p| p > 0 && p <= 100));
+    let (caller, _) = w
+        .sts
+        .authenticate(
+            &narrow.credentials.access_key_id,
+            Some(&narrow.credentials.session_token),
+        )
+        .unwrap();
+    let e = w
+        .iam
+        .authorize(&caller, "iam:ListRoles", "*", &ctx, false)
+        .unwrap_err();
+    assert_eq!(e.code(), "AccessDenied");
+    w.iam
+        .authorize(&caller, "s3:GetObject", "arn:aws:s3:::b/k", &ctx, false)
+        .unwrap();
+}
+
+#[test]
+fn state_survives_reload_from_the_store() {
+    let w = world();
+    let a = assume(&w, token(&w, &main_ctx(), |_| {}), None).unwrap();
+    let iam2 = Iam::load(w.store.clone(), w.clock.clone()).unwrap();
+    assert_eq!(iam2.role("123456789012", "DEPLOY").unwrap().role.arn, ROLE);
+    let sealing2 = SealingKeys::load(w.store.clone(), NOW).unwrap();
+    assert_eq!(
+        sealing2
+            .open(&a.credentials.session_token)
+            .unwrap()
+            .session_name,
+        "gha-1"
+    );
+    // Rotation keeps old sessions valid.
+    sealing2.rotate(NOW + 10).unwrap();
+    assert_eq!(
+        sealing2
+            .open(&a.credentials.session_token)
+            .unwrap()
+            .role_name,
+        "deploy"
+    );
+}
+
+#[test]
+fn iam_names_are_unique_case_insensitively_and_delete_conflicts() {
+    let w = world();
+    let dup = w.iam.create_role("123456789012", NewRole { name: "DEPLOY".into(), trust_policy: trust(r#""StringLike":{"token.actions.githubusercontent.com:sub":"repo:a/b:ref:refs/heads/main"}"#), ..Default::default() });
+    assert_eq!(dup.unwrap_err().code(), "EntityAlreadyExists");
+    w.iam
+        .attach_role_policy(
+            "123456789012",
+            "deploy",
+            "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        )
+        .unwrap();
+    let e = w.iam.delete_role("123456789012", "deploy").unwrap_err();
+    assert_eq!(e.code(), "DeleteConflict");
+    w.iam
+        .detach_role_policy(
+            "123456789012",
+            "deploy",
+            "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        )
+        .unwrap();
+    w.iam.delete_role("123456789012", "deploy").unwrap();
+    assert_eq!(
+        w.iam.role("123456789012", "deploy").unwrap_err().code(),
+        "NoSuchEntity"
+    );
+}
