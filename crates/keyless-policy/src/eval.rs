@@ -105,6 +105,8 @@ pub(crate) struct ElemRecord {
     pub matched: bool,
     /// Index of the policy value that matched the request, if one did.
     pub hit: Option<usize>,
+    /// False when the element was skipped because an earlier one already failed.
+    pub evaluated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +203,7 @@ fn element(
             Some(ElemRecord {
                 matched: hit.is_some(),
                 hit,
+                evaluated: true,
             })
         }
         (None, Some(values)) => {
@@ -208,6 +211,7 @@ fn element(
             Some(ElemRecord {
                 matched: hit.is_none(),
                 hit,
+                evaluated: true,
             })
         }
         (None, None) => None,
@@ -225,6 +229,7 @@ pub(crate) fn evaluate_statement(
             Some(ElemRecord {
                 matched: hit.is_some(),
                 hit,
+                evaluated: true,
             })
         }
         (None, Some(spec)) => {
@@ -232,6 +237,7 @@ pub(crate) fn evaluate_statement(
             Some(ElemRecord {
                 matched: hit.is_none(),
                 hit,
+                evaluated: true,
             })
         }
         (None, None) => None,
@@ -245,12 +251,24 @@ pub(crate) fn evaluate_statement(
     .unwrap_or(ElemRecord {
         matched: false,
         hit: None,
+        evaluated: true,
     });
-    let resource = element(
-        statement.resource.as_ref(),
-        statement.not_resource.as_ref(),
-        |vals| resource_hit(vals, request.resource, request.context, vars),
-    );
+    // Resource matching is the costly part; skip it when the statement cannot apply anyway.
+    let resource = if principal.is_none_or(|p| p.matched) && action.matched {
+        element(
+            statement.resource.as_ref(),
+            statement.not_resource.as_ref(),
+            |vals| resource_hit(vals, request.resource, request.context, vars),
+        )
+    } else if statement.resource.is_some() || statement.not_resource.is_some() {
+        Some(ElemRecord {
+            matched: false,
+            hit: None,
+            evaluated: false,
+        })
+    } else {
+        None
+    };
     let targets =
         principal.is_none_or(|p| p.matched) && action.matched && resource.is_none_or(|r| r.matched);
     let (applied, conditions) = if targets {

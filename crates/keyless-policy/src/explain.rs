@@ -61,8 +61,9 @@ pub struct ElementTrace {
     pub request_values: Vec<String>,
     /// The policy value that matched the request, if any.
     pub matched_value: Option<String>,
-    /// Whether the element is satisfied (for `Not…`: the request is outside the list).
-    pub outcome: bool,
+    /// Whether the element is satisfied (for `Not…`: the request is outside the list); `None`
+    /// when it was not evaluated because an earlier element (Principal or Action) failed.
+    pub outcome: Option<bool>,
 }
 
 /// How one condition fared.
@@ -282,6 +283,7 @@ impl Trace {
             });
         }
         if let Some(r) = rec.resource
+            && r.evaluated
             && !r.matched
         {
             reasons.push(if statement.resource.is_some() {
@@ -315,7 +317,7 @@ impl Trace {
             matched_value: rec.hit.and_then(|i| policy_values.get(i).cloned()),
             policy_values,
             request_values,
-            outcome: rec.matched,
+            outcome: rec.evaluated.then_some(rec.matched),
         }
     }
 
@@ -620,7 +622,7 @@ impl Trace {
                     let _ = writeln!(
                         out,
                         "      {} {:<12} {} (request: {})",
-                        mark(e.outcome),
+                        e.outcome.map_or("--  ", mark),
                         e.element,
                         quoted_list(&e.policy_values),
                         quoted_list(&e.request_values)

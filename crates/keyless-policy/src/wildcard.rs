@@ -101,8 +101,8 @@ fn glob<P: PatElem<C>, C: Copy>(pat: &[P], val: &[C], ci: bool) -> bool {
     let Some(first) = segments.next() else {
         return val.is_empty();
     };
-    let star_count = pat.iter().filter(|p| p.kind() == Kind::Star).count();
-    if star_count == 0 {
+    // The literal prefix decides most mismatches; check it before anything else.
+    if first.len() == pat.len() {
         return segment_eq(first, val, ci);
     }
     let Some(head) = val.get(..first.len()) else {
@@ -111,6 +111,7 @@ fn glob<P: PatElem<C>, C: Copy>(pat: &[P], val: &[C], ci: bool) -> bool {
     if !segment_eq(first, head, ci) {
         return false;
     }
+    let star_count = pat.iter().filter(|p| p.kind() == Kind::Star).count();
     // The last segment (after the last star) is anchored at the end.
     let last = pat.rsplit(|p| p.kind() == Kind::Star).next().unwrap_or(&[]);
     let Some(tail_start) = val.len().checked_sub(last.len()) else {
