@@ -7,7 +7,9 @@
 //!    policies (if passed) have one.
 //!
 //! A statement applies when its `Principal`/`NotPrincipal` (if any), `Action`/`NotAction`,
-//! `Resource`/`NotResource` (if any) all match and all of its conditions hold.
+//! `Resource`/`NotResource` (if any) all match and all of its conditions hold. Principal and
+//! Action are always checked; Resource only when both matched, and the conditions only when all
+//! three matched (then every condition is evaluated, so an explanation lists each failing one).
 
 use crate::ast::{Effect, Policy, PrincipalId, PrincipalKind, PrincipalSpec, Statement};
 use crate::condition;
