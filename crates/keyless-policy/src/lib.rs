@@ -85,5 +85,5 @@ pub use eval::{Decision, Evaluation, Named, PolicySet, Request, evaluate};
 pub use explain::{
     ConditionTrace, ElementTrace, MatchedStatement, PolicyRole, PolicyTrace, StatementTrace, Trace,
 };
-pub use parse::{MAX_DOCUMENT_CHARS, parse, parse_bytes, size_limit};
+pub use parse::{MAX_DOCUMENT_CHARS, guess_kind, parse, parse_bytes, size_limit};
 pub use wildcard::{action_matches, arn_matches, wildcard_match};

@@ -938,6 +938,37 @@ fn position_of(text: &str, byte: usize) -> Pos {
     Pos { line, column }
 }
 
+/// Guesses which kind a document is meant to be, for tools that take documents without being told
+/// (`keyless explain --policy FILE`): a statement with `Principal`/`NotPrincipal` makes it a
+/// resource policy if some statement has `Resource`/`NotResource`, else a trust policy; without
+/// principals it is an identity policy. `None` if the text is not a JSON object.
+pub fn guess_kind(text: &str) -> Option<PolicyKind> {
+    let root = json::parse(text).ok()?;
+    let Value::Object(members) = &root.value else {
+        return None;
+    };
+    let statements: Vec<&Node> = match members.iter().find(|m| m.key == "Statement") {
+        Some(m) => match &m.value.value {
+            Value::Array(items) => items.iter().collect(),
+            _ => vec![&m.value],
+        },
+        None => Vec::new(),
+    };
+    let has = |names: &[&str]| {
+        statements.iter().any(|s| match &s.value {
+            Value::Object(keys) => keys.iter().any(|k| names.contains(&k.key.as_str())),
+            _ => false,
+        })
+    };
+    Some(if !has(&["Principal", "NotPrincipal"]) {
+        PolicyKind::Identity
+    } else if has(&["Resource", "NotResource"]) {
+        PolicyKind::Resource
+    } else {
+        PolicyKind::Trust
+    })
+}
+
 /// Like [`parse`], for raw bytes (e.g. a file): invalid UTF-8 is a located error rather than a
 /// failure the caller has to report on its own.
 pub fn parse_bytes(bytes: &[u8], kind: PolicyKind) -> Result<Policy, PolicyErrors> {
@@ -1113,6 +1144,27 @@ mod tests {
         assert_eq!((e.errors[0].line, e.errors[0].column), (2, 10));
         assert!(e.errors[0].message.contains("UTF-8"));
         assert!(parse_bytes(br#"{"Statement":[]}"#, PolicyKind::Identity).is_ok());
+    }
+
+    #[test]
+    fn kinds_are_guessed() {
+        assert_eq!(
+            guess_kind(r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#),
+            Some(PolicyKind::Identity)
+        );
+        assert_eq!(
+            guess_kind(
+                r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}"#
+            ),
+            Some(PolicyKind::Trust)
+        );
+        assert_eq!(
+            guess_kind(
+                r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}"#
+            ),
+            Some(PolicyKind::Resource)
+        );
+        assert_eq!(guess_kind("[1"), None);
     }
 
     #[test]
