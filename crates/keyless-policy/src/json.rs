@@ -8,6 +8,8 @@
 //! Limits: nesting deeper than [`MAX_DEPTH`] is an error (no recursion blow-up on hostile input);
 //! numbers are kept as their source text.
 
+use std::borrow::Cow;
+
 /// Maximum nesting of arrays and objects. Real policies nest at most 5 levels.
 pub(crate) const MAX_DEPTH: usize = 64;
 
@@ -18,33 +20,35 @@ pub(crate) struct Pos {
     pub column: u32,
 }
 
+/// A JSON value. Strings without escapes borrow from the source text, so parsing a policy
+/// allocates only for what the policy keeps.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
+pub(crate) enum Value<'a> {
     Null,
     Bool(bool),
     /// The number exactly as written.
-    Number(String),
-    String(String),
-    Array(Vec<Node>),
-    Object(Vec<Member>),
+    Number(&'a str),
+    String(Cow<'a, str>),
+    Array(Vec<Node<'a>>),
+    Object(Vec<Member<'a>>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Node {
-    pub value: Value,
+pub(crate) struct Node<'a> {
+    pub value: Value<'a>,
     pub start: Pos,
     /// Position of the last character of the node.
     pub end: Pos,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Member {
-    pub key: String,
+pub(crate) struct Member<'a> {
+    pub key: Cow<'a, str>,
     pub key_pos: Pos,
-    pub value: Node,
+    pub value: Node<'a>,
 }
 
-impl Value {
+impl Value<'_> {
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Value::Null => "null",
@@ -102,7 +106,7 @@ struct Parser<'a> {
 }
 
 /// Parses one JSON document (surrounding whitespace allowed).
-pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
+pub(crate) fn parse(text: &str) -> Result<Node<'_>, SyntaxError> {
     let mut p = Parser {
         bytes: text.as_bytes(),
         text,
@@ -129,7 +133,7 @@ pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
     Ok(node)
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn path(&self) -> String {
         let mut out = String::from("$");
         for frame in &self.stack {
@@ -210,7 +214,7 @@ impl Parser<'_> {
         }
     }
 
-    fn value(&mut self) -> Result<Node, SyntaxError> {
+    fn value(&mut self) -> Result<Node<'a>, SyntaxError> {
         let start = self.pos();
         let value = match self.peek() {
             Some(b'{') => self.object()?,
@@ -234,7 +238,7 @@ impl Parser<'_> {
         }
     }
 
-    fn literal(&mut self, word: &str, value: Value) -> Result<Value, SyntaxError> {
+    fn literal(&mut self, word: &str, value: Value<'a>) -> Result<Value<'a>, SyntaxError> {
         if self.bytes.get(self.offset..self.offset + word.len()) == Some(word.as_bytes()) {
             for _ in 0..word.len() {
                 self.bump();
@@ -245,7 +249,7 @@ impl Parser<'_> {
         }
     }
 
-    fn number(&mut self) -> Result<Value, SyntaxError> {
+    fn number(&mut self) -> Result<Value<'a>, SyntaxError> {
         let begin = self.offset;
         let start = self.pos();
         if self.peek() == Some(b'-') {
@@ -284,7 +288,7 @@ impl Parser<'_> {
             }
         }
         match self.text.get(begin..self.offset) {
-            Some(s) => Ok(Value::Number(s.to_string())),
+            Some(s) => Ok(Value::Number(s)),
             None => Err(SyntaxError {
                 message: "invalid number".to_string(),
                 pos: start,
@@ -293,10 +297,12 @@ impl Parser<'_> {
         }
     }
 
-    fn string(&mut self) -> Result<String, SyntaxError> {
+    fn string(&mut self) -> Result<Cow<'a, str>, SyntaxError> {
         let start = self.pos();
         self.bump(); // opening quote
-        let mut out = String::new();
+        // Only strings with escapes need a buffer of their own.
+        let mut owned: Option<String> = None;
+        let text: &'a str = self.text;
         loop {
             // Fast path: copy a run of plain characters at once.
             let run_start = self.offset;
@@ -311,9 +317,7 @@ impl Parser<'_> {
                     self.bump();
                 }
             }
-            if let Some(run) = self.text.get(run_start..self.offset) {
-                out.push_str(run);
-            }
+            let run = text.get(run_start..self.offset).unwrap_or_default();
             match self.peek() {
                 None => {
                     return Err(SyntaxError {
@@ -324,9 +328,17 @@ impl Parser<'_> {
                 }
                 Some(b'"') => {
                     self.bump();
-                    return Ok(out);
+                    return Ok(match owned {
+                        Some(mut out) => {
+                            out.push_str(run);
+                            Cow::Owned(out)
+                        }
+                        None => Cow::Borrowed(run),
+                    });
                 }
                 Some(b'\\') => {
+                    let out = owned.get_or_insert_with(String::new);
+                    out.push_str(run);
                     self.bump();
                     let esc_pos = self.pos();
                     match self.bump() {
@@ -427,7 +439,7 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn array(&mut self) -> Result<Value, SyntaxError> {
+    fn array(&mut self) -> Result<Value<'a>, SyntaxError> {
         self.enter(Frame::Index(0))?;
         self.bump(); // [
         let mut items = Vec::new();
@@ -461,7 +473,7 @@ impl Parser<'_> {
         }
     }
 
-    fn object(&mut self) -> Result<Value, SyntaxError> {
+    fn object(&mut self) -> Result<Value<'a>, SyntaxError> {
         self.enter(Frame::NoKey)?;
         self.bump(); // {
         let mut members = Vec::new();
@@ -574,7 +586,7 @@ mod tests {
     #[test]
     fn escapes_and_unicode() {
         let n = parse(r#""a\u00e9\ud83d\ude00\n""#).unwrap();
-        assert_eq!(n.value, Value::String("aé😀\n".to_string()));
+        assert_eq!(n.value, Value::String("aé😀\n".into()));
         assert!(parse(r#""\ud83d""#).is_err());
     }
 

@@ -168,7 +168,7 @@ impl Validator {
     ) -> Option<Vec<(String, Pos)>> {
         let start = node.start;
         match &mut node.value {
-            Value::String(s) => Some(vec![(std::mem::take(s), start)]),
+            Value::String(s) => Some(vec![(std::mem::take(s).into_owned(), start)]),
             Value::Array(items) => {
                 if items.is_empty() {
                     self.push(
@@ -184,7 +184,7 @@ impl Validator {
                 let mut ok = true;
                 for (i, item) in items.iter_mut().enumerate() {
                     match &mut item.value {
-                        Value::String(s) => out.push((std::mem::take(s), item.start)),
+                        Value::String(s) => out.push((std::mem::take(s).into_owned(), item.start)),
                         other => {
                             ok = false;
                             self.push(
@@ -238,7 +238,7 @@ impl Validator {
         let mut statements = None;
         for m in members.iter_mut() {
             let p = path.key(&m.key);
-            match m.key.as_str() {
+            match m.key.as_ref() {
                 "Version" => {
                     if let Some(v) = self.expect_string(&m.value, &p, "`Version`") {
                         match v {
@@ -366,7 +366,7 @@ impl Validator {
         let has_not_principal = seen("NotPrincipal");
         for m in members.iter_mut() {
             let p = path.key(&m.key);
-            match m.key.as_str() {
+            match m.key.as_ref() {
                 "Sid" => {
                     if let Some(s) = self.expect_string(&m.value, &p, "`Sid`") {
                         if self.kind != PolicyKind::Resource
@@ -753,7 +753,7 @@ impl Validator {
                 }
                 out.push(Condition {
                     operator,
-                    key: std::mem::take(&mut k.key),
+                    key: std::mem::take(&mut k.key).into_owned(),
                     values: values.into_iter().map(|(s, _)| s).collect(),
                     line: k.key_pos.line,
                     column: k.key_pos.column,
@@ -767,7 +767,8 @@ impl Validator {
     fn condition_values(&mut self, node: &mut Node, path: &Path<'_>) -> Option<Vec<(String, Pos)>> {
         fn scalar(v: &mut Value) -> Option<String> {
             match v {
-                Value::String(s) | Value::Number(s) => Some(std::mem::take(s)),
+                Value::String(s) => Some(std::mem::take(s).into_owned()),
+                Value::Number(n) => Some((*n).to_string()),
                 Value::Bool(b) => Some(b.to_string()),
                 _ => None,
             }
@@ -956,7 +957,7 @@ pub fn guess_kind(text: &str) -> Option<PolicyKind> {
     };
     let has = |names: &[&str]| {
         statements.iter().any(|s| match &s.value {
-            Value::Object(keys) => keys.iter().any(|k| names.contains(&k.key.as_str())),
+            Value::Object(keys) => keys.iter().any(|k| names.contains(&k.key.as_ref())),
             _ => false,
         })
     };
