@@ -1009,20 +1009,27 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyErrors> {
             column: pos.column,
         }],
     };
-    // One pass for the three character-level facts: length, the first character IAM refuses, and
-    // the size without whitespace (pure ASCII, the common case, is scanned byte by byte).
+    // The character-level facts: length, the first character IAM refuses, and the size without
+    // whitespace (pure ASCII, the common case, is counted over bytes).
     let mut chars = 0usize;
     let mut size = 0usize;
     let mut refused: Option<(usize, char)> = None;
     if text.is_ascii() {
+        // Written as counts over bytes so the compiler vectorises them; this pass used to be a
+        // quarter of the parse time.
         chars = text.len();
-        for (i, b) in text.bytes().enumerate() {
-            if !char::from(b).is_whitespace() {
-                size += 1;
-            }
-            if refused.is_none() && b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') {
-                refused = Some((i, char::from(b)));
-            }
+        let whitespace = text
+            .bytes()
+            .filter(|b| matches!(*b, b' ' | 0x09..=0x0d))
+            .count();
+        size = chars - whitespace;
+        let control = |b: u8| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r');
+        if text.bytes().filter(|b| control(*b)).count() > 0 {
+            refused = text
+                .bytes()
+                .enumerate()
+                .find(|(_, b)| control(*b))
+                .map(|(i, b)| (i, char::from(b)));
         }
     } else {
         for (i, c) in text.char_indices() {
