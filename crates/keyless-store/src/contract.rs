@@ -14,7 +14,8 @@ fn row(time: u64, session: &str, subject: &str, denied: bool) -> AuditRow {
     }
 }
 
-fn contract(store: &dyn Store) {
+/// The shared contract; `pub(crate)` so the PostgreSQL tests run the very same assertions.
+pub(crate) fn contract(store: &dyn Store) {
     store
         .put(Kind::Role, "123456789012/app", "{\"a\":1}")
         .unwrap();
@@ -88,4 +89,34 @@ fn sqlite_file_survives_reopen() {
     let store = SqliteStore::open_dir(dir.path()).unwrap();
     assert_eq!(store.load().unwrap().entities.len(), 1);
     assert_eq!(store.query_audit(&AuditFilter::default()).unwrap().len(), 3);
+}
+
+#[test]
+fn postgres_keeps_the_contract() {
+    let Some(schema) = crate::testing::TestSchema::from_env() else {
+        eprintln!("skipped: {} is not set", crate::testing::URL_VAR);
+        return;
+    };
+    contract(&schema.open().unwrap());
+}
+
+#[test]
+fn postgres_survives_reopen() {
+    let Some(schema) = crate::testing::TestSchema::from_env() else {
+        eprintln!("skipped: {} is not set", crate::testing::URL_VAR);
+        return;
+    };
+    {
+        let store = schema.open().unwrap();
+        contract(&store);
+    }
+    let store = schema.open().unwrap();
+    assert_eq!(store.load().unwrap().entities.len(), 1);
+    assert_eq!(store.query_audit(&AuditFilter::default()).unwrap().len(), 3);
+    assert_eq!(
+        schema
+            .scalar("SELECT count(*) FROM schema_version")
+            .unwrap(),
+        1
+    );
 }

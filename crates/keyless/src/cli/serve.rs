@@ -24,7 +24,7 @@ pub struct ServeArgs {
     /// Directory holding the SQLite database (created if absent).
     #[arg(long, default_value = ".keyless", env = "KEYLESS_DATA")]
     pub data: PathBuf,
-    /// Database URL instead of --data (`sqlite:PATH`).
+    /// Database URL instead of --data (`sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`).
     #[arg(long, env = "KEYLESS_DATABASE")]
     pub database: Option<String>,
     /// Account whose root the dev key pair is.
@@ -66,9 +66,15 @@ pub(crate) fn open_store(
                 .or_else(|| url.strip_prefix("sqlite:"))
             {
                 Arc::new(SqliteStore::open(std::path::Path::new(path))?)
+            } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                // The URL may hold a password: name the database by what the store prints.
+                Arc::new(
+                    keyless_store::PgStore::open(url, keyless_store::PgOptions::default())
+                        .context("opening the PostgreSQL database given by --database")?,
+                )
             } else {
                 anyhow::bail!(
-                    "unsupported --database `{url}`: use sqlite:PATH (PostgreSQL is not available in this build)"
+                    "unsupported --database: use sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB"
                 )
             }
         }

@@ -1,0 +1,701 @@
+//! The PostgreSQL store, for several `keyless serve` nodes sharing one database.
+//!
+//! The [`Store`] trait is synchronous and is called from plain threads and from inside tokio
+//! handlers alike, so no caller may drive a runtime itself (a `block_on` inside tokio panics).
+//! Instead one dedicated worker thread owns a current-thread tokio runtime and a small set of
+//! `tokio-postgres` connections; callers hand it a job over a bounded queue and block on a std
+//! channel for the answer. Every job carries a deadline, so a caller never waits longer than
+//! `connect_timeout + statement_timeout` (plus a small grace), whether the database is down, slow or
+//! silently gone; a connection that failed or timed out is dropped and a fresh one is opened by the
+//! next job, which is how the store recovers by itself when the database comes back.
+
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use keyless_core::store::{AuditFilter, AuditRow, Kind, Snapshot, Store, StoreError};
+use tokio::sync::{Mutex as AsyncMutex, mpsc};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+/// Schema migrations, applied in order inside one transaction that holds an advisory lock; the
+/// `schema_version` table records which ran.
+const MIGRATIONS: &[&str] = &["CREATE TABLE entities (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    CREATE TABLE audit (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        time BIGINT NOT NULL,
+        session_name TEXT,
+        subject TEXT,
+        denied BOOLEAN NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX audit_time ON audit (time);
+    CREATE INDEX audit_session ON audit (session_name);
+    CREATE INDEX audit_subject ON audit (subject);"];
+
+/// First key of the two-part advisory lock taken while migrating (`kl` in ASCII); the second part
+/// is a hash of the schema name, so different schemas migrate independently.
+const MIGRATION_LOCK_CLASS: i32 = 0x6b6c;
+
+/// Extra time a caller waits beyond the job's deadline, so that the worker's own timeout (which
+/// carries the better message) normally answers first.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// Tuning of a [`PgStore`]. The defaults suit a database on the same network.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Longest wait to establish one connection (TCP and PostgreSQL start-up). Default 5 s.
+    pub connect_timeout: Duration,
+    /// Longest one operation may run once connected; enforced both by the server
+    /// (`statement_timeout`, `lock_timeout`) and by the client. Default 10 s.
+    pub statement_timeout: Duration,
+    /// Number of connections, each running one operation at a time. Default 4; at least 1.
+    pub connections: usize,
+    /// Most operations waiting for a connection; beyond that, calls fail at once with
+    /// [`StoreError::Unavailable`] rather than pile up. Default 1024.
+    pub queue: usize,
+    /// Schema holding keyless's tables, created if absent. Default `None`: the first schema of the
+    /// server's `search_path` (normally `public`). Only ASCII letters, digits and `_`.
+    pub schema: Option<String>,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+            connections: 4,
+            queue: 1024,
+            schema: None,
+        }
+    }
+}
+
+/// A PostgreSQL database holding every entity and the audit log, shared by any number of nodes.
+///
+/// Each call is one transaction committed with `synchronous_commit = on`, so it is durable when it
+/// returns. Plain TCP only (no TLS): use it on a trusted network or through a local TLS proxy.
+pub struct PgStore {
+    jobs: mpsc::Sender<Job>,
+    /// How long a caller waits for an answer (connect + statement timeouts).
+    call_timeout: Duration,
+    /// `host:port/dbname`, for messages; never the password.
+    target: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Op {
+    Migrate,
+    Ping,
+    Load,
+    Put {
+        kind: Kind,
+        key: String,
+        json: String,
+    },
+    Delete {
+        kind: Kind,
+        key: String,
+    },
+    Append(Vec<AuditRow>),
+    Query(AuditFilter),
+}
+
+enum Reply {
+    Done,
+    Snapshot(Snapshot),
+    Audit(Vec<AuditRow>),
+}
+
+struct Job {
+    op: Op,
+    deadline: Instant,
+    reply: std_mpsc::SyncSender<Result<Reply, StoreError>>,
+}
+
+/// What every connection task needs.
+struct Shared {
+    config: Config,
+    options: PgOptions,
+    target: String,
+}
+
+impl PgStore {
+    /// Connects to the database named by `url` (`postgres://user:pass@host:port/db` or the
+    /// `key=value` form), applies migrations, and starts the worker.
+    ///
+    /// Fails with [`StoreError::Unavailable`] within `connect_timeout + statement_timeout` if the
+    /// database cannot be reached; afterwards, calls reconnect by themselves.
+    pub fn open(url: &str, options: PgOptions) -> Result<Self, StoreError> {
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))?;
+        if let Some(schema) = &options.schema
+            && !valid_schema(schema)
+        {
+            return Err(StoreError::Database(format!(
+                "invalid schema name `{schema}`: use ASCII letters, digits and `_`"
+            )));
+        }
+        config.connect_timeout(options.connect_timeout);
+        config.keepalives_idle(Duration::from_secs(30));
+        config.tcp_user_timeout(options.statement_timeout);
+        if config.get_application_name().is_none() {
+            config.application_name("keyless");
+        }
+        let target = describe(&config);
+        let mut options = options;
+        options.connections = options.connections.max(1);
+        let (jobs, rx) = mpsc::channel(options.queue.max(1));
+        let call_timeout = options.connect_timeout + options.statement_timeout;
+        let shared = Shared {
+            config,
+            options,
+            target: target.clone(),
+        };
+        std::thread::Builder::new()
+            .name("keyless-pg".into())
+            .spawn(move || worker(shared, rx))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start database worker: {e}")))?;
+        let store = Self {
+            jobs,
+            call_timeout,
+            target,
+        };
+        store.call(Op::Migrate)?;
+        Ok(store)
+    }
+
+    /// Checks that the database answers, for readiness probes.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.call(Op::Ping).map(|_| ())
+    }
+
+    fn call(&self, op: Op) -> Result<Reply, StoreError> {
+        let deadline = Instant::now() + self.call_timeout;
+        let (reply, answer) = std_mpsc::sync_channel(1);
+        self.jobs
+            .try_send(Job {
+                op,
+                deadline,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Unavailable(format!(
+                    "too many operations waiting for PostgreSQL at {}",
+                    self.target
+                )),
+                mpsc::error::TrySendError::Closed(_) => {
+                    StoreError::Unavailable("the PostgreSQL worker has stopped".into())
+                }
+            })?;
+        answer
+            .recv_timeout(self.call_timeout + GRACE)
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "PostgreSQL at {} did not answer within {:?}",
+                    self.target, self.call_timeout
+                ))
+            })?
+    }
+}
+
+impl Store for PgStore {
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        match self.call(Op::Load)? {
+            Reply::Snapshot(s) => Ok(s),
+            _ => Err(unexpected()),
+        }
+    }
+
+    fn put(&self, kind: Kind, key: &str, json: &str) -> Result<(), StoreError> {
+        self.call(Op::Put {
+            kind,
+            key: key.to_owned(),
+            json: json.to_owned(),
+        })
+        .map(|_| ())
+    }
+
+    fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError> {
+        self.call(Op::Delete {
+            kind,
+            key: key.to_owned(),
+        })
+        .map(|_| ())
+    }
+
+    fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.call(Op::Append(rows.to_vec())).map(|_| ())
+    }
+
+    fn query_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+        match self.call(Op::Query(filter.clone()))? {
+            Reply::Audit(rows) => Ok(rows),
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+fn unexpected() -> StoreError {
+    StoreError::Database("internal error: mismatched reply from the PostgreSQL worker".into())
+}
+
+fn valid_schema(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !s.as_bytes().first().is_some_and(u8::is_ascii_digit)
+}
+
+/// `host:port/dbname` without credentials.
+fn describe(config: &Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            #[cfg(unix)]
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or("postgres");
+    format!("{host}:{port}/{db}")
+}
+
+/// The worker thread: one current-thread runtime driving `connections` tasks that share the queue.
+fn worker(shared: Shared, rx: mpsc::Receiver<Job>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let mut rx = rx;
+            while let Some(job) = rx.blocking_recv() {
+                let _ = job.reply.try_send(Err(StoreError::Unavailable(format!(
+                    "cannot start the PostgreSQL runtime: {e}"
+                ))));
+            }
+            return;
+        }
+    };
+    let shared = Arc::new(shared);
+    let rx = Arc::new(AsyncMutex::new(rx));
+    runtime.block_on(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..shared.options.connections {
+            tasks.spawn(connection_task(shared.clone(), rx.clone()));
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+}
+
+/// One open connection and the task that drives it; dropping it closes the socket.
+struct Conn {
+    client: Client,
+    driver: tokio::task::JoinHandle<()>,
+    stmts: Option<Stmts>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// Statements prepared once per connection (after migrations, since they name the tables).
+struct Stmts {
+    load: Statement,
+    put: Statement,
+    delete: Statement,
+    append: Statement,
+}
+
+async fn connection_task(shared: Arc<Shared>, rx: Arc<AsyncMutex<mpsc::Receiver<Job>>>) {
+    let mut conn: Option<Conn> = None;
+    loop {
+        let job = {
+            let mut guard = rx.lock().await;
+            guard.recv().await
+        };
+        let Some(job) = job else { break };
+        let result = if Instant::now() >= job.deadline {
+            Err(StoreError::Unavailable(format!(
+                "no PostgreSQL connection to {} became free in time",
+                shared.target
+            )))
+        } else {
+            let deadline = tokio::time::Instant::from_std(job.deadline);
+            match tokio::time::timeout_at(deadline, run(&shared, &mut conn, &job.op)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    // The connection may be stuck mid-statement: never reuse it.
+                    conn = None;
+                    Err(StoreError::Unavailable(format!(
+                        "PostgreSQL at {} did not answer in time",
+                        shared.target
+                    )))
+                }
+            }
+        };
+        let _ = job.reply.try_send(result);
+    }
+}
+
+/// A failed attempt.
+enum Failure {
+    /// The database or the connection failed.
+    Pg {
+        error: tokio_postgres::Error,
+        /// Whether the operation may have taken effect anyway (a failed COMMIT).
+        maybe_applied: bool,
+    },
+    /// Something keyless itself rejects (a corrupt row, a newer schema).
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Failure::Pg {
+            error,
+            maybe_applied: false,
+        }
+    }
+}
+
+/// Whether the error means the connection is unusable (so it is dropped and reopened).
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        return code.code().starts_with("08")
+            || *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW;
+    }
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+/// Maps a database failure to the store's error: anything meaning "not reachable or not now" is
+/// `Unavailable`, so callers can answer `ServiceUnavailable` and retry later.
+fn classify(shared: &Shared, error: &tokio_postgres::Error, maybe_applied: bool) -> StoreError {
+    let unknown = if maybe_applied {
+        " (the write may or may not have been committed)"
+    } else {
+        ""
+    };
+    if connection_lost(error) {
+        return StoreError::Unavailable(format!(
+            "lost the connection to PostgreSQL at {}: {error}{unknown}",
+            shared.target
+        ));
+    }
+    match error.as_db_error() {
+        Some(db) => {
+            let code = db.code();
+            let text = format!("{} ({}){unknown}", db.message(), code.code());
+            if *code == SqlState::QUERY_CANCELED || *code == SqlState::LOCK_NOT_AVAILABLE {
+                StoreError::Unavailable(format!(
+                    "PostgreSQL at {} did not finish in time: {text}",
+                    shared.target
+                ))
+            } else if code.code().starts_with("53") || code.code().starts_with("57") {
+                StoreError::Unavailable(format!("PostgreSQL at {}: {text}", shared.target))
+            } else {
+                StoreError::Database(text)
+            }
+        }
+        None => StoreError::Database(format!("{error}{unknown}")),
+    }
+}
+
+/// Runs `op`, reconnecting first if needed, and retrying once on a fresh connection when a
+/// reused connection turned out to be dead and the operation surely did not take effect.
+async fn run(shared: &Shared, slot: &mut Option<Conn>, op: &Op) -> Result<Reply, StoreError> {
+    let mut retried = false;
+    loop {
+        let reused = slot.as_ref().is_some_and(|c| !c.client.is_closed());
+        if !reused {
+            *slot = None;
+            *slot = Some(connect(shared).await?);
+        }
+        let Some(conn) = slot.as_mut() else {
+            return Err(unexpected());
+        };
+        match execute(shared, conn, op).await {
+            Ok(reply) => return Ok(reply),
+            Err(Failure::Store(e)) => return Err(e),
+            Err(Failure::Pg {
+                error,
+                maybe_applied,
+            }) => {
+                let lost = connection_lost(&error);
+                if lost {
+                    *slot = None;
+                }
+                if lost && reused && !retried && !maybe_applied {
+                    retried = true;
+                    continue;
+                }
+                return Err(classify(shared, &error, maybe_applied));
+            }
+        }
+    }
+}
+
+async fn connect(shared: &Shared) -> Result<Conn, StoreError> {
+    let unavailable = |e: &dyn std::fmt::Display| {
+        StoreError::Unavailable(format!(
+            "cannot connect to PostgreSQL at {}: {e}",
+            shared.target
+        ))
+    };
+    let connecting = shared.config.connect(NoTls);
+    let (client, connection) =
+        match tokio::time::timeout(shared.options.connect_timeout, connecting).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Err(unavailable(&e)),
+            Err(_) => {
+                return Err(unavailable(&format_args!(
+                    "no answer within {:?}",
+                    shared.options.connect_timeout
+                )));
+            }
+        };
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let conn = Conn {
+        client,
+        driver,
+        stmts: None,
+    };
+    let ms = shared.options.statement_timeout.as_millis().max(1);
+    let mut setup = format!(
+        "SET statement_timeout = {ms}; SET lock_timeout = {ms}; \
+         SET idle_in_transaction_session_timeout = {ms}; SET synchronous_commit = on;"
+    );
+    if let Some(schema) = &shared.options.schema {
+        setup.push_str(&format!(" SET search_path TO \"{schema}\";"));
+    }
+    conn.client
+        .batch_execute(&setup)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    Ok(conn)
+}
+
+async fn prepare(client: &Client) -> Result<Stmts, tokio_postgres::Error> {
+    Ok(Stmts {
+        load: client
+            .prepare("SELECT kind, key, value FROM entities ORDER BY kind, key")
+            .await?,
+        put: client
+            .prepare(
+                "INSERT INTO entities (kind, key, value) VALUES ($1, $2, $3)
+                 ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value",
+            )
+            .await?,
+        delete: client
+            .prepare("DELETE FROM entities WHERE kind = $1 AND key = $2")
+            .await?,
+        append: client
+            .prepare(
+                "INSERT INTO audit (time, session_name, subject, denied, record)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[], $5::TEXT[])",
+            )
+            .await?,
+    })
+}
+
+async fn execute(shared: &Shared, conn: &mut Conn, op: &Op) -> Result<Reply, Failure> {
+    if let Op::Migrate = op {
+        return migrate(shared, &mut conn.client)
+            .await
+            .map(|()| Reply::Done);
+    }
+    if let Op::Ping = op {
+        conn.client.simple_query("SELECT 1").await?;
+        return Ok(Reply::Done);
+    }
+    if conn.stmts.is_none() {
+        conn.stmts = Some(prepare(&conn.client).await?);
+    }
+    let (Some(stmts), client) = (conn.stmts.as_ref(), &mut conn.client) else {
+        return Ok(Reply::Done);
+    };
+    match op {
+        Op::Migrate | Op::Ping => Ok(Reply::Done),
+        Op::Load => {
+            let rows = client.query(&stmts.load, &[]).await?;
+            let mut snapshot = Snapshot::default();
+            for row in rows {
+                let kind: String = row.try_get(0)?;
+                let key: String = row.try_get(1)?;
+                let value: String = row.try_get(2)?;
+                let Some(parsed) = Kind::parse(&kind) else {
+                    return Err(Failure::Store(StoreError::Corrupt {
+                        kind: "unknown",
+                        reason: format!("unknown kind `{kind}`"),
+                        key,
+                    }));
+                };
+                snapshot.entities.push((parsed, key, value));
+            }
+            Ok(Reply::Snapshot(snapshot))
+        }
+        Op::Put { kind, key, json } => {
+            client
+                .execute(&stmts.put, &[&kind.as_str(), key, json])
+                .await?;
+            Ok(Reply::Done)
+        }
+        Op::Delete { kind, key } => {
+            client
+                .execute(&stmts.delete, &[&kind.as_str(), key])
+                .await?;
+            Ok(Reply::Done)
+        }
+        Op::Append(rows) => {
+            let times: Vec<i64> = rows
+                .iter()
+                .map(|r| i64::try_from(r.time).unwrap_or(i64::MAX))
+                .collect();
+            let sessions: Vec<Option<&str>> =
+                rows.iter().map(|r| r.session_name.as_deref()).collect();
+            let subjects: Vec<Option<&str>> = rows.iter().map(|r| r.subject.as_deref()).collect();
+            let denied: Vec<bool> = rows.iter().map(|r| r.denied).collect();
+            let records: Vec<&str> = rows.iter().map(|r| r.record.as_str()).collect();
+            let append = stmts.append.clone();
+            let tx = client.transaction().await?;
+            tx.execute(&append, &[&times, &sessions, &subjects, &denied, &records])
+                .await?;
+            // Only a failed COMMIT leaves the outcome unknown.
+            tx.commit().await.map_err(|error| Failure::Pg {
+                error,
+                maybe_applied: true,
+            })?;
+            Ok(Reply::Done)
+        }
+        Op::Query(filter) => query_audit(client, filter).await,
+    }
+}
+
+async fn query_audit(client: &Client, filter: &AuditFilter) -> Result<Reply, Failure> {
+    let since = filter.since.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
+    let limit = filter
+        .limit
+        .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let mut sql =
+        String::from("SELECT time, session_name, subject, denied, record FROM audit WHERE TRUE");
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    if let Some(s) = &filter.session_name {
+        params.push(s);
+        sql.push_str(&format!(" AND session_name = ${}", params.len()));
+    }
+    if let Some(s) = &filter.subject {
+        params.push(s);
+        sql.push_str(&format!(" AND subject = ${}", params.len()));
+    }
+    if filter.denied_only {
+        sql.push_str(" AND denied");
+    }
+    if let Some(s) = &since {
+        params.push(s);
+        sql.push_str(&format!(" AND time >= ${}", params.len()));
+    }
+    params.push(&limit);
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", params.len()));
+    let rows = client.query(&sql, &params).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows.iter().rev() {
+        out.push(AuditRow {
+            time: u64::try_from(row.try_get::<_, i64>(0)?).unwrap_or(0),
+            session_name: row.try_get(1)?,
+            subject: row.try_get(2)?,
+            denied: row.try_get(3)?,
+            record: row.try_get(4)?,
+        });
+    }
+    Ok(Reply::Audit(out))
+}
+
+/// Applies missing migrations. Several nodes may start at once: the transaction-scoped advisory
+/// lock makes them take turns, and each sees what the previous one committed.
+async fn migrate(shared: &Shared, client: &mut Client) -> Result<(), Failure> {
+    let schema = shared.options.schema.as_deref();
+    let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&MIGRATION_LOCK_CLASS, &schema.unwrap_or("")],
+    )
+    .await?;
+    if let Some(schema) = schema {
+        let exists = tx
+            .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
+            .await?
+            .is_some();
+        if !exists {
+            tx.batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+                .await?;
+        }
+        // Re-resolve the search path now that the schema exists.
+        tx.batch_execute(&format!("SET LOCAL search_path TO \"{schema}\""))
+            .await?;
+    }
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+            version INTEGER PRIMARY KEY,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )",
+    )
+    .await?;
+    let current: i32 = tx
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+        .await?
+        .try_get(0)?;
+    let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+    if current > known {
+        return Err(Failure::Store(StoreError::Database(format!(
+            "the database schema is at version {current}, newer than this keyless knows ({known}): \
+             upgrade keyless"
+        ))));
+    }
+    for (version, sql) in (1..)
+        .zip(MIGRATIONS.iter())
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[&version],
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(|error| Failure::Pg {
+        error,
+        maybe_applied: true,
+    })
+}

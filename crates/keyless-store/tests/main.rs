@@ -1,0 +1,449 @@
+//! Integration tests of the stores. The PostgreSQL ones run when `KEYLESS_TEST_POSTGRES_URL` names
+//! a server (`eval "$(bash scripts/ci-postgres.sh)"` starts one) and are skipped otherwise; the
+//! database-down ones need no server and always run.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod postgres {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+    use std::sync::{Arc, Barrier, Mutex};
+    use std::time::{Duration, Instant};
+
+    use keyless_core::store::{AuditFilter, AuditRow, Kind, Store, StoreError};
+    use keyless_store::testing::{TestSchema, URL_VAR};
+    use keyless_store::{PgOptions, PgStore};
+
+    fn schema() -> Option<TestSchema> {
+        let s = TestSchema::from_env();
+        if s.is_none() {
+            eprintln!("skipped: {URL_VAR} is not set");
+        }
+        s
+    }
+
+    fn short(connect: u64, statement: u64) -> PgOptions {
+        PgOptions {
+            connect_timeout: Duration::from_millis(connect),
+            statement_timeout: Duration::from_millis(statement),
+            connections: 2,
+            ..PgOptions::default()
+        }
+    }
+
+    fn audit(time: u64, session: &str) -> AuditRow {
+        AuditRow {
+            time,
+            session_name: Some(session.into()),
+            subject: None,
+            denied: false,
+            record: format!("{{\"t\":{time}}}"),
+        }
+    }
+
+    fn assert_unavailable<T: std::fmt::Debug>(r: Result<T, StoreError>) -> String {
+        match r {
+            Err(StoreError::Unavailable(m)) => m,
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+    }
+
+    /// A port nothing listens on.
+    fn closed_port() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    #[test]
+    fn closed_port_fails_fast_with_unavailable() {
+        let port = closed_port();
+        let started = Instant::now();
+        let r = PgStore::open(
+            &format!("postgres://keyless:secret-pw@127.0.0.1:{port}/keyless"),
+            short(2000, 2000),
+        );
+        let message = assert_unavailable(r);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+        assert!(!message.contains("secret-pw"), "password leaked: {message}");
+    }
+
+    #[test]
+    fn closed_port_inside_a_tokio_runtime_neither_panics_nor_hangs() {
+        let port = closed_port();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let r = rt.block_on(async move {
+            PgStore::open(
+                &format!("postgres://keyless@127.0.0.1:{port}/keyless"),
+                short(1000, 1000),
+            )
+        });
+        assert_unavailable(r);
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn silent_server_times_out_with_unavailable() {
+        // Accepts TCP connections and never says a word, like a hung server.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let h = held.clone();
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                h.lock().unwrap().push(s);
+            }
+        });
+        let started = Instant::now();
+        let r = PgStore::open(
+            &format!("postgres://keyless@127.0.0.1:{port}/keyless"),
+            short(800, 800),
+        );
+        let message = assert_unavailable(r);
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(700), "{took:?}");
+        assert!(took < Duration::from_millis(2500), "{took:?}");
+        assert!(message.contains("127.0.0.1"), "{message}");
+    }
+
+    #[test]
+    fn invalid_schema_name_is_refused() {
+        let r = PgStore::open(
+            "postgres://keyless@127.0.0.1:1/keyless",
+            PgOptions {
+                schema: Some("x\"; DROP TABLE y; --".into()),
+                ..PgOptions::default()
+            },
+        );
+        assert!(matches!(r, Err(StoreError::Database(_))), "{r:?}");
+    }
+
+    #[test]
+    fn two_stores_see_each_others_writes() {
+        let Some(schema) = schema() else { return };
+        let a = schema.open().unwrap();
+        let b = schema.open().unwrap();
+        a.put(Kind::Role, "123456789012/app", "{\"v\":1}").unwrap();
+        let seen = b.load().unwrap();
+        assert_eq!(seen.entities.len(), 1);
+        assert_eq!(
+            seen.entities.first().map(|(_, _, v)| v.as_str()),
+            Some("{\"v\":1}")
+        );
+        b.put(Kind::Role, "123456789012/app", "{\"v\":2}").unwrap();
+        assert!(
+            a.load()
+                .unwrap()
+                .entities
+                .iter()
+                .any(|(_, _, v)| v == "{\"v\":2}")
+        );
+        b.append_audit(&[audit(1, "from-b"), audit(2, "from-b")])
+            .unwrap();
+        a.append_audit(&[audit(3, "from-a")]).unwrap();
+        let all = a.query_audit(&AuditFilter::default()).unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.time).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        let from_b = a
+            .query_audit(&AuditFilter {
+                session_name: Some("from-b".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(from_b.len(), 2);
+        a.delete(Kind::Role, "123456789012/app").unwrap();
+        assert!(b.load().unwrap().entities.is_empty());
+    }
+
+    #[test]
+    fn migrations_from_four_threads_at_once() {
+        let Some(schema) = schema() else { return };
+        let schema = Arc::new(schema);
+        let barrier = Arc::new(Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let schema = schema.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let store = schema.open()?;
+                    store.put(Kind::Provider, &format!("arn:{i}"), "{}")?;
+                    Ok::<_, StoreError>(store)
+                })
+            })
+            .collect();
+        let stores: Vec<PgStore> = threads
+            .into_iter()
+            .map(|t| t.join().unwrap().unwrap())
+            .collect();
+        assert_eq!(
+            schema
+                .scalar("SELECT count(*) FROM schema_version")
+                .unwrap(),
+            1
+        );
+        for store in &stores {
+            assert_eq!(store.load().unwrap().entities.len(), 4);
+        }
+    }
+
+    #[test]
+    fn audit_batch_is_one_transaction() {
+        let Some(schema) = schema() else { return };
+        let store = schema.open().unwrap();
+        let batch: Vec<AuditRow> = (0..2000).map(|t| audit(t, "bulk")).collect();
+        store.append_audit(&batch).unwrap();
+        store.append_audit(&[]).unwrap();
+        assert_eq!(schema.scalar("SELECT count(*) FROM audit").unwrap(), 2000);
+        let last = store
+            .query_audit(&AuditFilter {
+                limit: Some(3),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            last.iter().map(|r| r.time).collect::<Vec<_>>(),
+            vec![1997, 1998, 1999]
+        );
+    }
+
+    #[test]
+    fn works_when_called_inside_tokio_handlers() {
+        let Some(schema) = schema() else { return };
+        let store = Arc::new(schema.open().unwrap());
+        for flavour in ["current_thread", "multi_thread"] {
+            let rt = if flavour == "current_thread" {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+            } else {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap()
+            };
+            let s = store.clone();
+            rt.block_on(async move {
+                let handler = tokio::spawn(async move {
+                    s.put(Kind::Policy, flavour, "{}")?;
+                    s.load()
+                });
+                let snap = handler.await.unwrap().unwrap();
+                assert!(snap.entities.iter().any(|(_, k, _)| k == flavour));
+            });
+        }
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let Some(schema) = schema() else { return };
+        drop(schema.open().unwrap());
+        schema
+            .scalar("INSERT INTO schema_version (version) VALUES (99)")
+            .unwrap();
+        match schema.open() {
+            Err(StoreError::Database(m)) => assert!(m.contains("99"), "{m}"),
+            other => panic!("expected a schema-version error, got {other:?}"),
+        }
+    }
+
+    /// A TCP proxy in front of the server that can cut every connection, or stall them.
+    struct Proxy {
+        port: u16,
+        state: Arc<ProxyState>,
+    }
+
+    struct ProxyState {
+        /// 0 forward, 1 refuse (and cut), 2 stall.
+        mode: AtomicU8,
+        stop: AtomicBool,
+        conns: Mutex<Vec<TcpStream>>,
+    }
+
+    impl Proxy {
+        fn start(upstream: (String, u16)) -> Proxy {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let state = Arc::new(ProxyState {
+                mode: AtomicU8::new(0),
+                stop: AtomicBool::new(false),
+                conns: Mutex::new(Vec::new()),
+            });
+            let st = state.clone();
+            std::thread::spawn(move || {
+                while !st.stop.load(Ordering::SeqCst) {
+                    let Ok((client, _)) = listener.accept() else {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    if st.mode.load(Ordering::SeqCst) == 1 {
+                        drop(client);
+                        continue;
+                    }
+                    let _ = client.set_nonblocking(false);
+                    let Ok(server) = TcpStream::connect((upstream.0.as_str(), upstream.1)) else {
+                        continue;
+                    };
+                    {
+                        let mut conns = st.conns.lock().unwrap();
+                        conns.push(client.try_clone().unwrap());
+                        conns.push(server.try_clone().unwrap());
+                    }
+                    for (from, to) in [
+                        (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                        (server, client),
+                    ] {
+                        let st = st.clone();
+                        std::thread::spawn(move || pump(from, to, &st));
+                    }
+                }
+            });
+            Proxy { port, state }
+        }
+
+        fn set(&self, mode: u8) {
+            self.state.mode.store(mode, Ordering::SeqCst);
+            if mode == 1 {
+                for c in self.state.conns.lock().unwrap().drain(..) {
+                    let _ = c.shutdown(Shutdown::Both);
+                }
+            }
+        }
+    }
+
+    impl Drop for Proxy {
+        fn drop(&mut self) {
+            self.state.stop.store(true, Ordering::SeqCst);
+            self.set(1);
+        }
+    }
+
+    fn pump(mut from: TcpStream, mut to: TcpStream, st: &ProxyState) {
+        let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
+        let mut buf = [0u8; 16384];
+        loop {
+            if st.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let n = match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue;
+                }
+                Err(_) => break,
+            };
+            // Stalled: hold the bytes, as a server that stopped answering would.
+            while st.mode.load(Ordering::SeqCst) == 2 && !st.stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if st.mode.load(Ordering::SeqCst) == 1 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = from.shutdown(Shutdown::Both);
+        let _ = to.shutdown(Shutdown::Both);
+    }
+
+    fn via_proxy(schema: &TestSchema, connect: u64, statement: u64) -> (Proxy, PgStore) {
+        let proxy = Proxy::start(schema.host_port().expect("a TCP server URL"));
+        let url = schema.via("127.0.0.1", proxy.port).unwrap();
+        let store = PgStore::open(
+            &url,
+            PgOptions {
+                schema: Some(schema.name().into()),
+                ..short(connect, statement)
+            },
+        )
+        .unwrap();
+        (proxy, store)
+    }
+
+    #[test]
+    fn database_outage_gives_unavailable_then_recovers_by_itself() {
+        let Some(schema) = schema() else { return };
+        let (proxy, store) = via_proxy(&schema, 1000, 2000);
+        store.put(Kind::Role, "before", "{}").unwrap();
+        store.append_audit(&[audit(1, "before")]).unwrap();
+
+        proxy.set(1);
+        let started = Instant::now();
+        assert_unavailable(store.put(Kind::Role, "during", "{}"));
+        assert_unavailable(store.append_audit(&[audit(2, "during")]));
+        assert_unavailable(store.load());
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_unavailable(store.ping());
+
+        proxy.set(0);
+        // The very first call after the database returns succeeds: the store reconnects itself.
+        store.put(Kind::Role, "after", "{}").unwrap();
+        store.append_audit(&[audit(3, "after")]).unwrap();
+        store.ping().unwrap();
+        let keys: Vec<String> = store
+            .load()
+            .unwrap()
+            .entities
+            .into_iter()
+            .map(|(_, k, _)| k)
+            .collect();
+        assert_eq!(keys, vec!["after".to_string(), "before".to_string()]);
+        let times: Vec<u64> = store
+            .query_audit(&AuditFilter::default())
+            .unwrap()
+            .iter()
+            .map(|r| r.time)
+            .collect();
+        assert_eq!(times, vec![1, 3]);
+    }
+
+    #[test]
+    fn stalled_database_times_out_then_recovers() {
+        let Some(schema) = schema() else { return };
+        let (proxy, store) = via_proxy(&schema, 800, 800);
+        store.put(Kind::Role, "before", "{}").unwrap();
+        proxy.set(2);
+        let started = Instant::now();
+        assert_unavailable(store.load());
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(2500), "{took:?}");
+        proxy.set(0);
+        let mut ok = false;
+        for _ in 0..3 {
+            if store.load().is_ok() {
+                ok = true;
+                break;
+            }
+        }
+        assert!(ok, "no recovery after the stall");
+        assert_eq!(store.load().unwrap().entities.len(), 1);
+    }
+}
