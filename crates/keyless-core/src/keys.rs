@@ -155,7 +155,7 @@ pub struct IssuerKeys {
 
 struct IssuerState {
     keys: Vec<(IssuerKeyRecord, Arc<SigningKey>)>,
-    key_set: Arc<KeySet>,
+    key_set: Option<Arc<KeySet>>,
     jwks: serde_json::Value,
 }
 
@@ -168,15 +168,46 @@ impl std::fmt::Debug for IssuerKeys {
 impl IssuerKeys {
     /// Loads the keys, generating an RSA-2048 key on first start.
     pub fn load(store: Arc<dyn Store>, now: u64) -> Result<Self, CoreError> {
+        let this = Self::load_deferred(store)?;
+        this.ensure_signing_key(now)?;
+        Ok(this)
+    }
+
+    /// Loads the stored keys without generating one: RSA key generation takes long enough to
+    /// delay a first start, so the server listens first and calls
+    /// [`IssuerKeys::ensure_signing_key`] in the background.
+    pub fn load_deferred(store: Arc<dyn Store>) -> Result<Self, CoreError> {
         let mut records: Vec<IssuerKeyRecord> = Vec::new();
         for (kind, _, json) in store.load()?.entities {
             if kind == Kind::IssuerKey {
                 records.push(serde_json::from_str(&json).map_err(internal)?);
             }
         }
-        if records.iter().all(|r| r.retired.is_some()) {
-            records.push(Self::new_record(&*store, now)?);
+        let state = Self::state(Self::keys_of(records)?)?;
+        Ok(Self {
+            inner: RwLock::new(state),
+            store,
+        })
+    }
+
+    /// Generates the first signing key if there is no current one.
+    pub fn ensure_signing_key(&self, now: u64) -> Result<(), CoreError> {
+        let has_current = self
+            .inner
+            .read()
+            .map_err(internal)?
+            .keys
+            .iter()
+            .any(|(r, _)| r.retired.is_none());
+        if !has_current {
+            self.rotate(now)?;
         }
+        Ok(())
+    }
+
+    fn keys_of(
+        mut records: Vec<IssuerKeyRecord>,
+    ) -> Result<Vec<(IssuerKeyRecord, Arc<SigningKey>)>, CoreError> {
         records.sort_by_key(|r| (r.retired.is_some(), std::cmp::Reverse(r.created)));
         let mut keys = Vec::new();
         for r in records {
@@ -184,11 +215,7 @@ impl IssuerKeys {
             let key = SigningKey::from_pkcs8(&r.kid, &der).map_err(internal)?;
             keys.push((r, Arc::new(key)));
         }
-        let state = Self::state(keys)?;
-        Ok(Self {
-            inner: RwLock::new(state),
-            store,
-        })
+        Ok(keys)
     }
 
     fn new_record(store: &dyn Store, now: u64) -> Result<IssuerKeyRecord, CoreError> {
@@ -210,10 +237,16 @@ impl IssuerKeys {
     fn state(keys: Vec<(IssuerKeyRecord, Arc<SigningKey>)>) -> Result<IssuerState, CoreError> {
         let refs: Vec<&SigningKey> = keys.iter().map(|(_, k)| &**k).collect();
         let jwks = keyless_oidc::jwks_document(&refs);
-        let key_set = KeySet::from_jwks_json(jwks.to_string().as_bytes()).map_err(internal)?;
+        let key_set = if keys.is_empty() {
+            None
+        } else {
+            Some(Arc::new(
+                KeySet::from_jwks_json(jwks.to_string().as_bytes()).map_err(internal)?,
+            ))
+        };
         Ok(IssuerState {
             keys,
-            key_set: Arc::new(key_set),
+            key_set,
             jwks,
         })
     }
@@ -223,8 +256,13 @@ impl IssuerKeys {
         let s = self.inner.read().map_err(internal)?;
         s.keys
             .first()
+            .filter(|(r, _)| r.retired.is_none())
             .map(|(_, k)| k.clone())
-            .ok_or_else(|| CoreError::Internal("no issuer key".into()))
+            .ok_or_else(|| {
+                CoreError::Unavailable(
+                    "the issuer's first signing key is still being generated".into(),
+                )
+            })
     }
 
     /// The published JWKS document.
@@ -237,7 +275,12 @@ impl IssuerKeys {
 
     /// The parsed key set, for verifying our own tokens without HTTP.
     pub fn key_set(&self) -> Result<Arc<KeySet>, CoreError> {
-        Ok(self.inner.read().map_err(internal)?.key_set.clone())
+        self.inner
+            .read()
+            .map_err(internal)?
+            .key_set
+            .clone()
+            .ok_or_else(|| CoreError::Unavailable("the issuer has no keys yet".into()))
     }
 
     /// Generates a new signing key; the previous one stays in the JWKS for

@@ -106,7 +106,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let iam = Arc::new(Iam::load(store.clone(), clock.clone()).context("loading IAM state")?);
     let sealing = Arc::new(SealingKeys::load(store.clone(), now).context("loading sealing keys")?);
     let issuer_keys =
-        Arc::new(IssuerKeys::load(store.clone(), now).context("loading issuer keys")?);
+        Arc::new(IssuerKeys::load_deferred(store.clone()).context("loading issuer keys")?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -173,6 +173,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             "off"
         }
     );
+    if dev_issuer {
+        // The first start generates the issuer's RSA key after the port is open, so the server
+        // is ready at once; minting waits the moment it takes.
+        let keys = state.issuer_keys.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = keys.ensure_signing_key(SystemClock.now()) {
+                tracing::error!(error = %e, "could not create the issuer's signing key");
+            }
+        });
+    }
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),

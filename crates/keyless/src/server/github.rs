@@ -71,6 +71,9 @@ pub(crate) async fn runner_token(
             "the Authorization header must be `Bearer <token>`",
         );
     };
+    if let Err(r) = wait_for_signing_key(&state).await {
+        return r;
+    }
     let now = state.clock.now();
     let ctx = match keyless_oidc::RequestToken::open(bearer.trim(), &state.request_token_key, now) {
         Ok(ctx) => ctx,
@@ -190,6 +193,9 @@ pub(crate) async fn admin_token(
     Json(body): Json<TokenBody>,
 ) -> Response {
     if let Err(r) = loopback_only(&state, &peer) {
+        return r;
+    }
+    if let Err(r) = wait_for_signing_key(&state).await {
         return r;
     }
     match mint(

@@ -86,6 +86,13 @@ impl KeySource for ServerKeySource {
     ) -> BoxFuture<'a, Result<Arc<KeySet>, CoreError>> {
         Box::pin(async move {
             if self.dev_issuer.as_deref() == Some(issuer) {
+                // On a first start the key is generated in the background: wait briefly for it.
+                for _ in 0..500 {
+                    if let Ok(keys) = self.issuer_keys.key_set() {
+                        return Ok(keys);
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
                 return self.issuer_keys.key_set();
             }
             let now = self.clock.now();
