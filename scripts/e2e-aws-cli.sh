@@ -200,5 +200,14 @@ grep -q '"errorCode":"AccessDenied"' "$work/audit.jsonl" && grep -q 'repo:acme/a
 [ $code -eq 1 ] && grep -q 'repo:acme/app:pull_request' "$work/explain.txt" && ok "explain: pull request denied with the subject" || fail "explain" "exit $code"
 "$KEYLESS" explain --policy "$work/trust.json" --token "$MAIN" >/dev/null; [ $? -eq 0 ] && ok "explain: the main-branch token is allowed" || fail "explain token"
 
+# Live IAM: every role of the running server, with its attached policies.
+sed 's|"token.actions.githubusercontent.com:sub": "repo:acme/app:ref:refs/heads/main"|"token.actions.githubusercontent.com:sub": "repo:acme/*"|; s|StringEquals|StringLike|' \
+  "$work/trust.json" >"$work/wide.json"
+aws iam create-role --role-name wide --assume-role-policy-document "file://$work/wide.json" >/dev/null \
+  && aws iam attach-role-policy --role-name wide --policy-arn arn:aws:iam::aws:policy/AdministratorAccess
+"$KEYLESS" lint --endpoint-url "$SERVER" --format json >"$work/live.json"; code=$?
+[ $code -eq 1 ] && grep -q '"KL004"' "$work/live.json" && grep -q '"KL021"' "$work/live.json" \
+  && ok "lint --endpoint-url: the wide role is found, with its admin policy" || fail "lint live" "exit $code: $(head -c 300 "$work/live.json")"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -55,7 +55,6 @@ pub enum Format {
 #[derive(Debug, Clone, clap::Args)]
 pub struct LintArgs {
     /// Files or directories to lint (IAM JSON, get-role output, CloudFormation, Terraform, plan JSON).
-    #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
@@ -272,7 +271,16 @@ pub fn lint_paths(paths: &[PathBuf]) -> Outcome {
 /// Runs `keyless lint`: writes the report to `out` (errors go to stderr in JSON/SARIF mode) and
 /// returns the exit status: 0 clean, 1 findings at or above `--fail-on`, 2 unreadable input.
 pub fn run(args: &LintArgs, out: &mut dyn Write) -> i32 {
-    let mut outcome = lint_paths(&args.paths);
+    if args.paths.is_empty() {
+        eprintln!("error: give the files or directories to lint");
+        return 2;
+    }
+    report(args, lint_paths(&args.paths), out)
+}
+
+/// Writes the report of an [`Outcome`] (from files or from a live IAM endpoint) and returns the
+/// exit status, as [`run`] does.
+pub fn report(args: &LintArgs, mut outcome: Outcome, out: &mut dyn Write) -> i32 {
     outcome.findings.retain(|f| f.severity >= args.min_severity);
     let errors: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
     let written = match args.format {

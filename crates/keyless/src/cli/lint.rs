@@ -1,7 +1,106 @@
-//! `keyless lint`: the rules live in `keyless-lint`; this only wires them to the terminal.
+//! `keyless lint`: the rules live in `keyless-lint`; this wires them to files and to a live IAM
+//! endpoint (every role, its trust policy and attached policies).
 
-pub fn run(args: &keyless_lint::LintArgs) -> anyhow::Result<u8> {
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use keyless_lint::{LintArgs, Outcome};
+
+/// Options of `keyless lint`.
+#[derive(Debug, clap::Args)]
+pub struct LintCli {
+    #[command(flatten)]
+    pub lint: LintArgs,
+    /// Lint every role of a live IAM endpoint (real AWS through the standard credential chain,
+    /// or a `keyless serve`), in addition to any paths.
+    #[arg(long)]
+    pub live: bool,
+    /// IAM endpoint URL for --live (implies --live); AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL also work.
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
+}
+
+pub fn run(args: &LintCli) -> anyhow::Result<u8> {
+    let live = args.live || args.endpoint_url.is_some();
+    if !live {
+        let mut out = std::io::stdout().lock();
+        return Ok(u8::try_from(keyless_lint::run(&args.lint, &mut out)).unwrap_or(2));
+    }
+    let mut outcome = if args.lint.paths.is_empty() {
+        Outcome::default()
+    } else {
+        keyless_lint::lint_paths(&args.lint.paths)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(lint_live(args.endpoint_url.as_deref(), &mut outcome))?;
     let mut out = std::io::stdout().lock();
-    let code = keyless_lint::run(args, &mut out);
-    Ok(u8::try_from(code).unwrap_or(2))
+    Ok(u8::try_from(keyless_lint::report(&args.lint, outcome, &mut out)).unwrap_or(2))
+}
+
+async fn lint_live(endpoint_url: Option<&str>, outcome: &mut Outcome) -> anyhow::Result<()> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let config = loader.load().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let mut roles = Vec::new();
+    let mut pages = iam.list_roles().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_iam::error::DisplayErrorContext(e)))
+            .context("listing roles")?;
+        roles.extend(page.roles);
+    }
+    let started = Instant::now();
+    let show_progress = std::io::stderr().is_terminal();
+    let total = roles.len();
+    for (i, role) in roles.iter().enumerate() {
+        if show_progress && started.elapsed() > Duration::from_millis(500) {
+            eprint!("\rlinting role {}/{total}…", i + 1);
+        }
+        let name = role.role_name();
+        let Some(encoded) = role.assume_role_policy_document() else {
+            continue;
+        };
+        let trust = percent_encoding::percent_decode_str(encoded)
+            .decode_utf8_lossy()
+            .into_owned();
+        let attached: Vec<String> = iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_iam::error::DisplayErrorContext(e)))
+            .with_context(|| format!("listing the policies attached to role `{name}`"))?
+            .attached_policies
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| p.policy_arn)
+            .collect();
+        let max = role
+            .max_session_duration()
+            .and_then(|m| u64::try_from(m).ok());
+        match keyless_lint::lint_role(name, &trust, &attached, max) {
+            Ok(found) => {
+                if !found.is_empty() {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&trust) {
+                        outcome.sources.insert(
+                            format!("iam:role/{name}"),
+                            serde_json::to_string_pretty(&v).unwrap_or_default(),
+                        );
+                    }
+                }
+                outcome.findings.extend(found);
+            }
+            Err(e) => outcome.errors.push(e),
+        }
+    }
+    if show_progress && started.elapsed() > Duration::from_millis(500) {
+        eprintln!();
+    }
+    Ok(())
 }

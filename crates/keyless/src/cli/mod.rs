@@ -31,7 +31,7 @@ enum Command {
     /// Query the audit log.
     Audit(audit::AuditArgs),
     /// Find the holes in trust policies (IAM JSON, CloudFormation, Terraform, plan JSON).
-    Lint(keyless_lint::LintArgs),
+    Lint(lint::LintCli),
     /// Get AWS credentials for a CI job through AssumeRoleWithWebIdentity (what configure-aws-credentials does).
     Assume(assume::AssumeArgs),
     /// Create the OIDC provider, a tightly scoped role and its policy, idempotently.

@@ -97,6 +97,20 @@ pub(crate) async fn runner_token(
     }
 }
 
+/// Waits (briefly) for the issuer's first key, generated in the background on a first start.
+async fn wait_for_signing_key(state: &AppState) -> Result<(), Response> {
+    for _ in 0..500 {
+        if state.issuer_keys.signing_key().is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    Err(json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the issuer has no signing key yet; try again",
+    ))
+}
+
 fn mint(
     state: &AppState,
     ctx: &JobContext,
