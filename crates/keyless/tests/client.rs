@@ -61,10 +61,8 @@ impl Server {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok((status, _)) = http_get(self.port, "/health", &[]) {
-                if status == 200 {
-                    return;
-                }
+            if let Ok((200, _)) = http_get(self.port, "/health", &[]) {
+                return;
             }
             assert!(Instant::now() < deadline, "keyless serve not ready in 30 s");
             std::thread::sleep(Duration::from_millis(20));
@@ -217,6 +215,19 @@ fn sts_with(url: &str, key: &str, secret: &str, token: Option<&str>) -> aws_sdk_
     aws_sdk_sts::Client::from_conf(conf)
 }
 
+fn iam_client(url: &str) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .endpoint_url(url)
+            .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                "test", "test", None, None, "t",
+            ))
+            .build(),
+    )
+}
+
 fn caller_arn(url: &str, creds: &HashMap<String, String>) -> String {
     let c = sts_with(
         url,
@@ -356,6 +367,13 @@ fn setup_then_assume_then_refusal() {
         .find_map(|l| l.strip_prefix("AWS_SECRET_ACCESS_KEY="))
         .unwrap();
     assert!(text(&out.stdout).contains(&format!("::add-mask::{secret}")));
+    // The ID token, key id, secret and session token are masked; nothing else is printed.
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    assert!(
+        stdout.lines().all(|l| l.starts_with("::add-mask::")),
+        "{stdout}"
+    );
     assert!(
         std::fs::read_to_string(&gh_out)
             .unwrap()
@@ -443,7 +461,7 @@ fn token_file_expiry_chaining_and_unreachable() {
     // Token file (GitLab/Kubernetes style), via AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN.
     let file = dir.path().join("token");
     std::fs::write(&file, github_token(&server, &[])).unwrap();
-    let env = vec![
+    let env = [
         (
             "AWS_WEB_IDENTITY_TOKEN_FILE".to_owned(),
             file.to_str().unwrap().to_owned(),
@@ -495,16 +513,7 @@ fn token_file_expiry_chaining_and_unreachable() {
     );
 
     // Role chaining: a second role trusting the first role's sessions.
-    let iam = aws_sdk_iam::Client::from_conf(
-        aws_sdk_iam::Config::builder()
-            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-            .region(aws_sdk_iam::config::Region::new("us-east-1"))
-            .endpoint_url(&url)
-            .credentials_provider(aws_sdk_iam::config::Credentials::new(
-                "test", "test", None, None, "t",
-            ))
-            .build(),
-    );
+    let iam = iam_client(&url);
     let trust = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"AWS": role_arn("deploy")}, "Action": "sts:AssumeRole"}]
@@ -632,6 +641,51 @@ fn wide_trust_is_refused_for_a_writing_role() {
         "{}",
         text(&out.stdout)
     );
+    // An existing provider without the audience gets it added, and nothing else changes there.
+    let iam = iam_client(&url);
+    runtime()
+        .block_on(
+            iam.create_open_id_connect_provider()
+                .url("https://token.actions.githubusercontent.com")
+                .client_id_list("https://github.com/acme")
+                .send(),
+        )
+        .unwrap();
+    let out = keyless(
+        &[
+            "setup",
+            "--repo",
+            "acme/app",
+            "--branch",
+            "main",
+            "--role-name",
+            "narrow",
+            "--endpoint-url",
+            &url,
+            "--yes",
+        ],
+        ROOT,
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("~ add audience `sts.amazonaws.com` to OIDC provider"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("create OIDC provider"), "{stdout}");
+    let got = runtime()
+        .block_on(
+            iam.get_open_id_connect_provider()
+                .open_id_connect_provider_arn(format!(
+                    "arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+                ))
+                .send(),
+        )
+        .unwrap();
+    let mut ids = got.client_id_list().to_vec();
+    ids.sort();
+    assert_eq!(ids, ["https://github.com/acme", "sts.amazonaws.com"]);
+
     // Usage errors exit 2.
     let out = keyless(
         &[

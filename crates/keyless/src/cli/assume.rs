@@ -163,6 +163,10 @@ pub fn run(args: AssumeArgs) -> anyhow::Result<u8> {
             }
             Err(e) => return Ok(Err((e.to_string(), 1))),
         };
+        if args.format == Format::Github {
+            // As @actions/core does for every fetched token: the runner hides it from the log.
+            println!("::add-mask::{}", id_token.expose());
+        }
         let claims = danger_peek_claims(id_token.expose());
         let first = AssumeParams {
             role_arn: role_arn.clone(),
@@ -267,10 +271,10 @@ pub fn run(args: AssumeArgs) -> anyhow::Result<u8> {
     if let Some(env) = &rendered.github_env {
         append("GITHUB_ENV", env)?;
     }
-    if let Some(out) = &rendered.github_output {
-        if env_var("GITHUB_OUTPUT").is_some_and(|v| !v.is_empty()) {
-            append("GITHUB_OUTPUT", out)?;
-        }
+    if let Some(out) = &rendered.github_output
+        && env_var("GITHUB_OUTPUT").is_some_and(|v| !v.is_empty())
+    {
+        append("GITHUB_OUTPUT", out)?;
     }
     eprintln!("authenticated as assumedRoleId {}", issued.assumed_role_id);
     Ok(0)

@@ -97,12 +97,10 @@ pub fn run(args: SetupArgs) -> anyhow::Result<u8> {
             args.role_name
         );
     }
-    if let Some(m) = args.max_session_duration {
-        if !(3600..=43200).contains(&m) {
-            bail!(
-                "`--max-session-duration {m}` is out of range: IAM accepts 3600 to 43200 seconds"
-            );
-        }
+    if let Some(m) = args.max_session_duration
+        && !(3600..=43200).contains(&m)
+    {
+        bail!("`--max-session-duration {m}` is out of range: IAM accepts 3600 to 43200 seconds");
     }
     if !args.issuer.starts_with("https://") {
         bail!("`--issuer {}` must be an https:// URL", args.issuer);

@@ -145,14 +145,14 @@ pub fn plan(desired: &Desired, current: &Current) -> Vec<Change> {
                     new: desired.trust.clone(),
                 });
             }
-            if let Some(m) = desired.max_session_duration {
-                if m != r.max_session_duration {
-                    out.push(Change::UpdateMaxSession {
-                        name: desired.role_name.clone(),
-                        old: r.max_session_duration,
-                        new: m,
-                    });
-                }
+            if let Some(m) = desired.max_session_duration
+                && m != r.max_session_duration
+            {
+                out.push(Change::UpdateMaxSession {
+                    name: desired.role_name.clone(),
+                    old: r.max_session_duration,
+                    new: m,
+                });
             }
         }
     }
