@@ -15,8 +15,8 @@ const VERSION: &str = "v1";
 /// policies and 50 tags fits well below it).
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;
 
-/// Everything a temporary credential stands for.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Everything a temporary credential stands for. `Debug` leaves the secret out.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct Session {
     /// Account of the assumed role.
     pub account: String,
@@ -52,6 +52,18 @@ pub struct Session {
     pub federated_provider: Option<String>,
     /// For web-identity sessions: the token subject.
     pub web_identity_subject: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("role_arn", &self.role_arn)
+            .field("session_name", &self.session_name)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[redacted]")
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a token does not open.

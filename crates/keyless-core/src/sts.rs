@@ -78,8 +78,8 @@ pub struct RequestInfo {
     pub secure_transport: bool,
 }
 
-/// Temporary credentials.
-#[derive(Debug, Clone)]
+/// Temporary credentials. `Debug` leaves the secret and the session token out.
+#[derive(Clone)]
 pub struct Credentials {
     /// `ASIA…`.
     pub access_key_id: String,
@@ -89,6 +89,17 @@ pub struct Credentials {
     pub session_token: String,
     /// Expiry, unix seconds.
     pub expiration: u64,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[redacted]")
+            .field("session_token", &"[redacted]")
+            .field("expiration", &self.expiration)
+            .finish()
+    }
 }
 
 /// The result of an assume call.
@@ -112,8 +123,8 @@ pub struct Assumed {
     pub source_identity: Option<String>,
 }
 
-/// Inputs of `AssumeRoleWithWebIdentity`.
-#[derive(Debug, Clone, Default)]
+/// Inputs of `AssumeRoleWithWebIdentity`. `Debug` leaves the token out.
+#[derive(Clone, Default)]
 pub struct WebIdentityInput {
     /// RoleArn.
     pub role_arn: String,
@@ -127,6 +138,17 @@ pub struct WebIdentityInput {
     pub policy: Option<String>,
     /// PolicyArns.
     pub policy_arns: Vec<String>,
+}
+
+impl std::fmt::Debug for WebIdentityInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebIdentityInput")
+            .field("role_arn", &self.role_arn)
+            .field("session_name", &self.session_name)
+            .field("token", &"[redacted]")
+            .field("duration", &self.duration)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Inputs of `AssumeRole`.
