@@ -23,7 +23,8 @@ pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 /// The audience `configure-aws-credentials` asks for.
 pub const AUDIENCE: &str = "sts.amazonaws.com";
 /// The provider ARN in the default account.
-pub const PROVIDER_ARN: &str = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com";
+pub const PROVIDER_ARN: &str =
+    "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com";
 
 /// A running `keyless serve`; killed when dropped.
 pub struct Server {
@@ -101,7 +102,10 @@ impl Server {
                 }
             }
         }
-        panic!("keyless serve did not become ready: {last_err}\n--- server log ---\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        panic!(
+            "keyless serve did not become ready: {last_err}\n--- server log ---\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     /// Polls `GET /health` until it answers 200 (never a fixed sleep).
@@ -133,14 +137,18 @@ impl Server {
 
     /// Sends SIGTERM and waits for a clean exit; returns whether the exit status was success.
     pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return true };
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
         let pid = child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => return status.success(),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -203,7 +211,12 @@ impl Server {
     /// changed by `extra` flags of `keyless github token` (`--event`, `--claim`, …; a later
     /// `--repo`/`--ref`/`--audience` overrides the default).
     pub fn token(&self, extra: &[&str]) -> String {
-        let mut args: Vec<String> = vec!["github".into(), "token".into(), "--server".into(), self.url.clone()];
+        let mut args: Vec<String> = vec![
+            "github".into(),
+            "token".into(),
+            "--server".into(),
+            self.url.clone(),
+        ];
         let has = |flag: &str| extra.iter().any(|a| *a == flag);
         if !has("--repo") {
             args.extend(["--repo".into(), "acme/app".into()]);
@@ -215,13 +228,19 @@ impl Server {
             args.extend(["--audience".into(), AUDIENCE.into()]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let out = Command::new(BIN).args(&args).output().expect("run keyless github token");
+        let out = Command::new(BIN)
+            .args(&args)
+            .output()
+            .expect("run keyless github token");
         assert!(
             out.status.success(),
             "keyless github token {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let t = String::from_utf8(out.stdout).expect("utf-8 token").trim().to_owned();
+        let t = String::from_utf8(out.stdout)
+            .expect("utf-8 token")
+            .trim()
+            .to_owned();
         assert_eq!(t.split('.').count(), 3, "not a JWT: {t}");
         t
     }
@@ -238,16 +257,32 @@ pub fn blocking_get(url: &str) -> Result<(u16, String), String> {
     // A tiny HTTP/1.1 client over std, so readiness polling needs no runtime.
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").ok_or("not http")?;
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let addr: std::net::SocketAddr = host.parse().map_err(|e| format!("{e}"))?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+        .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("no status line")?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or("no status line")?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -261,27 +296,46 @@ pub struct Creds {
 
 impl Creds {
     pub fn new(ak: &str, sk: &str, token: Option<&str>) -> Creds {
-        Creds { access_key_id: ak.into(), secret: sk.into(), token: token.map(str::to_owned) }
+        Creds {
+            access_key_id: ak.into(),
+            secret: sk.into(),
+            token: token.map(str::to_owned),
+        }
     }
 
     fn provider(&self) -> Credentials {
-        Credentials::new(self.access_key_id.clone(), self.secret.clone(), self.token.clone(), None, "keyless-test")
+        Credentials::new(
+            self.access_key_id.clone(),
+            self.secret.clone(),
+            self.token.clone(),
+            None,
+            "keyless-test",
+        )
     }
 
     /// From STS's `Credentials` element.
     pub fn from_sts(c: &aws_sdk_sts::types::Credentials) -> Creds {
-        Creds::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token()))
+        Creds::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token()),
+        )
     }
 }
 
 /// The AWS error code and message of a failed SDK call; panics (with the details) if the call
 /// succeeded or failed without an AWS error document.
-pub fn aws_err<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(r: Result<T, SdkError<E, R>>) -> (String, String) {
+pub fn aws_err<T: Debug, E: ProvideErrorMetadata + Debug, R: Debug>(
+    r: Result<T, SdkError<E, R>>,
+) -> (String, String) {
     match r {
         Ok(v) => panic!("expected an AWS error, got success: {v:?}"),
         Err(SdkError::ServiceError(se)) => {
             let e = se.err();
-            (e.code().unwrap_or_default().to_owned(), e.message().unwrap_or_default().to_owned())
+            (
+                e.code().unwrap_or_default().to_owned(),
+                e.message().unwrap_or_default().to_owned(),
+            )
         }
         Err(other) => panic!("expected an AWS error document, got {other:?}"),
     }
@@ -298,7 +352,10 @@ pub fn github_trust(account: &str, sub: &str) -> String {
 /// An identity policy allowing `actions` on `*`.
 pub fn allow(actions: &[&str]) -> String {
     let list: Vec<String> = actions.iter().map(|a| format!("\"{a}\"")).collect();
-    format!(r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":[{}],"Resource":"*"}}]}}"#, list.join(","))
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":[{}],"Resource":"*"}}]}}"#,
+        list.join(",")
+    )
 }
 
 /// Creates the GitHub provider (audience `sts.amazonaws.com`) with the given client; returns its ARN.
@@ -316,7 +373,12 @@ pub async fn create_github_provider(iam: &aws_sdk_iam::Client) -> String {
 }
 
 /// Creates a role with a trust policy; returns the role.
-pub async fn create_role(iam: &aws_sdk_iam::Client, name: &str, trust: &str, max_session: Option<i32>) -> aws_sdk_iam::types::Role {
+pub async fn create_role(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    trust: &str,
+    max_session: Option<i32>,
+) -> aws_sdk_iam::types::Role {
     iam.create_role()
         .role_name(name)
         .assume_role_policy_document(trust)
@@ -334,7 +396,13 @@ pub async fn create_role(iam: &aws_sdk_iam::Client, name: &str, trust: &str, max
 pub async fn tutorial_setup(server: &Server) -> String {
     let iam = server.iam();
     create_github_provider(&iam).await;
-    let role = create_role(&iam, "gha-deploy", &github_trust(ACCOUNT, "repo:acme/app:ref:refs/heads/main"), None).await;
+    let role = create_role(
+        &iam,
+        "gha-deploy",
+        &github_trust(ACCOUNT, "repo:acme/app:ref:refs/heads/main"),
+        None,
+    )
+    .await;
     iam.attach_role_policy()
         .role_name("gha-deploy")
         .policy_arn("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
@@ -352,7 +420,10 @@ pub async fn assume_web(
     token: &str,
 ) -> Result<
     aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityOutput,
-    SdkError<aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError, aws_sdk_sts::config::http::HttpResponse>,
+    SdkError<
+        aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError,
+        aws_sdk_sts::config::http::HttpResponse,
+    >,
 > {
     sts.assume_role_with_web_identity()
         .role_arn(role_arn)
@@ -364,5 +435,8 @@ pub async fn assume_web(
 
 /// Current Unix time.
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

@@ -1,0 +1,1018 @@
+//! The IAM subset through `aws-sdk-iam`: providers, roles, inline and managed policies, simulation.
+
+use aws_sdk_iam::types::{PolicyEvaluationDecisionType, Tag};
+
+use crate::harness::*;
+
+fn decode(s: &str) -> String {
+    // The SDK hands documents back as the wire carries them: URL-encoded (RFC 3986).
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ascii");
+            out.push(u8::from_str_radix(hex, 16).expect("hex escape"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("utf-8 document")
+}
+
+fn json_eq(a: &str, b: &str) -> bool {
+    let a: serde_json::Value = serde_json::from_str(a).expect("json a");
+    let b: serde_json::Value = serde_json::from_str(b).expect("json b");
+    a == b
+}
+
+#[tokio::test]
+async fn oidc_provider_lifecycle() {
+    let server = Server::start();
+    let iam = server.iam();
+    let arn = create_github_provider(&iam).await;
+    assert_eq!(arn, PROVIDER_ARN);
+
+    let p = iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .send()
+        .await
+        .expect("GetOpenIDConnectProvider");
+    assert_eq!(
+        p.url(),
+        Some("token.actions.githubusercontent.com"),
+        "Url without the scheme"
+    );
+    assert_eq!(p.client_id_list(), ["sts.amazonaws.com"]);
+    assert_eq!(
+        p.thumbprint_list(),
+        ["6938fd4d98bab03faadb97b34396831e3780aea1"]
+    );
+    assert!(p.create_date().is_some());
+
+    let (code, message) = aws_err(
+        iam.create_open_id_connect_provider()
+            .url(GITHUB_ISSUER)
+            .client_id_list(AUDIENCE)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "EntityAlreadyExists", "{message}");
+
+    let second = iam
+        .create_open_id_connect_provider()
+        .url("https://auth.example.com/tenant")
+        .client_id_list("app")
+        .thumbprint_list("0000000000000000000000000000000000000000")
+        .send()
+        .await
+        .expect("second provider")
+        .open_id_connect_provider_arn()
+        .expect("arn")
+        .to_owned();
+    assert_eq!(
+        second,
+        "arn:aws:iam::123456789012:oidc-provider/auth.example.com/tenant"
+    );
+    let list = iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .expect("ListOpenIDConnectProviders");
+    let mut arns: Vec<&str> = list
+        .open_id_connect_provider_list()
+        .iter()
+        .filter_map(|e| e.arn())
+        .collect();
+    arns.sort_unstable();
+    assert_eq!(arns, [second.as_str(), arn.as_str()]);
+
+    iam.add_client_id_to_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .client_id("https://github.com/acme")
+        .send()
+        .await
+        .expect("AddClientID");
+    // Idempotent.
+    iam.add_client_id_to_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .client_id("https://github.com/acme")
+        .send()
+        .await
+        .expect("AddClientID again");
+    let p = iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .send()
+        .await
+        .expect("get");
+    let mut ids = p.client_id_list().to_vec();
+    ids.sort();
+    assert_eq!(ids, ["https://github.com/acme", "sts.amazonaws.com"]);
+    iam.remove_client_id_from_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .client_id("sts.amazonaws.com")
+        .send()
+        .await
+        .expect("RemoveClientID");
+    let p = iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(p.client_id_list(), ["https://github.com/acme"]);
+
+    let thumbs = [
+        "1111111111111111111111111111111111111111",
+        "2222222222222222222222222222222222222222",
+    ];
+    iam.update_open_id_connect_provider_thumbprint()
+        .open_id_connect_provider_arn(&arn)
+        .set_thumbprint_list(Some(thumbs.iter().map(|s| s.to_string()).collect()))
+        .send()
+        .await
+        .expect("UpdateThumbprint");
+    let p = iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(p.thumbprint_list(), thumbs);
+
+    let (code, message) = aws_err(
+        iam.update_open_id_connect_provider_thumbprint()
+            .open_id_connect_provider_arn(&arn)
+            .thumbprint_list("short")
+            .send()
+            .await,
+    );
+    assert!(
+        code == "InvalidInput" || code == "ValidationError",
+        "{code}: {message}"
+    );
+
+    iam.delete_open_id_connect_provider()
+        .open_id_connect_provider_arn(&second)
+        .send()
+        .await
+        .expect("Delete");
+    let (code, _) = aws_err(
+        iam.get_open_id_connect_provider()
+            .open_id_connect_provider_arn(&second)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "NoSuchEntity");
+}
+
+#[tokio::test]
+async fn provider_client_id_change_affects_web_identity() {
+    let server = Server::start();
+    let iam = server.iam();
+    let role_arn = tutorial_setup(&server).await;
+    let token = server.token(&[]);
+    assume_web(&server.sts(), &role_arn, "before", &token)
+        .await
+        .expect("audience registered");
+    iam.remove_client_id_from_open_id_connect_provider()
+        .open_id_connect_provider_arn(PROVIDER_ARN)
+        .client_id(AUDIENCE)
+        .send()
+        .await
+        .expect("remove");
+    let (code, message) = aws_err(assume_web(&server.sts(), &role_arn, "after", &token).await);
+    assert_eq!(code, "InvalidIdentityToken");
+    assert_eq!(message, "Incorrect token audience");
+    iam.delete_open_id_connect_provider()
+        .open_id_connect_provider_arn(PROVIDER_ARN)
+        .send()
+        .await
+        .expect("delete");
+    let (code, message) = aws_err(assume_web(&server.sts(), &role_arn, "gone", &token).await);
+    assert_eq!(code, "InvalidIdentityToken");
+    assert!(
+        message.starts_with("No OpenIDConnect provider found in your account for"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn roles_create_get_list_paginate_update_delete() {
+    let server = Server::start();
+    let iam = server.iam();
+    let trust = github_trust(ACCOUNT, "repo:acme/app:ref:refs/heads/main");
+    let created = iam
+        .create_role()
+        .role_name("r0")
+        .path("/ci/")
+        .description("first role")
+        .assume_role_policy_document(&trust)
+        .tags(
+            Tag::builder()
+                .key("team")
+                .value("platform")
+                .build()
+                .expect("tag"),
+        )
+        .send()
+        .await
+        .expect("CreateRole")
+        .role()
+        .expect("role")
+        .clone();
+    assert_eq!(created.arn(), "arn:aws:iam::123456789012:role/ci/r0");
+    assert_eq!(created.path(), "/ci/");
+    assert!(created.role_id().starts_with("AROA"));
+    assert_eq!(created.max_session_duration(), Some(3600));
+    assert!(json_eq(
+        &decode(created.assume_role_policy_document().expect("doc")),
+        &trust
+    ));
+
+    let (code, message) = aws_err(
+        iam.create_role()
+            .role_name("R0")
+            .assume_role_policy_document(&trust)
+            .send()
+            .await,
+    );
+    assert_eq!(
+        code, "EntityAlreadyExists",
+        "names are unique case-insensitively: {message}"
+    );
+
+    for i in 1..5 {
+        create_role(&iam, &format!("r{i}"), &trust, None).await;
+    }
+    let got = iam
+        .get_role()
+        .role_name("r0")
+        .send()
+        .await
+        .expect("GetRole")
+        .role()
+        .expect("role")
+        .clone();
+    assert_eq!(got.role_id(), created.role_id());
+    assert_eq!(got.description(), Some("first role"));
+    assert!(
+        got.tags()
+            .iter()
+            .any(|t| t.key() == "team" && t.value() == "platform")
+    );
+    assert!(json_eq(
+        &decode(got.assume_role_policy_document().expect("doc")),
+        &trust
+    ));
+
+    // Pagination: 5 roles, 2 per page.
+    let mut names = Vec::new();
+    let mut marker: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = iam
+            .list_roles()
+            .max_items(2)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .expect("ListRoles");
+        pages += 1;
+        assert!(page.roles().len() <= 2, "page of {}", page.roles().len());
+        names.extend(page.roles().iter().map(|r| r.role_name().to_owned()));
+        if page.is_truncated() {
+            marker = Some(
+                page.marker()
+                    .expect("truncated page has a Marker")
+                    .to_owned(),
+            );
+            assert!(!page.roles().is_empty());
+        } else {
+            assert!(page.marker().is_none(), "last page has no Marker");
+            break;
+        }
+        assert!(pages < 10, "pagination does not end");
+    }
+    assert_eq!(pages, 3);
+    names.sort();
+    assert_eq!(names, ["r0", "r1", "r2", "r3", "r4"]);
+
+    iam.update_role()
+        .role_name("r1")
+        .description("changed")
+        .max_session_duration(7200)
+        .send()
+        .await
+        .expect("UpdateRole");
+    let r1 = iam
+        .get_role()
+        .role_name("r1")
+        .send()
+        .await
+        .expect("GetRole")
+        .role()
+        .expect("role")
+        .clone();
+    assert_eq!(r1.description(), Some("changed"));
+    assert_eq!(r1.max_session_duration(), Some(7200));
+    let (code, message) = aws_err(
+        iam.update_role()
+            .role_name("r1")
+            .max_session_duration(43201)
+            .send()
+            .await,
+    );
+    assert!(
+        code == "ValidationError" || code == "InvalidInput",
+        "{code}: {message}"
+    );
+
+    // DeleteConflict while policies are attached or inline.
+    iam.attach_role_policy()
+        .role_name("r2")
+        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .send()
+        .await
+        .expect("attach");
+    let (code, message) = aws_err(iam.delete_role().role_name("r2").send().await);
+    assert_eq!(code, "DeleteConflict");
+    assert_eq!(
+        message,
+        "Cannot delete entity, must detach all policies first."
+    );
+    iam.detach_role_policy()
+        .role_name("r2")
+        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .send()
+        .await
+        .expect("detach");
+    iam.put_role_policy()
+        .role_name("r2")
+        .policy_name("p")
+        .policy_document(allow(&["s3:GetObject"]))
+        .send()
+        .await
+        .expect("put");
+    let (code, message) = aws_err(iam.delete_role().role_name("r2").send().await);
+    assert_eq!(code, "DeleteConflict");
+    assert_eq!(message, "Cannot delete entity, must delete policies first.");
+    iam.delete_role_policy()
+        .role_name("r2")
+        .policy_name("p")
+        .send()
+        .await
+        .expect("delete inline");
+    iam.delete_role()
+        .role_name("r2")
+        .send()
+        .await
+        .expect("DeleteRole");
+    let (code, _) = aws_err(iam.get_role().role_name("r2").send().await);
+    assert_eq!(code, "NoSuchEntity");
+    let (code, _) = aws_err(iam.delete_role().role_name("r2").send().await);
+    assert_eq!(code, "NoSuchEntity");
+}
+
+#[tokio::test]
+async fn update_assume_role_policy_changes_who_may_assume() {
+    let server = Server::start();
+    let iam = server.iam();
+    let role_arn = tutorial_setup(&server).await;
+    let dev = server.token(&["--ref", "refs/heads/dev"]);
+    let (code, _) = aws_err(assume_web(&server.sts(), &role_arn, "dev1", &dev).await);
+    assert_eq!(code, "AccessDenied");
+    let new_trust = github_trust(ACCOUNT, "repo:acme/app:ref:refs/heads/dev");
+    iam.update_assume_role_policy()
+        .role_name("gha-deploy")
+        .policy_document(&new_trust)
+        .send()
+        .await
+        .expect("UpdateAssumeRolePolicy");
+    let role = iam
+        .get_role()
+        .role_name("gha-deploy")
+        .send()
+        .await
+        .expect("get")
+        .role()
+        .expect("role")
+        .clone();
+    assert!(json_eq(
+        &decode(role.assume_role_policy_document().expect("doc")),
+        &new_trust
+    ));
+    assume_web(&server.sts(), &role_arn, "dev2", &dev)
+        .await
+        .expect("dev branch now trusted");
+    let main = server.token(&[]);
+    let (code, _) = aws_err(assume_web(&server.sts(), &role_arn, "main", &main).await);
+    assert_eq!(code, "AccessDenied");
+}
+
+const GUARDRAIL: &str = "Trust policy with trusted principal arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com must evaluate, using StringEquals, StringLike or StringEqualsIgnoreCase, token.actions.githubusercontent.com:sub or token.actions.githubusercontent.com:job_workflow_ref which is not scoped to all.";
+
+#[tokio::test]
+async fn github_guardrail_refuses_unscoped_trust() {
+    let server = Server::start();
+    let iam = server.iam();
+    let aud_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"token.actions.githubusercontent.com:aud":"sts.amazonaws.com"}}}]}"#;
+    let star = github_trust(ACCOUNT, "*").replace("StringEquals", "StringLike");
+    let repo_cond = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"token.actions.githubusercontent.com:repository":"acme/app"}}}]}"#;
+    for (name, doc) in [
+        ("aud-only", aud_only.to_owned()),
+        ("star", star),
+        ("repository-only", repo_cond.to_owned()),
+    ] {
+        let (code, message) = aws_err(
+            iam.create_role()
+                .role_name(name)
+                .assume_role_policy_document(&doc)
+                .send()
+                .await,
+        );
+        assert_eq!(code, "MalformedPolicyDocument", "{name}");
+        assert_eq!(message, GUARDRAIL, "{name}");
+        let (code, _) = aws_err(iam.get_role().role_name(name).send().await);
+        assert_eq!(code, "NoSuchEntity", "{name}: no partial write");
+    }
+    // A scoped wildcard is accepted, as on AWS.
+    let org = github_trust(ACCOUNT, "repo:acme/*").replace("StringEquals", "StringLike");
+    create_role(&iam, "org-wide", &org, None).await;
+    // UpdateAssumeRolePolicy applies the guardrail too, and keeps the old document.
+    let (code, message) = aws_err(
+        iam.update_assume_role_policy()
+            .role_name("org-wide")
+            .policy_document(aud_only)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "MalformedPolicyDocument");
+    assert_eq!(message, GUARDRAIL);
+    let role = iam
+        .get_role()
+        .role_name("org-wide")
+        .send()
+        .await
+        .expect("get")
+        .role()
+        .expect("role")
+        .clone();
+    assert!(json_eq(
+        &decode(role.assume_role_policy_document().expect("doc")),
+        &org
+    ));
+}
+
+#[tokio::test]
+async fn malformed_policy_documents() {
+    let server = Server::start();
+    let iam = server.iam();
+    let (code, message) = aws_err(
+        iam.create_role()
+            .role_name("bad")
+            .assume_role_policy_document("{\"Version\":")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "MalformedPolicyDocument", "{message}");
+    assert!(!message.is_empty());
+    // A trust policy with a Resource.
+    let with_resource = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole","Resource":"*"}]}"#;
+    let (code, message) = aws_err(
+        iam.create_role()
+            .role_name("bad")
+            .assume_role_policy_document(with_resource)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "MalformedPolicyDocument");
+    assert!(
+        message.contains("Has prohibited field Resource"),
+        "{message}"
+    );
+
+    create_role(&iam, "ok", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}"#, None).await;
+    let (code, message) = aws_err(
+        iam.put_role_policy()
+            .role_name("ok")
+            .policy_name("p")
+            .policy_document("not json at all")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "MalformedPolicyDocument", "{message}");
+    // An identity policy with a Principal.
+    let with_principal = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}"#;
+    let (code, message) = aws_err(
+        iam.put_role_policy()
+            .role_name("ok")
+            .policy_name("p")
+            .policy_document(with_principal)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "MalformedPolicyDocument");
+    assert!(
+        message.contains("Has prohibited field Principal"),
+        "{message}"
+    );
+    let no_resource =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*"}]}"#;
+    let (code, message) = aws_err(
+        iam.create_policy()
+            .policy_name("nores")
+            .policy_document(no_resource)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "MalformedPolicyDocument");
+    assert!(
+        message.contains("Policy statement must contain resources."),
+        "{message}"
+    );
+    let names = iam
+        .list_role_policies()
+        .role_name("ok")
+        .send()
+        .await
+        .expect("list");
+    assert!(
+        names.policy_names().is_empty(),
+        "nothing written: {:?}",
+        names.policy_names()
+    );
+}
+
+#[tokio::test]
+async fn inline_role_policies() {
+    let server = Server::start();
+    let iam = server.iam();
+    tutorial_setup(&server).await;
+    // Characters that must survive URL-encoding: spaces, quotes, slashes, `+`, `%`, `&`, `=`, newlines.
+    let doc = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [{\"Sid\": \"ReadDeploy\", \"Effect\": \"Allow\", \"Action\": [\"s3:GetObject\"], \"Resource\": \"arn:aws:s3:::deploy-bucket/a+b%20c&d=e/*\"}]\n}";
+    iam.put_role_policy()
+        .role_name("gha-deploy")
+        .policy_name("deploy")
+        .policy_document(doc)
+        .send()
+        .await
+        .expect("PutRolePolicy");
+    iam.put_role_policy()
+        .role_name("gha-deploy")
+        .policy_name("other")
+        .policy_document(allow(&["s3:ListBucket"]))
+        .send()
+        .await
+        .expect("PutRolePolicy 2");
+    let got = iam
+        .get_role_policy()
+        .role_name("gha-deploy")
+        .policy_name("deploy")
+        .send()
+        .await
+        .expect("GetRolePolicy");
+    assert_eq!(got.role_name(), "gha-deploy");
+    assert_eq!(got.policy_name(), "deploy");
+    let raw = got.policy_document();
+    assert!(
+        raw.contains("%22") || raw.contains("%7B"),
+        "returned URL-encoded as AWS does: {raw}"
+    );
+    assert_eq!(decode(raw), doc, "decodes to the text as submitted");
+    let mut names = iam
+        .list_role_policies()
+        .role_name("gha-deploy")
+        .send()
+        .await
+        .expect("ListRolePolicies")
+        .policy_names()
+        .to_vec();
+    names.sort();
+    assert_eq!(names, ["deploy", "other"]);
+    // Same name replaces.
+    iam.put_role_policy()
+        .role_name("gha-deploy")
+        .policy_name("deploy")
+        .policy_document(allow(&["s3:PutObject"]))
+        .send()
+        .await
+        .expect("replace");
+    let got = iam
+        .get_role_policy()
+        .role_name("gha-deploy")
+        .policy_name("deploy")
+        .send()
+        .await
+        .expect("get");
+    assert!(json_eq(
+        &decode(got.policy_document()),
+        &allow(&["s3:PutObject"])
+    ));
+    iam.delete_role_policy()
+        .role_name("gha-deploy")
+        .policy_name("deploy")
+        .send()
+        .await
+        .expect("DeleteRolePolicy");
+    let (code, _) = aws_err(
+        iam.get_role_policy()
+            .role_name("gha-deploy")
+            .policy_name("deploy")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "NoSuchEntity");
+    let (code, _) = aws_err(
+        iam.delete_role_policy()
+            .role_name("gha-deploy")
+            .policy_name("deploy")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "NoSuchEntity");
+    let (code, _) = aws_err(
+        iam.put_role_policy()
+            .role_name("no-such-role")
+            .policy_name("x")
+            .policy_document(allow(&["s3:*"]))
+            .send()
+            .await,
+    );
+    assert_eq!(code, "NoSuchEntity");
+}
+
+#[tokio::test]
+async fn managed_policies() {
+    let server = Server::start();
+    let iam = server.iam();
+    tutorial_setup(&server).await;
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::deploy-bucket/*"}]}"#;
+    let p = iam
+        .create_policy()
+        .policy_name("deploy-read")
+        .path("/ci/")
+        .description("read the deploy bucket")
+        .policy_document(doc)
+        .send()
+        .await
+        .expect("CreatePolicy")
+        .policy()
+        .expect("policy")
+        .clone();
+    let arn = p.arn().expect("arn").to_owned();
+    assert_eq!(arn, "arn:aws:iam::123456789012:policy/ci/deploy-read");
+    assert!(p.policy_id().expect("id").starts_with("ANPA"));
+    assert_eq!(p.default_version_id(), Some("v1"));
+    assert_eq!(p.attachment_count(), Some(0));
+    let (code, _) = aws_err(
+        iam.create_policy()
+            .policy_name("deploy-read")
+            .path("/ci/")
+            .policy_document(doc)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "EntityAlreadyExists");
+
+    let got = iam
+        .get_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("GetPolicy")
+        .policy()
+        .expect("policy")
+        .clone();
+    assert_eq!(got.policy_name(), Some("deploy-read"));
+    assert_eq!(got.policy_id(), p.policy_id());
+    let v = iam
+        .get_policy_version()
+        .policy_arn(&arn)
+        .version_id("v1")
+        .send()
+        .await
+        .expect("GetPolicyVersion")
+        .policy_version()
+        .expect("v")
+        .clone();
+    assert_eq!(v.version_id(), Some("v1"));
+    assert!(v.is_default_version());
+    assert_eq!(decode(v.document().expect("document")), doc);
+    let (code, _) = aws_err(
+        iam.get_policy_version()
+            .policy_arn(&arn)
+            .version_id("v9")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "NoSuchEntity");
+
+    iam.attach_role_policy()
+        .role_name("gha-deploy")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("AttachRolePolicy");
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("gha-deploy")
+        .send()
+        .await
+        .expect("ListAttachedRolePolicies");
+    let mut arns: Vec<&str> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|a| a.policy_arn())
+        .collect();
+    arns.sort_unstable();
+    assert_eq!(
+        arns,
+        [
+            "arn:aws:iam::123456789012:policy/ci/deploy-read",
+            "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+        ]
+    );
+    assert!(
+        attached
+            .attached_policies()
+            .iter()
+            .any(|a| a.policy_name() == Some("AmazonS3ReadOnlyAccess"))
+    );
+    let got = iam
+        .get_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("GetPolicy")
+        .policy()
+        .expect("policy")
+        .clone();
+    assert_eq!(got.attachment_count(), Some(1));
+    let (code, message) = aws_err(iam.delete_policy().policy_arn(&arn).send().await);
+    assert_eq!(code, "DeleteConflict");
+    assert_eq!(message, "Cannot delete a policy attached to entities.");
+
+    iam.detach_role_policy()
+        .role_name("gha-deploy")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("DetachRolePolicy");
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("gha-deploy")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(attached.attached_policies().len(), 1);
+    let (code, _) = aws_err(
+        iam.detach_role_policy()
+            .role_name("gha-deploy")
+            .policy_arn(&arn)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "NoSuchEntity");
+    let (code, _) = aws_err(
+        iam.attach_role_policy()
+            .role_name("gha-deploy")
+            .policy_arn("arn:aws:iam::123456789012:policy/nope")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "NoSuchEntity");
+
+    // AWS-managed policies exist with real documents.
+    let s3 = iam
+        .get_policy()
+        .policy_arn("arn:aws:iam::aws:policy/AmazonS3FullAccess")
+        .send()
+        .await
+        .expect("AWS managed")
+        .policy()
+        .expect("p")
+        .clone();
+    let ver = s3.default_version_id().expect("default version").to_owned();
+    let d = iam
+        .get_policy_version()
+        .policy_arn("arn:aws:iam::aws:policy/AmazonS3FullAccess")
+        .version_id(&ver)
+        .send()
+        .await
+        .expect("version");
+    assert!(decode(d.policy_version().expect("v").document().expect("doc")).contains("s3:*"));
+    iam.delete_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("DeletePolicy");
+    let (code, _) = aws_err(iam.get_policy().policy_arn(&arn).send().await);
+    assert_eq!(code, "NoSuchEntity");
+}
+
+#[tokio::test]
+async fn managed_policy_grants_through_attachment() {
+    let server = Server::start();
+    let iam = server.iam();
+    let role_arn = tutorial_setup(&server).await;
+    let p = iam
+        .create_policy()
+        .policy_name("list-roles")
+        .policy_document(allow(&["iam:ListRoles"]))
+        .send()
+        .await
+        .expect("CreatePolicy");
+    let arn = p.policy().and_then(|p| p.arn()).expect("arn").to_owned();
+    let token = server.token(&[]);
+    let creds = Creds::from_sts(
+        assume_web(&server.sts(), &role_arn, "m1", &token)
+            .await
+            .expect("assume")
+            .credentials()
+            .expect("c"),
+    );
+    let (code, _) = aws_err(server.iam_with(&creds).list_roles().send().await);
+    assert_eq!(code, "AccessDenied");
+    iam.attach_role_policy()
+        .role_name("gha-deploy")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("attach");
+    server
+        .iam_with(&creds)
+        .list_roles()
+        .send()
+        .await
+        .expect("allowed by the attached policy, for an existing session too");
+}
+
+#[tokio::test]
+async fn simulate_principal_and_custom_policy() {
+    let server = Server::start();
+    let iam = server.iam();
+    let role_arn = tutorial_setup(&server).await;
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Sid":"NoDelete","Effect":"Deny","Action":"s3:DeleteObject","Resource":"*"}]}"#;
+    iam.put_role_policy()
+        .role_name("gha-deploy")
+        .policy_name("deny")
+        .policy_document(deny)
+        .send()
+        .await
+        .expect("put");
+    let out = iam
+        .simulate_principal_policy()
+        .policy_source_arn(&role_arn)
+        .action_names("s3:GetObject")
+        .action_names("iam:CreateRole")
+        .action_names("s3:DeleteObject")
+        .resource_arns("arn:aws:s3:::bucket/key")
+        .send()
+        .await
+        .expect("SimulatePrincipalPolicy");
+    let decision = |name: &str| {
+        out.evaluation_results()
+            .iter()
+            .find(|r| r.eval_action_name() == name)
+            .unwrap_or_else(|| panic!("no result for {name}: {out:?}"))
+            .clone()
+    };
+    assert_eq!(
+        decision("s3:GetObject").eval_decision(),
+        &PolicyEvaluationDecisionType::Allowed
+    );
+    assert!(
+        !decision("s3:GetObject").matched_statements().is_empty(),
+        "the allowing statement is named"
+    );
+    assert_eq!(
+        decision("iam:CreateRole").eval_decision(),
+        &PolicyEvaluationDecisionType::ImplicitDeny
+    );
+    assert_eq!(
+        decision("s3:DeleteObject").eval_decision(),
+        &PolicyEvaluationDecisionType::ExplicitDeny
+    );
+
+    let custom = iam
+        .simulate_custom_policy()
+        .policy_input_list(allow(&["sqs:SendMessage"]))
+        .action_names("sqs:SendMessage")
+        .action_names("sqs:DeleteQueue")
+        .send()
+        .await
+        .expect("SimulateCustomPolicy");
+    let d = |name: &str| {
+        custom
+            .evaluation_results()
+            .iter()
+            .find(|r| r.eval_action_name() == name)
+            .map(|r| r.eval_decision().clone())
+    };
+    assert_eq!(
+        d("sqs:SendMessage"),
+        Some(PolicyEvaluationDecisionType::Allowed)
+    );
+    assert_eq!(
+        d("sqs:DeleteQueue"),
+        Some(PolicyEvaluationDecisionType::ImplicitDeny)
+    );
+}
+
+#[tokio::test]
+async fn role_tags_and_permissions_boundary() {
+    let server = Server::start();
+    let iam = server.iam();
+    let role_arn = tutorial_setup(&server).await;
+    iam.tag_role()
+        .role_name("gha-deploy")
+        .tags(
+            Tag::builder()
+                .key("env")
+                .value("prod")
+                .build()
+                .expect("tag"),
+        )
+        .send()
+        .await
+        .expect("TagRole");
+    let tags = iam
+        .list_role_tags()
+        .role_name("gha-deploy")
+        .send()
+        .await
+        .expect("ListRoleTags");
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "env" && t.value() == "prod")
+    );
+    iam.untag_role()
+        .role_name("gha-deploy")
+        .tag_keys("env")
+        .send()
+        .await
+        .expect("UntagRole");
+    let tags = iam
+        .list_role_tags()
+        .role_name("gha-deploy")
+        .send()
+        .await
+        .expect("ListRoleTags");
+    assert!(tags.tags().is_empty());
+
+    // A boundary that allows only s3: iam:ListRoles from the role's policy no longer counts.
+    iam.put_role_policy()
+        .role_name("gha-deploy")
+        .policy_name("list")
+        .policy_document(allow(&["iam:ListRoles"]))
+        .send()
+        .await
+        .expect("put");
+    iam.put_role_permissions_boundary()
+        .role_name("gha-deploy")
+        .permissions_boundary("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+        .send()
+        .await
+        .expect("PutRolePermissionsBoundary");
+    let role = iam
+        .get_role()
+        .role_name("gha-deploy")
+        .send()
+        .await
+        .expect("get")
+        .role()
+        .expect("r")
+        .clone();
+    assert_eq!(
+        role.permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn()),
+        Some("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+    );
+    let token = server.token(&[]);
+    let creds = Creds::from_sts(
+        assume_web(&server.sts(), &role_arn, "bounded", &token)
+            .await
+            .expect("assume")
+            .credentials()
+            .expect("c"),
+    );
+    let (code, _) = aws_err(server.iam_with(&creds).list_roles().send().await);
+    assert_eq!(code, "AccessDenied");
+    iam.delete_role_permissions_boundary()
+        .role_name("gha-deploy")
+        .send()
+        .await
+        .expect("DeleteRolePermissionsBoundary");
+    server
+        .iam_with(&creds)
+        .list_roles()
+        .send()
+        .await
+        .expect("allowed without the boundary");
+}
