@@ -10,6 +10,8 @@ mod harness;
 mod audit;
 #[path = "serve/bad_input.rs"]
 mod bad_input;
+#[path = "serve/claims.rs"]
+mod claims;
 #[path = "serve/iam.rs"]
 mod iam;
 #[path = "serve/refusals.rs"]
