@@ -22,3 +22,5 @@ mod sessions;
 mod state;
 #[path = "serve/tutorial.rs"]
 mod tutorial;
+#[path = "serve/wire.rs"]
+mod wire;
