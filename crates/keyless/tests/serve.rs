@@ -18,6 +18,8 @@ mod iam;
 mod refusals;
 #[path = "serve/sessions.rs"]
 mod sessions;
+#[path = "serve/sigv4.rs"]
+mod sigv4;
 #[path = "serve/state.rs"]
 mod state;
 #[path = "serve/tutorial.rs"]
