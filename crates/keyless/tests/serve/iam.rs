@@ -1048,3 +1048,54 @@ async fn malformed_policy_documents_use_aws_text() {
     .collect();
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[tokio::test]
+async fn provider_input_validation() {
+    let server = Server::start();
+    let iam = server.iam();
+    let (code, message) = aws_err(
+        iam.create_open_id_connect_provider()
+            .url("http://insecure.example.com")
+            .client_id_list("a")
+            .send()
+            .await,
+    );
+    assert!(
+        matches!(code.as_str(), "InvalidInput" | "ValidationError"),
+        "http URL: {code}: {message}"
+    );
+    let six: Vec<String> = (0..6).map(|i| format!("{i}").repeat(40)).collect();
+    let (code, message) = aws_err(
+        iam.create_open_id_connect_provider()
+            .url("https://six.example.com")
+            .client_id_list("a")
+            .set_thumbprint_list(Some(six))
+            .send()
+            .await,
+    );
+    assert!(
+        matches!(
+            code.as_str(),
+            "InvalidInput" | "ValidationError" | "LimitExceeded"
+        ),
+        "6 thumbprints: {code}: {message}"
+    );
+    let (code, _) = aws_err(
+        iam.delete_open_id_connect_provider()
+            .open_id_connect_provider_arn(
+                "arn:aws:iam::123456789012:oidc-provider/nope.example.com",
+            )
+            .send()
+            .await,
+    );
+    assert_eq!(code, "NoSuchEntity");
+    let list = iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .expect("list");
+    assert!(
+        list.open_id_connect_provider_list().is_empty(),
+        "nothing was created"
+    );
+}

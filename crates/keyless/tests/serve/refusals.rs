@@ -317,3 +317,66 @@ async fn malformed_role_arn_is_a_validation_error() {
     );
     assert_eq!(code, "ValidationError", "{message}");
 }
+
+#[tokio::test]
+async fn future_nbf_and_non_integer_dates_are_invalid() {
+    let server = Server::start();
+    let role_arn = tutorial_setup(&server).await;
+    let nbf = format!("nbf={}", now() + 3600);
+    let token = server.token(&["--claim", &nbf]);
+    let (code, message) = refused(&server, &role_arn, &token).await;
+    assert_eq!(code, "InvalidIdentityToken", "nbf an hour ahead: {message}");
+    let exp = format!(r#"exp="{}""#, now() + 600);
+    let token = server.token(&["--claim", &exp]);
+    let (code, message) = refused(&server, &role_arn, &token).await;
+    assert_eq!(code, "InvalidIdentityToken", "exp as a string: {message}");
+}
+
+#[tokio::test]
+async fn managed_session_policy_narrows_too() {
+    let server = Server::start();
+    let role_arn = tutorial_setup(&server).await;
+    server
+        .iam()
+        .put_role_policy()
+        .role_name("gha-deploy")
+        .policy_name("list")
+        .policy_document(allow(&["iam:ListRoles", "iam:GetRole"]))
+        .send()
+        .await
+        .expect("put");
+    let p = server
+        .iam()
+        .create_policy()
+        .policy_name("get-only")
+        .policy_document(allow(&["iam:GetRole"]))
+        .send()
+        .await
+        .expect("create");
+    let arn = p.policy().and_then(|p| p.arn()).expect("arn").to_owned();
+    let token = server.token(&[]);
+    let out = server
+        .sts()
+        .assume_role_with_web_identity()
+        .role_arn(role_arn)
+        .role_session_name("arns")
+        .web_identity_token(token)
+        .policy_arns(
+            aws_sdk_sts::types::PolicyDescriptorType::builder()
+                .arn(arn)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("assume with PolicyArns");
+    let creds = Creds::from_sts(out.credentials().expect("creds"));
+    server
+        .iam_with(&creds)
+        .get_role()
+        .role_name("gha-deploy")
+        .send()
+        .await
+        .expect("GetRole allowed by both");
+    let (code, _) = aws_err(server.iam_with(&creds).list_roles().send().await);
+    assert_eq!(code, "AccessDenied");
+}
