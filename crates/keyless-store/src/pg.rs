@@ -254,7 +254,7 @@ impl Store for PgStore {
 }
 
 fn unexpected() -> StoreError {
-    StoreError::Database("internal error: mismatched reply from the PostgreSQL worker".into())
+    StoreError::Database("internal error in the PostgreSQL worker".into())
 }
 
 fn valid_schema(s: &str) -> bool {
@@ -544,7 +544,7 @@ async fn execute(shared: &Shared, conn: &mut Conn, op: &Op) -> Result<Reply, Fai
         conn.stmts = Some(prepare(&conn.client).await?);
     }
     let (Some(stmts), client) = (conn.stmts.as_ref(), &mut conn.client) else {
-        return Ok(Reply::Done);
+        return Err(Failure::Store(unexpected()));
     };
     match op {
         Op::Migrate | Op::Ping => Ok(Reply::Done),

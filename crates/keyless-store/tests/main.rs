@@ -446,4 +446,51 @@ mod postgres {
         assert!(ok, "no recovery after the stall");
         assert_eq!(store.load().unwrap().entities.len(), 1);
     }
+
+    /// Rough figures, not a pass/fail check:
+    /// `cargo test -p keyless-store --test main -- --ignored --nocapture throughput`.
+    #[test]
+    #[ignore = "measurement"]
+    fn throughput() {
+        fn measure(name: &str, store: &dyn Store) {
+            let n = 500u32;
+            let t = Instant::now();
+            for i in 0..n {
+                store
+                    .put(Kind::Role, &format!("123456789012/r{i}"), "{\"x\":1}")
+                    .unwrap();
+            }
+            let put = t.elapsed();
+            let t = Instant::now();
+            for b in 0..50u64 {
+                let batch: Vec<AuditRow> = (0..100).map(|i| audit(b * 100 + i, "s")).collect();
+                store.append_audit(&batch).unwrap();
+            }
+            let batches = t.elapsed();
+            let t = Instant::now();
+            for i in 0..200u64 {
+                store.append_audit(&[audit(i, "one")]).unwrap();
+            }
+            let single = t.elapsed();
+            let t = Instant::now();
+            for _ in 0..20 {
+                assert_eq!(store.load().unwrap().entities.len(), 500);
+            }
+            let load = t.elapsed();
+            eprintln!(
+                "{name}: put {:.0}/s; audit batch of 100 {:.0} batches/s; audit single {:.0}/s; load of 500 {:.1} ms",
+                f64::from(n) / put.as_secs_f64(),
+                50.0 / batches.as_secs_f64(),
+                200.0 / single.as_secs_f64(),
+                load.as_secs_f64() * 1000.0 / 20.0
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        measure(
+            "sqlite",
+            &keyless_store::SqliteStore::open_dir(dir.path()).unwrap(),
+        );
+        let Some(schema) = schema() else { return };
+        measure("postgres", &schema.open().unwrap());
+    }
 }
