@@ -38,7 +38,7 @@ if [ "${1:-}" = stop ]; then
 fi
 
 running() {
-  [ -f "$dir/port" ] && as_pg "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1
+  [ -f "$dir/port" ] && "$bin/pg_isready" -q -h 127.0.0.1 -p "$(cat "$dir/port")" -t 3
 }
 
 free_port() {
@@ -64,7 +64,16 @@ else
     as_pg "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
   fi
-  port=$(free_port)
+  # Keep the previous port when it is free, so URLs handed out before stay valid.
+  # A server killed with its session (SIGKILL) leaves a lock file behind; a live one is stopped.
+  if [ -f "$dir/data/postmaster.pid" ]; then
+    as_pg "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -f "$dir/data/postmaster.pid"
+  fi
+  port=$(cat "$dir/port" 2>/dev/null || true)
+  if [ -z "$port" ] || (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    port=$(free_port)
+  fi
   log "starting PostgreSQL on 127.0.0.1:$port"
   as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir -c max_connections=300" \
