@@ -125,7 +125,28 @@ fn internal<E: std::fmt::Display>(e: E) -> CoreError {
 /// Parses a policy document, turning every problem into `MalformedPolicyDocument` with the
 /// location of each error.
 pub fn parse_policy(text: &str, kind: PolicyKind) -> Result<Policy, CoreError> {
-    keyless_policy::parse(text, kind).map_err(|e| CoreError::MalformedPolicyDocument(e.to_string()))
+    // AWS's sentence first (clients and scripts match on it), then where and why.
+    keyless_policy::parse(text, kind).map_err(|e| {
+        CoreError::MalformedPolicyDocument(format!("{} (keyless: {})", e.aws_message(), e))
+    })
+}
+
+/// `InvalidInput` for a string that is not an IAM ARN of the expected resource type, as IAM
+/// answers before it looks anything up.
+fn check_iam_arn(arn: &str, resource_prefix: &str) -> Result<(), CoreError> {
+    let ok = arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(account, resource)| {
+            (crate::model::is_account_id(account) || account == "aws")
+                && resource.starts_with(resource_prefix)
+                && resource.len() > resource_prefix.len()
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::InvalidInput(format!("ARN {arn} is not valid.")))
+    }
 }
 
 fn check_path(path: &str, what: &str) -> Result<(), CoreError> {
@@ -371,6 +392,7 @@ impl Iam {
 
     /// GetOpenIDConnectProvider.
     pub fn provider(&self, account: &str, arn: &str) -> Result<Arc<OidcProvider>, CoreError> {
+        check_iam_arn(arn, "oidc-provider/")?;
         self.read()?
             .providers
             .get(arn)
@@ -873,6 +895,7 @@ impl Iam {
 
     /// GetPolicy.
     pub fn policy(&self, account: &str, arn: &str) -> Result<Arc<PolicyEntry>, CoreError> {
+        check_iam_arn(arn, "policy/")?;
         self.read()?
             .policies
             .get(arn)

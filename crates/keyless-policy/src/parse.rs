@@ -415,7 +415,7 @@ impl Validator {
                             ErrorKind::ProhibitedElement,
                             &p,
                             m.key_pos,
-                            format!("`{}` is not allowed in a {} policy", m.key, kind_name(self.kind)),
+                            format!("`{}` is not allowed in {} policy", m.key, with_article(kind_name(self.kind))),
                             Some(help),
                         );
                     } else if let Some(spec) = self.principal(&mut m.value, &p) {
@@ -1198,5 +1198,14 @@ mod tests {
         assert!(check_principal(PrincipalKind::Aws, "12345678901").is_err());
         assert!(check_principal(PrincipalKind::Service, "ec2.*.com").is_err());
         assert!(check_principal(PrincipalKind::Federated, "*").is_ok());
+    }
+}
+
+/// `a trust`, `an identity`: the article that reads right before a kind name.
+fn with_article(name: &str) -> String {
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {name}")
+    } else {
+        format!("a {name}")
     }
 }

@@ -38,6 +38,8 @@ pub(crate) async fn discovery(State(state): State<Arc<AppState>>) -> Json<Value>
 }
 
 pub(crate) async fn jwks(State(state): State<Arc<AppState>>) -> Json<Value> {
+    // On a first start the key is still being generated: publish it, not an empty set.
+    let _ = wait_for_signing_key(&state).await;
     Json(state.issuer_keys.jwks())
 }
 

@@ -193,7 +193,6 @@ async fn too_many_parameters_and_oversize_values() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: GetPolicy with PolicyArn `not-an-arn` answers NoSuchEntity; AWS answers InvalidInput (`ARN not-an-arn is not valid.`)"]
 async fn malformed_arns() {
     let mut server = Server::start();
     let iam = server.iam();

@@ -1006,7 +1006,6 @@ async fn role_tags_and_permissions_boundary() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: MalformedPolicyDocument messages are keyless's own text, not AWS's (`Has prohibited field Resource`, …)"]
 async fn malformed_policy_documents_use_aws_text() {
     let server = Server::start();
     let iam = server.iam();

@@ -179,7 +179,6 @@ async fn dev_issuer_discovery_and_jwks() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: GET /.well-known/jwks answers {\"keys\":[]} until the first token is minted"]
 async fn jwks_has_a_key_before_any_token() {
     let server = Server::start();
     assert!(
