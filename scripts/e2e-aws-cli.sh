@@ -31,7 +31,7 @@ PORT=$(free_port)
 start_server "$work/data" "$PORT"
 SERVER=http://127.0.0.1:$PORT
 export AWS_ENDPOINT_URL=$SERVER AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+export AWS_EC2_METADATA_DISABLED=true AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_PAGER="" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 unset AWS_SESSION_TOKEN AWS_PROFILE
 ROLE_ARN=arn:aws:iam::123456789012:role/deploy
 
@@ -208,6 +208,10 @@ aws iam create-role --role-name wide --assume-role-policy-document "file://$work
 "$KEYLESS" lint --endpoint-url "$SERVER" --format json >"$work/live.json"; code=$?
 [ $code -eq 1 ] && grep -q '"KL004"' "$work/live.json" && grep -q '"KL021"' "$work/live.json" \
   && ok "lint --endpoint-url: the wide role is found, with its admin policy" || fail "lint live" "exit $code: $(head -c 300 "$work/live.json")"
+
+"$KEYLESS" explain --role deploy --endpoint-url "$SERVER" --repo acme/app --which-subjects >"$work/which.txt"; code=$?
+[ $code -eq 0 ] && grep -q '^ADMITTED default branch' "$work/which.txt" && [ "$(grep -c '^ADMITTED' "$work/which.txt")" -eq 1 ] \
+  && ok "explain --role: only the default branch gets in" || fail "explain --role" "exit $code: $(cat "$work/which.txt")"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -19,7 +19,7 @@ pub enum Format {
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
     /// Identity policy (a document with a `Principal` counts as the resource or trust policy).
-    #[arg(long = "policy", required = true)]
+    #[arg(long = "policy", required_unless_present = "role")]
     pub policies: Vec<PathBuf>,
     /// Resource-based or trust policy.
     #[arg(long)]
@@ -96,7 +96,18 @@ pub(crate) fn has_principal(text: &str) -> bool {
         .unwrap_or(false)
 }
 
-pub fn run(args: ExplainArgs) -> anyhow::Result<u8> {
+pub fn run(mut args: ExplainArgs) -> anyhow::Result<u8> {
+    let _fetched = match args.web_identity.role.clone() {
+        Some(role) => {
+            let file = super::explain_trust::fetch_trust_policy(
+                &role,
+                args.web_identity.endpoint_url.as_deref(),
+            )?;
+            args.policies.push(file.path().to_path_buf());
+            Some(file)
+        }
+        None => None,
+    };
     if args.web_identity.which_subjects {
         return super::explain_trust::which_subjects(&args);
     }

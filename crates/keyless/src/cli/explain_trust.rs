@@ -62,6 +62,50 @@ pub struct WebIdentityArgs {
     /// List which common subjects of --repo the policy admits.
     #[arg(long, requires = "repo")]
     pub which_subjects: bool,
+    /// Read the trust policy of this role from an IAM endpoint (real AWS through the standard
+    /// credential chain, or a `keyless serve` with --endpoint-url).
+    #[arg(long)]
+    pub role: Option<String>,
+    /// IAM endpoint URL for --role.
+    #[arg(long, requires = "role")]
+    pub endpoint_url: Option<String>,
+}
+
+/// Fetches a role's trust policy into a temporary file (deleted when dropped), so it is read,
+/// located and explained like any `--policy` file.
+pub(crate) fn fetch_trust_policy(
+    role: &str,
+    endpoint_url: Option<&str>,
+) -> anyhow::Result<tempfile::NamedTempFile> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let encoded = rt.block_on(async {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(url) = endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let iam = aws_sdk_iam::Client::new(&loader.load().await);
+        let out = iam
+            .get_role()
+            .role_name(role)
+            .send()
+            .await
+            .map_err(super::lint::iam_error)
+            .with_context(|| format!("reading role `{role}`"))?;
+        out.role
+            .and_then(|r| r.assume_role_policy_document)
+            .ok_or_else(|| anyhow::anyhow!("role `{role}` has no trust policy"))
+    })?;
+    let text = percent_encoding::percent_decode_str(&encoded)
+        .decode_utf8_lossy()
+        .into_owned();
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!("{role}-trust-"))
+        .suffix(".json")
+        .tempfile()?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    Ok(file)
 }
 
 /// Fills `ctx` (and the principal) from --token/--claims/--repo; false when none was given.

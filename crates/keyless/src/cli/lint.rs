@@ -50,9 +50,7 @@ async fn lint_live(endpoint_url: Option<&str>, outcome: &mut Outcome) -> anyhow:
     let mut roles = Vec::new();
     let mut pages = iam.list_roles().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_iam::error::DisplayErrorContext(e)))
-            .context("listing roles")?;
+        let page = page.map_err(iam_error).context("listing roles")?;
         roles.extend(page.roles);
     }
     let started = Instant::now();
@@ -74,7 +72,7 @@ async fn lint_live(endpoint_url: Option<&str>, outcome: &mut Outcome) -> anyhow:
             .role_name(name)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("{}", aws_sdk_iam::error::DisplayErrorContext(e)))
+            .map_err(iam_error)
             .with_context(|| format!("listing the policies attached to role `{name}`"))?
             .attached_policies
             .unwrap_or_default()
@@ -103,4 +101,20 @@ async fn lint_live(endpoint_url: Option<&str>, outcome: &mut Outcome) -> anyhow:
         eprintln!();
     }
     Ok(())
+}
+
+/// An IAM SDK error as one line: `Code: message` for a service error, the full context otherwise
+/// (network, credentials, endpoint).
+pub(crate) fn iam_error<E>(e: aws_sdk_iam::error::SdkError<E>) -> anyhow::Error
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match e.as_service_error() {
+        Some(s) => anyhow::anyhow!(
+            "{}: {}",
+            s.code().unwrap_or("error"),
+            s.message().unwrap_or_default()
+        ),
+        None => anyhow::anyhow!("{}", aws_sdk_iam::error::DisplayErrorContext(e)),
+    }
 }
