@@ -18,24 +18,40 @@ pub struct ServerKeySource {
     issuer_keys: Arc<IssuerKeys>,
     cache: Mutex<JwksCache>,
     http: reqwest::Client,
-    clock: SystemClock,
+    clock: Arc<dyn Clock>,
 }
 
 impl ServerKeySource {
     /// `dev_issuer` is served from `issuer_keys` without HTTP.
     pub fn new(dev_issuer: Option<String>, issuer_keys: Arc<IssuerKeys>) -> anyhow::Result<Self> {
+        Self::with_policy(
+            dev_issuer,
+            issuer_keys,
+            CachePolicy::default(),
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// With an explicit cache policy and clock (tests move the clock past TTLs).
+    pub fn with_policy(
+        dev_issuer: Option<String>,
+        issuer_keys: Arc<IssuerKeys>,
+        policy: CachePolicy,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        // Redirects are not followed: a discovery document or JWKS must be served where the
+        // issuer says, and a redirect could lead off HTTPS.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(3))
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .https_only(true)
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
             dev_issuer,
             issuer_keys,
-            cache: Mutex::new(JwksCache::new(CachePolicy::default())),
+            cache: Mutex::new(JwksCache::new(policy)),
             http,
-            clock: SystemClock,
+            clock,
         })
     }
 
@@ -52,6 +68,11 @@ impl ServerKeySource {
 
     async fn get(&self, url: &str) -> Result<Vec<u8>, CoreError> {
         let comm = |e: String| CoreError::IdpCommunicationError(format!("{NO_KEY} ({url}: {e})"));
+        if !allowed_url(url) {
+            return Err(CoreError::InvalidIdentityToken(format!(
+                "{NO_KEY} ({url}: keys are fetched over https only, plain http only from this machine)"
+            )));
+        }
         let mut resp = self
             .http
             .get(url)
@@ -76,6 +97,26 @@ impl ServerKeySource {
         }
         Ok(body)
     }
+}
+
+/// HTTPS anywhere; plain HTTP only to loopback (local test issuers).
+fn allowed_url(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl KeySource for ServerKeySource {
@@ -145,5 +186,154 @@ impl KeySource for ServerKeySource {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    use axum::routing::get;
+    use keyless_oidc::SigningKey;
+
+    use super::*;
+
+    struct TestClock(AtomicU64);
+    impl Clock for TestClock {
+        fn now(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A real HTTP issuer on loopback serving discovery and a JWKS we can rotate, counting fetches.
+    struct Issuer {
+        url: String,
+        keys: Arc<Mutex<Vec<Arc<SigningKey>>>>,
+        fetches: Arc<AtomicUsize>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    async fn issuer() -> Issuer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let keys = Arc::new(Mutex::new(vec![Arc::new(SigningKey::generate().unwrap())]));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let (k, f, u) = (keys.clone(), fetches.clone(), url.clone());
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                get(move || {
+                    let u = u.clone();
+                    async move { axum::Json(keyless_oidc::discovery_document(&u)) }
+                }),
+            )
+            .route(
+                "/.well-known/jwks",
+                get(move || {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    let keys: Vec<Arc<SigningKey>> = k.lock().unwrap().clone();
+                    async move {
+                        let refs: Vec<&SigningKey> = keys.iter().map(|k| &**k).collect();
+                        axum::Json(keyless_oidc::jwks_document(&refs))
+                    }
+                }),
+            );
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Issuer {
+            url,
+            keys,
+            fetches,
+            task,
+        }
+    }
+
+    fn source(clock: Arc<TestClock>) -> ServerKeySource {
+        let store: Arc<dyn keyless_core::Store> =
+            Arc::new(keyless_store::SqliteStore::in_memory().unwrap());
+        let dev = Arc::new(IssuerKeys::load_deferred(store).unwrap());
+        let policy = CachePolicy {
+            ttl: 3600,
+            min_refetch_interval: 5,
+            max_stale: 86400,
+        };
+        ServerKeySource::with_policy(None, dev, policy, clock).unwrap()
+    }
+
+    #[tokio::test]
+    async fn jwks_cache_against_a_real_issuer() {
+        let iss = issuer().await;
+        let clock = Arc::new(TestClock(AtomicU64::new(1_000_000)));
+        let src = source(clock.clone());
+        let kid1 = iss.keys.lock().unwrap()[0].kid().to_owned();
+
+        // First use fetches discovery and JWKS; the second is served from the cache.
+        assert!(
+            src.keys(&iss.url, Some(&kid1))
+                .await
+                .unwrap()
+                .contains(&kid1)
+        );
+        assert!(
+            src.keys(&iss.url, Some(&kid1))
+                .await
+                .unwrap()
+                .contains(&kid1)
+        );
+        assert_eq!(iss.fetches.load(Ordering::SeqCst), 1);
+
+        // Rotation: a token with the new kid makes one refetch once the rate limit allows it.
+        let new = Arc::new(SigningKey::generate().unwrap());
+        let kid2 = new.kid().to_owned();
+        iss.keys.lock().unwrap().push(new);
+        clock.0.fetch_add(6, Ordering::SeqCst);
+        assert!(
+            src.keys(&iss.url, Some(&kid2))
+                .await
+                .unwrap()
+                .contains(&kid2)
+        );
+        assert_eq!(iss.fetches.load(Ordering::SeqCst), 2);
+
+        // An attacker's random kids do not make us hammer the issuer.
+        for i in 0..20 {
+            let _ = src.keys(&iss.url, Some(&format!("random-{i}"))).await;
+        }
+        assert_eq!(iss.fetches.load(Ordering::SeqCst), 2);
+
+        // Issuer down: past the TTL the cached keys keep working…
+        iss.task.abort();
+        let _ = iss.task.await;
+        clock.0.fetch_add(4000, Ordering::SeqCst);
+        assert!(
+            src.keys(&iss.url, Some(&kid1))
+                .await
+                .unwrap()
+                .contains(&kid1)
+        );
+        // …until the stale bound, then a clear IDPCommunicationError.
+        clock.0.fetch_add(90_000, Ordering::SeqCst);
+        let err = src.keys(&iss.url, Some(&kid1)).await.unwrap_err();
+        assert_eq!(err.code(), "IDPCommunicationError", "{err}");
+    }
+
+    #[tokio::test]
+    async fn plain_http_is_refused_off_loopback() {
+        assert!(allowed_url(
+            "https://token.actions.githubusercontent.com/.well-known/jwks"
+        ));
+        assert!(allowed_url("http://127.0.0.1:8080/jwks"));
+        assert!(allowed_url("http://[::1]:8080/jwks"));
+        assert!(allowed_url("http://localhost/jwks"));
+        assert!(!allowed_url("http://example.com/jwks"));
+        assert!(!allowed_url("http://127.0.0.1.example.com/jwks"));
+        assert!(!allowed_url("ftp://127.0.0.1/jwks"));
+        let clock = Arc::new(TestClock(AtomicU64::new(1)));
+        let err = source(clock)
+            .keys("http://issuer.example", None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "InvalidIdentityToken", "{err}");
     }
 }
