@@ -18,6 +18,9 @@ for c in "${crates[@]}"; do
     if cargo bench -p "$c" --no-run >"$OUT/$c.build" 2>&1 \
         && start=$(date +%s) && cargo bench -p "$c" >"$OUT/$c.txt" 2>"$OUT/$c.err"; then
         "$PY" "$BENCH_DIR/criterion_medians.py" "$CARGO_TARGET_DIR/criterion" "$start" "$c"
+        # Benches with their own harness (CPU-time counts, interleaved medians) print plain lines.
+        { grep -h 'per CPU-second' "$OUT/$c.txt"; sed -n '/^interleaved median:/,/ratio/p' "$OUT/$c.txt"; } \
+            | tee "$OUT/$c.extra" >&2 || true
     else
         echo "| $c | (benches did not build or run: see $OUT/$c.build and $OUT/$c.err) | |"
         tail -n 20 "$OUT/$c.build" "$OUT/$c.err" >&2

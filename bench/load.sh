@@ -126,6 +126,11 @@ for run in $(seq 1 "$RUNS"); do
             run_wrk "$script" "$port" "$WARMUP" "$OUT/wrk-$name-$op-run$run-warmup.txt" >/dev/null
             load=$(cut -d' ' -f1-3 /proc/loadavg)
             line=$(run_wrk "$script" "$port" "$DURATION" "$OUT/wrk-$name-$op-run$run.txt")
+            if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+                st=0; wait "$SERVER_PID" || st=$?
+                echo "$name died during the $op run (exit status $st); see $OUT/$name-run$run.log" >&2
+                exit 1
+            fi
             rss=$(peak_rss_kb "$SERVER_PID")
             errs=$(($(field connect <<<"$line") + $(field read <<<"$line") + $(field write <<<"$line") + $(field timeout <<<"$line")))
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$name" "$op" \
