@@ -16,6 +16,44 @@ use keyless_wire::{AwsError, HttpRequestParts, Namespace, QueryRequest, WireErro
 
 use super::AppState;
 
+/// How much of an oversize body is read and thrown away before answering, so the client sees
+/// the AWS error document instead of a reset connection (a lingering close).
+const DRAIN_MAX: usize = 64 << 20;
+
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// Reads at most `limit` bytes; beyond it, drains (up to [`DRAIN_MAX`]) and reports `TooLarge`.
+async fn read_body(mut body: Body, limit: usize) -> Result<axum::body::Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut too_large = false;
+    let mut drained = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| BodyError::Broken)?.into_data() else {
+            continue;
+        };
+        if too_large {
+            drained += data.len();
+            if drained > DRAIN_MAX {
+                break;
+            }
+        } else if buf.len() + data.len() > limit {
+            too_large = true;
+            buf = Vec::new();
+        } else {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if too_large {
+        Err(BodyError::TooLarge)
+    } else {
+        Ok(buf.into())
+    }
+}
+
 /// How long a client may take to send its request body.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -130,10 +168,7 @@ pub(crate) async fn handle(
     body: Body,
 ) -> Response {
     let request_id = keyless_wire::request_id();
-    let read = tokio::time::timeout(
-        BODY_TIMEOUT,
-        axum::body::to_bytes(body, keyless_wire::MAX_BODY_BYTES),
-    );
+    let read = tokio::time::timeout(BODY_TIMEOUT, read_body(body, keyless_wire::MAX_BODY_BYTES));
     let bytes = match read.await {
         Ok(Ok(b)) => b,
         Err(_) => {
@@ -144,7 +179,15 @@ pub(crate) async fn handle(
             );
             return error_response(&err, Namespace::Sts, &request_id);
         }
-        Ok(Err(_)) => {
+        Ok(Err(BodyError::Broken)) => {
+            let err = AwsError::new(
+                "IncompleteBody",
+                "The request body ended before its declared length",
+                400,
+            );
+            return error_response(&err, Namespace::Sts, &request_id);
+        }
+        Ok(Err(BodyError::TooLarge)) => {
             let err = AwsError::new(
                 "RequestEntityTooLarge",
                 format!(
