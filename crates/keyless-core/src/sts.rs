@@ -286,15 +286,7 @@ impl Sts {
         note: &mut AuditNote,
     ) -> Result<Assumed, CoreError> {
         let now = self.clock.now();
-        note.session_name = Some(input.session_name.clone());
-        note.request_parameters
-            .insert("roleArn".into(), json!(input.role_arn));
-        note.request_parameters
-            .insert("roleSessionName".into(), json!(input.session_name));
-        if let Some(d) = input.duration {
-            note.request_parameters
-                .insert("durationSeconds".into(), json!(d));
-        }
+        note_request(note, &input.role_arn, &input.session_name, input.duration);
         // 1. Parameters.
         validate_common(
             &input.role_arn,
@@ -507,15 +499,7 @@ impl Sts {
         note: &mut AuditNote,
     ) -> Result<Assumed, CoreError> {
         let now = self.clock.now();
-        note.session_name = Some(input.session_name.clone());
-        note.request_parameters
-            .insert("roleArn".into(), json!(input.role_arn));
-        note.request_parameters
-            .insert("roleSessionName".into(), json!(input.session_name));
-        if let Some(d) = input.duration {
-            note.request_parameters
-                .insert("durationSeconds".into(), json!(d));
-        }
+        note_request(note, &input.role_arn, &input.session_name, input.duration);
         validate_common(
             &input.role_arn,
             &input.session_name,
@@ -843,6 +827,17 @@ pub fn user_identity(caller: &Caller, access_key_id: &str) -> Value {
                 "webIdFederationData": s.federated_provider.as_ref().map(|p| json!({"federatedProvider": p, "subject": s.web_identity_subject})),
             },
         }),
+    }
+}
+
+/// Records the parameters every assume call has in its audit note (never the token or policies).
+fn note_request(note: &mut AuditNote, role_arn: &str, session_name: &str, duration: Option<i64>) {
+    note.session_name = Some(session_name.to_owned());
+    let params = &mut note.request_parameters;
+    params.insert("roleArn".into(), json!(role_arn));
+    params.insert("roleSessionName".into(), json!(session_name));
+    if let Some(d) = duration {
+        params.insert("durationSeconds".into(), json!(d));
     }
 }
 
