@@ -193,7 +193,7 @@ const WEB_IDENTITY_DENIED: &str = "Not authorized to perform sts:AssumeRoleWithW
 const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
 const SOURCE_IDENTITY_CLAIM: &str = "https://aws.amazon.com/source_identity";
 /// GitHub claims STS exposes as condition keys (AWS reference §6.2).
-const GITHUB_KEYS: &[&str] = &[
+pub const GITHUB_CLAIM_KEYS: &[&str] = &[
     "actor",
     "actor_id",
     "enterprise_id",
@@ -353,7 +353,7 @@ impl Sts {
             ctx.set(&format!("{prefix}:azp"), vec![azp.clone()]);
         }
         if is_github_prefix(&prefix) {
-            for key in GITHUB_KEYS {
+            for key in GITHUB_CLAIM_KEYS {
                 if let Some(v) = claim_string(&verified.claims, key) {
                     ctx.set(&format!("{prefix}:{key}"), vec![v]);
                 }
@@ -953,7 +953,9 @@ fn add_globals(ctx: &mut Context, info: &RequestInfo, now: u64) {
     );
 }
 
-fn is_github_prefix(prefix: &str) -> bool {
+/// Whether a provider's condition-key prefix is one of GitHub's (github.com, an enterprise slug,
+/// or a GHE.com data-residency host), for which STS exposes [`GITHUB_CLAIM_KEYS`].
+pub fn is_github_prefix(prefix: &str) -> bool {
     prefix == "token.actions.githubusercontent.com"
         || prefix.starts_with("token.actions.githubusercontent.com/")
         || (prefix.starts_with("token.actions.")

@@ -11,20 +11,6 @@ use serde_json::{Map, Value};
 
 use super::explain::ExplainArgs;
 
-/// GitHub claims STS exposes as condition keys (AWS reference §6.2).
-const GITHUB_KEYS: &[&str] = &[
-    "actor",
-    "actor_id",
-    "enterprise_id",
-    "environment",
-    "job_workflow_ref",
-    "ref",
-    "repository",
-    "repository_id",
-    "repository_owner_id",
-    "workflow",
-];
-
 /// Where the web identity comes from.
 #[derive(Debug, clap::Args)]
 pub struct WebIdentityArgs {
@@ -175,8 +161,8 @@ fn add_claims(ctx: &mut Context, provider: &str, claims: &Map<String, Value>) {
             ctx.set(&format!("{prefix}:{key}"), vec![v]);
         }
     }
-    if prefix.starts_with("token.actions.githubusercontent.com") || prefix.contains(".ghe.com") {
-        for key in GITHUB_KEYS {
+    if keyless_core::sts::is_github_prefix(prefix) {
+        for key in keyless_core::sts::GITHUB_CLAIM_KEYS {
             if let Some(v) = claims.get(*key).and_then(s) {
                 ctx.set(&format!("{prefix}:{key}"), vec![v]);
             }
