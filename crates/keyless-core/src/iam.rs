@@ -1170,7 +1170,9 @@ impl Iam {
             return Ok(());
         }
         let why = match eval.decision {
-            Decision::ExplicitDeny => format!("with an explicit deny in an identity-based policy"),
+            Decision::ExplicitDeny => {
+                "with an explicit deny in an identity-based policy".to_owned()
+            }
             _ => format!("because no identity-based policy allows the {action} action"),
         };
         let mut msg = format!(

@@ -71,7 +71,11 @@ impl SealingKeys {
         let record = SealingKeyRecord {
             id: format!(
                 "k{}",
-                &keyless_wire::unique_id("")[..8].to_ascii_lowercase()
+                keyless_wire::unique_id("")
+                    .chars()
+                    .take(8)
+                    .collect::<String>()
+                    .to_ascii_lowercase()
             ),
             key_b64: STANDARD.encode(&*bytes),
             created: now,
