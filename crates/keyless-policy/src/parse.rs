@@ -160,6 +160,29 @@ impl Validator {
     }
 
     /// A string or a non-empty array of strings.
+    /// A string-or-list element whose every value must pass `check`; `None` (with each bad value
+    /// reported at its own position) when any fails.
+    fn checked_list(
+        &mut self,
+        node: &mut Node,
+        path: &Path<'_>,
+        what: &str,
+        check: fn(&str) -> Result<(), String>,
+        help: &'static str,
+    ) -> Option<Vec<String>> {
+        let list = self.string_list(node, path, what)?;
+        let is_array = matches!(node.value, Value::Array(_));
+        let mut ok = true;
+        for (i, (v, pos)) in list.iter().enumerate() {
+            let vp = if is_array { path.index(i) } else { *path };
+            if let Err(msg) = check(v) {
+                ok = false;
+                self.push(ErrorKind::InvalidValue, &vp, *pos, msg, Some(help));
+            }
+        }
+        ok.then(|| list.into_iter().map(|(s, _)| s).collect())
+    }
+
     fn string_list(
         &mut self,
         node: &mut Node,
@@ -427,32 +450,12 @@ impl Validator {
                     }
                 }
                 "Action" | "NotAction" => {
-                    if let Some(list) = self.string_list(&mut m.value, &p, element_name(&m.key)) {
-                        let mut ok = true;
-                        for (i, (a, pos)) in list.iter().enumerate() {
-                            let vp = if matches!(m.value.value, Value::Array(_)) {
-                                p.index(i)
-                            } else {
-                                p
-                            };
-                            if let Err(msg) = check_action(a) {
-                                ok = false;
-                                self.push(
-                                    ErrorKind::InvalidValue,
-                                    &vp,
-                                    *pos,
-                                    msg,
-                                    Some("actions are `service:Name` (wildcards `*` and `?` allowed in the name) or `*`"),
-                                );
-                            }
-                        }
-                        let values = list.into_iter().map(|(s, _)| s).collect::<Vec<_>>();
-                        if ok {
-                            if m.key == "Action" {
-                                action = Some(values);
-                            } else {
-                                not_action = Some(values);
-                            }
+                    let help = "actions are `service:Name` (wildcards `*` and `?` allowed in the name) or `*`";
+                    if let Some(values) = self.checked_list(&mut m.value, &p, element_name(&m.key), check_action, help) {
+                        if m.key == "Action" {
+                            action = Some(values);
+                        } else {
+                            not_action = Some(values);
                         }
                     }
                 }
@@ -467,32 +470,12 @@ impl Validator {
                         );
                         continue;
                     }
-                    if let Some(list) = self.string_list(&mut m.value, &p, element_name(&m.key)) {
-                        let mut ok = true;
-                        for (i, (r, pos)) in list.iter().enumerate() {
-                            let vp = if matches!(m.value.value, Value::Array(_)) {
-                                p.index(i)
-                            } else {
-                                p
-                            };
-                            if let Err(msg) = check_resource(r) {
-                                ok = false;
-                                self.push(
-                                    ErrorKind::InvalidValue,
-                                    &vp,
-                                    *pos,
-                                    msg,
-                                    Some("resources are ARNs (`arn:partition:service:region:account:resource`) or `*`"),
-                                );
-                            }
-                        }
-                        let values = list.into_iter().map(|(s, _)| s).collect::<Vec<_>>();
-                        if ok {
-                            if m.key == "Resource" {
-                                resource = Some(values);
-                            } else {
-                                not_resource = Some(values);
-                            }
+                    let help = "resources are ARNs (`arn:partition:service:region:account:resource`) or `*`";
+                    if let Some(values) = self.checked_list(&mut m.value, &p, element_name(&m.key), check_resource, help) {
+                        if m.key == "Resource" {
+                            resource = Some(values);
+                        } else {
+                            not_resource = Some(values);
                         }
                     }
                 }
