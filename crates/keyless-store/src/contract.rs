@@ -1,6 +1,6 @@
 //! The contract every `Store` must keep; run against each implementation.
 
-use keyless_core::store::{AuditFilter, AuditRow, Kind, Store};
+use keyless_core::store::{AuditFilter, AuditRow, CHANGE_PAGE, Change, Kind, Store};
 
 use crate::SqliteStore;
 
@@ -74,9 +74,215 @@ pub(crate) fn contract(store: &dyn Store) {
     assert_eq!(last.first().map(|r| r.time), Some(30));
 }
 
+/// `get` and `put_if_absent`: the first insert under a key wins, later ones change nothing.
+pub(crate) fn conditional_contract(store: &dyn Store) {
+    assert_eq!(store.get(Kind::SealingKey, "k-initial").unwrap(), None);
+    assert!(
+        store
+            .put_if_absent(Kind::SealingKey, "k-initial", "{\"n\":1}")
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_if_absent(Kind::SealingKey, "k-initial", "{\"n\":2}")
+            .unwrap()
+    );
+    assert_eq!(
+        store.get(Kind::SealingKey, "k-initial").unwrap().as_deref(),
+        Some("{\"n\":1}")
+    );
+    // The same key under another kind is another entity.
+    assert_eq!(store.get(Kind::IssuerKey, "k-initial").unwrap(), None);
+    store.delete(Kind::SealingKey, "k-initial").unwrap();
+    assert!(
+        store
+            .put_if_absent(Kind::SealingKey, "k-initial", "{\"n\":3}")
+            .unwrap()
+    );
+    assert_eq!(
+        store.get(Kind::SealingKey, "k-initial").unwrap().as_deref(),
+        Some("{\"n\":3}")
+    );
+}
+
+/// The change feed: every effective write appends one entry, in order; pages are bounded.
+pub(crate) fn feed_contract(store: &dyn Store) {
+    let start = store.latest_change().unwrap();
+    let empty = store.changes_since(start).unwrap();
+    assert!(empty.changes.is_empty() && !empty.more && !empty.gap);
+    assert_eq!(empty.next, start);
+
+    store.put(Kind::Role, "123456789012/a", "{}").unwrap();
+    store.put(Kind::Policy, "arn:p", "{}").unwrap();
+    assert!(
+        store
+            .put_if_absent(Kind::Role, "123456789012/a", "{}")
+            .is_ok()
+    );
+    store.delete(Kind::Role, "123456789012/a").unwrap();
+    // Deleting what is absent changes nothing and records nothing.
+    store.delete(Kind::Role, "123456789012/absent").unwrap();
+    assert!(store.put_if_absent(Kind::Provider, "arn:o", "{}").unwrap());
+
+    let page = store.changes_since(start).unwrap();
+    let seen: Vec<(Kind, &str)> = page
+        .changes
+        .iter()
+        .map(|c| (c.kind, c.key.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (Kind::Role, "123456789012/a"),
+            (Kind::Policy, "arn:p"),
+            (Kind::Role, "123456789012/a"),
+            (Kind::Provider, "arn:o"),
+        ]
+    );
+    assert!(page.changes.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(page.changes.iter().all(|c| c.seq > start));
+    assert_eq!(page.next, page.changes.last().unwrap().seq);
+    assert_eq!(store.latest_change().unwrap(), page.next);
+    assert!(!page.more && !page.gap);
+
+    // Asking from the middle returns the rest.
+    let second = page.changes[1].seq;
+    let rest = store.changes_since(second).unwrap();
+    assert_eq!(
+        rest.changes.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        page.changes[2..].iter().map(|c| c.seq).collect::<Vec<_>>()
+    );
+    // Nothing new: an empty page that stays where it is.
+    let none = store.changes_since(page.next).unwrap();
+    assert!(none.changes.is_empty());
+    assert_eq!(none.next, page.next);
+
+    // A burst larger than a page comes in several pages, without loss.
+    let from = store.latest_change().unwrap();
+    let n = CHANGE_PAGE + 5;
+    for i in 0..n {
+        store
+            .put(Kind::Policy, &format!("arn:burst:{i}"), "{}")
+            .unwrap();
+    }
+    let mut got: Vec<Change> = Vec::new();
+    let mut at = from;
+    loop {
+        let p = store.changes_since(at).unwrap();
+        assert!(p.changes.len() <= CHANGE_PAGE);
+        assert!(!p.gap);
+        got.extend(p.changes);
+        at = p.next;
+        if !p.more {
+            break;
+        }
+    }
+    assert_eq!(got.len(), n);
+    assert_eq!(got.last().unwrap().key, format!("arn:burst:{}", n - 1));
+    assert_eq!(at, store.latest_change().unwrap());
+
+    // A position beyond the feed's end (the database was replaced) is reported as a gap.
+    let beyond = store.changes_since(at + 1_000_000).unwrap();
+    assert!(beyond.gap);
+    assert_eq!(beyond.next, at);
+}
+
 #[test]
 fn sqlite_in_memory_keeps_the_contract() {
     contract(&SqliteStore::in_memory().unwrap());
+}
+
+#[test]
+fn sqlite_conditional_insert() {
+    conditional_contract(&SqliteStore::in_memory().unwrap());
+}
+
+#[test]
+fn sqlite_change_feed() {
+    feed_contract(&SqliteStore::in_memory().unwrap());
+}
+
+#[test]
+fn sqlite_feed_is_pruned_and_a_reader_left_behind_sees_a_gap() {
+    let store = SqliteStore::in_memory().unwrap();
+    let total = keyless_core::store::CHANGES_KEPT + 250;
+    for i in 0..total {
+        store
+            .put(Kind::Role, &format!("123456789012/r{}", i % 7), "{}")
+            .unwrap();
+    }
+    assert_eq!(store.latest_change().unwrap(), total);
+    let kept = store.changes_since(total - 100).unwrap();
+    assert!(!kept.gap);
+    assert_eq!(kept.changes.len(), 100);
+    let behind = store.changes_since(1).unwrap();
+    assert!(behind.gap, "entries after 1 were pruned");
+    let conn = store.conn().unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM changes", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        rows <= i64::try_from(keyless_core::store::CHANGES_KEPT).unwrap() + 100,
+        "{rows}"
+    );
+}
+
+#[test]
+fn sqlite_two_connections_share_the_feed_and_race_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db");
+    let a = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+    let b = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
+    let start = b.latest_change().unwrap();
+    a.put(Kind::Role, "123456789012/x", "{}").unwrap();
+    let page = b.changes_since(start).unwrap();
+    assert_eq!(page.changes.len(), 1);
+    // Eight writers race to insert one key: exactly one wins.
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                s.put_if_absent(Kind::SealingKey, "initial", &format!("{{\"w\":{i}}}"))
+                    .unwrap()
+            })
+        })
+        .collect();
+    let wins = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|w| *w)
+        .count();
+    assert_eq!(wins, 1);
+}
+
+#[test]
+fn sqlite_processes_opening_one_new_file_at_once_migrate_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.db");
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let path = path.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                SqliteStore::open(&path).map(|_| ())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let version: i64 = store
+        .conn()
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }
 
 #[test]
@@ -98,6 +304,24 @@ fn postgres_keeps_the_contract() {
         return;
     };
     contract(&schema.open().unwrap());
+}
+
+#[test]
+fn postgres_conditional_insert() {
+    let Some(schema) = crate::testing::TestSchema::from_env() else {
+        eprintln!("skipped: {} is not set", crate::testing::URL_VAR);
+        return;
+    };
+    conditional_contract(&schema.open().unwrap());
+}
+
+#[test]
+fn postgres_change_feed() {
+    let Some(schema) = crate::testing::TestSchema::from_env() else {
+        eprintln!("skipped: {} is not set", crate::testing::URL_VAR);
+        return;
+    };
+    feed_contract(&schema.open().unwrap());
 }
 
 #[test]

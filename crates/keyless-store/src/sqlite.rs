@@ -3,11 +3,15 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use keyless_core::store::{AuditFilter, AuditRow, Kind, Snapshot, Store, StoreError};
-use rusqlite::{Connection, params};
+use keyless_core::store::{
+    AuditFilter, AuditRow, CHANGE_PAGE, CHANGES_KEPT, Change, ChangePage, Kind, Snapshot, Store,
+    StoreError,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE entities (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE entities (
         kind TEXT NOT NULL,
         key TEXT NOT NULL,
         value TEXT NOT NULL,
@@ -23,7 +27,23 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE entities (
     );
     CREATE INDEX audit_time ON audit (time);
     CREATE INDEX audit_session ON audit (session_name);
-    CREATE INDEX audit_subject ON audit (subject);"];
+    CREATE INDEX audit_subject ON audit (subject);",
+    // The change feed other nodes follow. AUTOINCREMENT never reuses a position, and SQLite
+    // serialises writers, so positions become visible in increasing order.
+    "CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL
+    );
+    CREATE TABLE changes_pruned (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        through INTEGER NOT NULL
+    );
+    INSERT INTO changes_pruned (id, through) VALUES (1, 0);",
+];
+
+/// Pruning runs on every this many feed positions.
+const PRUNE_EVERY: u64 = 100;
 
 /// A SQLite database file holding every entity and the audit log.
 pub struct SqliteStore {
@@ -74,7 +94,12 @@ impl SqliteStore {
             .map_err(db_err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err)?;
-        let tx = conn.transaction().map_err(db_err)?;
+        // IMMEDIATE: take the write lock before reading the version, so several processes
+        // opening one file at once take turns (waiting up to the busy timeout) instead of
+        // failing to upgrade a read lock.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
         let version: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(db_err)?;
@@ -90,11 +115,43 @@ impl SqliteStore {
         })
     }
 
-    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+    pub(crate) fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
         self.conn
             .lock()
             .map_err(|_| StoreError::Database("connection lock poisoned".into()))
     }
+
+    /// Runs `f` in one IMMEDIATE transaction (the file's write lock is taken first, so another
+    /// process writing at the same time makes this wait rather than fail).
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let out = f(&tx).map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        Ok(out)
+    }
+}
+
+/// Appends (kind, key) to the change feed inside the writing transaction, and now and then
+/// prunes the feed to its last [`CHANGES_KEPT`] entries so it stays bounded.
+fn record_change(tx: &Transaction<'_>, kind: Kind, key: &str) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached("INSERT INTO changes (kind, key) VALUES (?1, ?2)")?
+        .execute(params![kind.as_str(), key])?;
+    let seq = u64::try_from(tx.last_insert_rowid()).unwrap_or(0);
+    if seq % PRUNE_EVERY == 0 && seq > CHANGES_KEPT {
+        let through = i64::try_from(seq - CHANGES_KEPT).unwrap_or(0);
+        tx.execute("DELETE FROM changes WHERE seq <= ?1", params![through])?;
+        tx.execute(
+            "UPDATE changes_pruned SET through = MAX(through, ?1) WHERE id = 1",
+            params![through],
+        )?;
+    }
+    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -126,24 +183,130 @@ impl Store for SqliteStore {
     }
 
     fn put(&self, kind: Kind, key: &str, json: &str) -> Result<(), StoreError> {
-        self.conn()?
-            .execute(
+        self.write(|tx| {
+            tx.execute(
                 "INSERT INTO entities (kind, key, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value",
                 params![kind.as_str(), key, json],
-            )
-            .map_err(db_err)?;
-        Ok(())
+            )?;
+            record_change(tx, kind, key)
+        })
     }
 
     fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError> {
-        self.conn()?
-            .execute(
+        self.write(|tx| {
+            let n = tx.execute(
                 "DELETE FROM entities WHERE kind = ?1 AND key = ?2",
                 params![kind.as_str(), key],
+            )?;
+            if n > 0 {
+                record_change(tx, kind, key)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn put_if_absent(&self, kind: Kind, key: &str, json: &str) -> Result<bool, StoreError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "INSERT INTO entities (kind, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (kind, key) DO NOTHING",
+                params![kind.as_str(), key, json],
+            )?;
+            if n > 0 {
+                record_change(tx, kind, key)?;
+            }
+            Ok(n > 0)
+        })
+    }
+
+    fn get(&self, kind: Kind, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn()?
+            .query_row(
+                "SELECT value FROM entities WHERE kind = ?1 AND key = ?2",
+                params![kind.as_str(), key],
+                |r| r.get(0),
             )
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn latest_change(&self) -> Result<u64, StoreError> {
+        let conn = self.conn()?;
+        let seq: i64 = conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
+                r.get(0)
+            })
             .map_err(db_err)?;
-        Ok(())
+        let pruned: i64 = conn
+            .query_row("SELECT through FROM changes_pruned WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_err)?;
+        Ok(u64::try_from(seq.max(pruned)).unwrap_or(0))
+    }
+
+    fn changes_since(&self, since: u64) -> Result<ChangePage, StoreError> {
+        let mut conn = self.conn()?;
+        // One read transaction: the pruning mark and the rows come from the same snapshot.
+        let tx = conn.transaction().map_err(db_err)?;
+        let pruned: i64 = tx
+            .query_row("SELECT through FROM changes_pruned WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_err)?;
+        let latest: i64 = tx
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_err)?;
+        let latest = latest.max(pruned);
+        let mut since_i = i64::try_from(since).unwrap_or(i64::MAX);
+        let mut page = ChangePage {
+            next: since,
+            gap: since_i < pruned,
+            ..ChangePage::default()
+        };
+        if since_i > latest {
+            // The feed went backwards (the database was replaced): start over from its end.
+            since_i = latest;
+            page.next = u64::try_from(latest).unwrap_or(0);
+            page.gap = true;
+        }
+        let limit = i64::try_from(CHANGE_PAGE).unwrap_or(i64::MAX);
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT seq, kind, key FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![since_i, limit + 1], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(db_err)?;
+            for row in rows {
+                let (seq, kind, key) = row.map_err(db_err)?;
+                if page.changes.len() >= CHANGE_PAGE {
+                    page.more = true;
+                    break;
+                }
+                let kind = Kind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
+                    kind: "unknown",
+                    key: key.clone(),
+                    reason: format!("unknown kind `{kind}` in the change feed"),
+                })?;
+                let seq = u64::try_from(seq).unwrap_or(0);
+                page.next = seq;
+                page.changes.push(Change { seq, kind, key });
+            }
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(page)
     }
 
     fn append_audit(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
