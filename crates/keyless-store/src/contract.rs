@@ -341,6 +341,6 @@ fn postgres_survives_reopen() {
         schema
             .scalar("SELECT count(*) FROM schema_version")
             .unwrap(),
-        1
+        2
     );
 }

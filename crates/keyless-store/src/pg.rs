@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use keyless_core::store::{AuditFilter, AuditRow, Kind, Snapshot, Store, StoreError};
+use keyless_core::store::{
+    AuditFilter, AuditRow, CHANGE_PAGE, CHANGES_KEPT, Change, ChangePage, Kind, Snapshot, Store,
+    StoreError,
+};
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -21,7 +24,8 @@ use tokio_postgres::{Client, Config, NoTls, Statement};
 
 /// Schema migrations, applied in order inside one transaction that holds an advisory lock; the
 /// `schema_version` table records which ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE entities (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE entities (
         kind TEXT NOT NULL,
         key TEXT NOT NULL,
         value TEXT NOT NULL,
@@ -37,7 +41,33 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE entities (
     );
     CREATE INDEX audit_time ON audit (time);
     CREATE INDEX audit_session ON audit (session_name);
-    CREATE INDEX audit_subject ON audit (subject);"];
+    CREATE INDEX audit_subject ON audit (subject);",
+    // The change feed other nodes follow. Writers take FEED_LOCK_CLASS before appending, so
+    // positions are handed out and committed in the same order.
+    "CREATE TABLE changes (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL
+    );
+    CREATE TABLE changes_pruned (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        through BIGINT NOT NULL
+    );
+    INSERT INTO changes_pruned (id, through) VALUES (1, 0);",
+];
+
+/// First key of the advisory lock every entity write holds until it commits (`km`), the second
+/// being the schema's hash as for migrations.
+///
+/// Why: an identity column hands out positions when rows are inserted, not when they commit, so
+/// without it a reader could see position 11 committed, move past it, and miss 10 committing a
+/// moment later. Serialising entity writes (rare: IAM changes and key rotations, never audit
+/// records) makes commit order equal position order. PostgreSQL makes a transaction visible
+/// before it releases its locks, so the next writer's position is always the larger one.
+const FEED_LOCK_CLASS: i32 = 0x6b6d;
+
+/// Pruning runs on every this many feed positions.
+const PRUNE_EVERY: u64 = 100;
 
 /// First key of the two-part advisory lock taken while migrating (`kl` in ASCII); the second part
 /// is a hash of the schema name, so different schemas migrate independently.
@@ -110,12 +140,27 @@ enum Op {
         kind: Kind,
         key: String,
     },
+    PutIfAbsent {
+        kind: Kind,
+        key: String,
+        json: String,
+    },
+    Get {
+        kind: Kind,
+        key: String,
+    },
+    LatestChange,
+    ChangesSince(u64),
     Append(Vec<AuditRow>),
     Query(AuditFilter),
 }
 
 enum Reply {
     Done,
+    Inserted(bool),
+    Value(Option<String>),
+    Seq(u64),
+    Page(ChangePage),
     Snapshot(Snapshot),
     Audit(Vec<AuditRow>),
 }
@@ -245,6 +290,41 @@ impl Store for PgStore {
         self.call(Op::Append(rows.to_vec())).map(|_| ())
     }
 
+    fn put_if_absent(&self, kind: Kind, key: &str, json: &str) -> Result<bool, StoreError> {
+        match self.call(Op::PutIfAbsent {
+            kind,
+            key: key.to_owned(),
+            json: json.to_owned(),
+        })? {
+            Reply::Inserted(b) => Ok(b),
+            _ => Err(unexpected()),
+        }
+    }
+
+    fn get(&self, kind: Kind, key: &str) -> Result<Option<String>, StoreError> {
+        match self.call(Op::Get {
+            kind,
+            key: key.to_owned(),
+        })? {
+            Reply::Value(v) => Ok(v),
+            _ => Err(unexpected()),
+        }
+    }
+
+    fn latest_change(&self) -> Result<u64, StoreError> {
+        match self.call(Op::LatestChange)? {
+            Reply::Seq(s) => Ok(s),
+            _ => Err(unexpected()),
+        }
+    }
+
+    fn changes_since(&self, since: u64) -> Result<ChangePage, StoreError> {
+        match self.call(Op::ChangesSince(since))? {
+            Reply::Page(p) => Ok(p),
+            _ => Err(unexpected()),
+        }
+    }
+
     fn query_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
         match self.call(Op::Query(filter.clone()))? {
             Reply::Audit(rows) => Ok(rows),
@@ -330,6 +410,12 @@ struct Stmts {
     put: Statement,
     delete: Statement,
     append: Statement,
+    put_if_absent: Statement,
+    get: Statement,
+    feed_lock: Statement,
+    record: Statement,
+    changes: Statement,
+    mark: Statement,
 }
 
 async fn connection_task(shared: Arc<Shared>, rx: Arc<AsyncMutex<mpsc::Receiver<Job>>>) {
@@ -527,6 +613,32 @@ async fn prepare(client: &Client) -> Result<Stmts, tokio_postgres::Error> {
                  SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[], $5::TEXT[])",
             )
             .await?,
+        put_if_absent: client
+            .prepare(
+                "INSERT INTO entities (kind, key, value) VALUES ($1, $2, $3)
+                 ON CONFLICT (kind, key) DO NOTHING",
+            )
+            .await?,
+        get: client
+            .prepare("SELECT value FROM entities WHERE kind = $1 AND key = $2")
+            .await?,
+        feed_lock: client
+            .prepare("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .await?,
+        record: client
+            .prepare("INSERT INTO changes (kind, key) VALUES ($1, $2) RETURNING seq")
+            .await?,
+        changes: client
+            .prepare("SELECT seq, kind, key FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .await?,
+        // Read after the rows: a pruning in between then shows as a (harmless) gap rather than
+        // hiding lost rows.
+        mark: client
+            .prepare(
+                "SELECT through, (SELECT COALESCE(MAX(seq), 0) FROM changes)
+                 FROM changes_pruned WHERE id = 1",
+            )
+            .await?,
     })
 }
 
@@ -567,17 +679,55 @@ async fn execute(shared: &Shared, conn: &mut Conn, op: &Op) -> Result<Reply, Fai
             Ok(Reply::Snapshot(snapshot))
         }
         Op::Put { kind, key, json } => {
-            client
-                .execute(&stmts.put, &[&kind.as_str(), key, json])
+            let schema = lock_name(shared);
+            let tx = client.transaction().await?;
+            tx.execute(&stmts.feed_lock, &[&FEED_LOCK_CLASS, &schema])
                 .await?;
+            tx.execute(&stmts.put, &[&kind.as_str(), key, json]).await?;
+            record_change(&tx, stmts, *kind, key).await?;
+            commit(tx).await?;
             Ok(Reply::Done)
         }
         Op::Delete { kind, key } => {
-            client
-                .execute(&stmts.delete, &[&kind.as_str(), key])
+            let schema = lock_name(shared);
+            let tx = client.transaction().await?;
+            tx.execute(&stmts.feed_lock, &[&FEED_LOCK_CLASS, &schema])
                 .await?;
+            let n = tx.execute(&stmts.delete, &[&kind.as_str(), key]).await?;
+            if n > 0 {
+                record_change(&tx, stmts, *kind, key).await?;
+            }
+            commit(tx).await?;
             Ok(Reply::Done)
         }
+        Op::PutIfAbsent { kind, key, json } => {
+            let schema = lock_name(shared);
+            let tx = client.transaction().await?;
+            tx.execute(&stmts.feed_lock, &[&FEED_LOCK_CLASS, &schema])
+                .await?;
+            let n = tx
+                .execute(&stmts.put_if_absent, &[&kind.as_str(), key, json])
+                .await?;
+            if n > 0 {
+                record_change(&tx, stmts, *kind, key).await?;
+            }
+            commit(tx).await?;
+            Ok(Reply::Inserted(n > 0))
+        }
+        Op::Get { kind, key } => {
+            let row = client.query_opt(&stmts.get, &[&kind.as_str(), key]).await?;
+            Ok(Reply::Value(match row {
+                Some(r) => Some(r.try_get(0)?),
+                None => None,
+            }))
+        }
+        Op::LatestChange => {
+            let row = client.query_one(&stmts.mark, &[]).await?;
+            let through: i64 = row.try_get(0)?;
+            let latest: i64 = row.try_get(1)?;
+            Ok(Reply::Seq(u64::try_from(through.max(latest)).unwrap_or(0)))
+        }
+        Op::ChangesSince(since) => changes_since(client, stmts, *since).await,
         Op::Append(rows) => {
             let times: Vec<i64> = rows
                 .iter()
@@ -601,6 +751,87 @@ async fn execute(shared: &Shared, conn: &mut Conn, op: &Op) -> Result<Reply, Fai
         }
         Op::Query(filter) => query_audit(client, filter).await,
     }
+}
+
+/// The second part of the feed lock: the schema, as for migrations.
+fn lock_name(shared: &Shared) -> String {
+    shared.options.schema.clone().unwrap_or_default()
+}
+
+/// Commits; only a failed COMMIT leaves the outcome unknown.
+async fn commit(tx: tokio_postgres::Transaction<'_>) -> Result<(), Failure> {
+    tx.commit().await.map_err(|error| Failure::Pg {
+        error,
+        maybe_applied: true,
+    })
+}
+
+/// Appends (kind, key) to the feed inside the writing transaction (which holds the feed lock),
+/// and now and then prunes the feed to its last [`CHANGES_KEPT`] entries.
+async fn record_change(
+    tx: &tokio_postgres::Transaction<'_>,
+    stmts: &Stmts,
+    kind: Kind,
+    key: &str,
+) -> Result<(), Failure> {
+    let seq: i64 = tx
+        .query_one(&stmts.record, &[&kind.as_str(), &key])
+        .await?
+        .try_get(0)?;
+    let seq = u64::try_from(seq).unwrap_or(0);
+    if seq % PRUNE_EVERY == 0 && seq > CHANGES_KEPT {
+        let through = i64::try_from(seq - CHANGES_KEPT).unwrap_or(0);
+        tx.execute("DELETE FROM changes WHERE seq <= $1", &[&through])
+            .await?;
+        tx.execute(
+            "UPDATE changes_pruned SET through = GREATEST(through, $1) WHERE id = 1",
+            &[&through],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn changes_since(client: &Client, stmts: &Stmts, since: u64) -> Result<Reply, Failure> {
+    let since_i = i64::try_from(since).unwrap_or(i64::MAX);
+    let limit = i64::try_from(CHANGE_PAGE).unwrap_or(i64::MAX);
+    let rows = client
+        .query(&stmts.changes, &[&since_i, &(limit + 1)])
+        .await?;
+    let mark = client.query_one(&stmts.mark, &[]).await?;
+    let through: i64 = mark.try_get(0)?;
+    let latest: i64 = mark.try_get::<_, i64>(1)?.max(through);
+    let mut page = ChangePage {
+        next: since,
+        gap: since_i < through,
+        ..ChangePage::default()
+    };
+    if since_i > latest {
+        // The feed went backwards (the database was replaced): start over from its end.
+        page.next = u64::try_from(latest).unwrap_or(0);
+        page.gap = true;
+        return Ok(Reply::Page(page));
+    }
+    for row in rows {
+        if page.changes.len() >= CHANGE_PAGE {
+            page.more = true;
+            break;
+        }
+        let seq: i64 = row.try_get(0)?;
+        let kind: String = row.try_get(1)?;
+        let key: String = row.try_get(2)?;
+        let Some(kind) = Kind::parse(&kind) else {
+            return Err(Failure::Store(StoreError::Corrupt {
+                kind: "unknown",
+                reason: format!("unknown kind `{kind}` in the change feed"),
+                key,
+            }));
+        };
+        let seq = u64::try_from(seq).unwrap_or(0);
+        page.next = seq;
+        page.changes.push(Change { seq, kind, key });
+    }
+    Ok(Reply::Page(page))
 }
 
 async fn query_audit(client: &Client, filter: &AuditFilter) -> Result<Reply, Failure> {
