@@ -1534,3 +1534,99 @@ fn decode_marker(marker: &str) -> Result<String, CoreError> {
             ))
         })
 }
+
+/// Above this many changed entities in one batch, [`Iam::apply_changes`] reloads everything in
+/// one read instead of one read per entity.
+const APPLY_ONE_BY_ONE_MAX: usize = 256;
+
+impl Iam {
+    /// Applies changes that any node (this one included) wrote to the store: each changed
+    /// provider, role or managed policy is read again from the store and replaced in memory, or
+    /// removed when the store no longer has it. Other kinds are ignored. Returns how many
+    /// entities were refreshed.
+    ///
+    /// The store is the source of truth and the feed only names what changed, so applying a
+    /// change twice, or a change this node made itself, is harmless. The reads happen under the
+    /// state lock, like this node's own writes, so a local write made at the same moment is
+    /// never overwritten by an older copy. An entity that no longer parses (written by a newer
+    /// keyless) is logged and left as it was. Fails, changing nothing further, when the store
+    /// cannot be read; the caller retries from the same position later.
+    pub fn apply_changes(&self, changes: &[crate::store::Change]) -> Result<usize, CoreError> {
+        let mut keys: Vec<(Kind, &str)> = Vec::new();
+        for c in changes {
+            if matches!(c.kind, Kind::Provider | Kind::Role | Kind::Policy)
+                && !keys.contains(&(c.kind, c.key.as_str()))
+            {
+                keys.push((c.kind, &c.key));
+            }
+        }
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        if keys.len() > APPLY_ONE_BY_ONE_MAX {
+            self.reload()?;
+            return Ok(keys.len());
+        }
+        let mut state = self.write()?;
+        for (kind, key) in &keys {
+            let json = self.store.get(*kind, key)?;
+            if let Err(e) = apply_one(&mut state, *kind, key, json.as_deref()) {
+                tracing::error!(kind = kind.as_str(), key, error = %e, "cannot apply a stored change; keeping the previous version");
+            }
+        }
+        Ok(keys.len())
+    }
+
+    /// Replaces the whole in-memory state with what the store holds, for a node that fell
+    /// behind the change feed.
+    pub fn reload(&self) -> Result<(), CoreError> {
+        let mut state = self.write()?;
+        let fresh = Iam::load(self.store.clone(), self.clock.clone())?;
+        let fresh = fresh
+            .state
+            .into_inner()
+            .map_err(|_| CoreError::Internal("state lock poisoned".into()))?;
+        *state = fresh;
+        Ok(())
+    }
+}
+
+/// Replaces (or, for `None`, removes) one entity in `state`.
+fn apply_one(
+    state: &mut State,
+    kind: Kind,
+    key: &str,
+    json: Option<&str>,
+) -> Result<(), CoreError> {
+    let corrupt = |e: serde_json::Error| CoreError::Internal(format!("stored {kind:?} {key}: {e}"));
+    match (kind, json) {
+        (Kind::Provider, None) => {
+            state.providers.remove(key);
+        }
+        (Kind::Provider, Some(json)) => {
+            let p: OidcProvider = serde_json::from_str(json).map_err(corrupt)?;
+            state.providers.insert(key.to_owned(), Arc::new(p));
+        }
+        (Kind::Role, None) => {
+            state.roles.remove(key);
+        }
+        (Kind::Role, Some(json)) => {
+            let role: Role = serde_json::from_str(json).map_err(corrupt)?;
+            state
+                .roles
+                .insert(key.to_owned(), Arc::new(role_entry(role)?));
+        }
+        (Kind::Policy, None) => {
+            state.policies.remove(key);
+        }
+        (Kind::Policy, Some(json)) => {
+            let policy: ManagedPolicy = serde_json::from_str(json).map_err(corrupt)?;
+            let parsed = parse_policy(policy.document(), PolicyKind::Identity)?;
+            state
+                .policies
+                .insert(key.to_owned(), Arc::new(PolicyEntry { policy, parsed }));
+        }
+        (Kind::IssuerKey | Kind::SealingKey, _) => {}
+    }
+    Ok(())
+}

@@ -3,6 +3,13 @@
 //! Both are generated on first start, persisted in the store, and rotated on demand; a rotated
 //! key stops being used for new tokens but stays usable for verification for an overlap, so
 //! credentials and tokens issued before a rotation keep working until they expire.
+//!
+//! Several nodes may share one store. Nodes starting together on an empty store must agree on
+//! one first key, so the first key of each kind is inserted with [`Store::put_if_absent`] under a
+//! well-known store key ([`INITIAL_SEALING_KEY_ID`], [`INITIAL_ISSUER_KEY`]): one node wins and
+//! the others adopt its key. Later keys (rotations) reach the other nodes through the change
+//! feed and `apply_changes`; when two nodes rotate at once, every node picks the same current key
+//! by the same order (newest first, then by id), and all keys stay usable for verification.
 
 use std::sync::{Arc, RwLock};
 
@@ -13,10 +20,38 @@ use keyless_oidc::{KeySet, SigningKey};
 use crate::error::CoreError;
 use crate::model::{IssuerKeyRecord, SealingKeyRecord};
 use crate::seal::{self, SealingKey, Session};
-use crate::store::{Kind, Store};
+use crate::store::{Change, Kind, Store};
 
 /// How long a retired key stays: longer than the longest session (12 h) plus skew.
 pub const RETIRED_KEY_OVERLAP: u64 = 13 * 3600;
+
+/// Id (and store key) of the first sealing key of an empty store, the same on every node so that
+/// nodes starting together race for one row instead of each creating its own key.
+pub const INITIAL_SEALING_KEY_ID: &str = "kinitial";
+
+/// Store key of the issuer's first signing key (its kid is the key's own), for the same reason.
+pub const INITIAL_ISSUER_KEY: &str = "initial";
+
+/// Distinct keys of `kind` among `changes`, in first-seen order.
+fn changed_keys(changes: &[Change], kind: Kind) -> Vec<&str> {
+    let mut keys: Vec<&str> = Vec::new();
+    for c in changes {
+        if c.kind == kind && !keys.contains(&c.key.as_str()) {
+            keys.push(&c.key);
+        }
+    }
+    keys
+}
+
+/// The order every node uses: current (not retired) first, then newest first, then by id, so two
+/// nodes holding the same keys always pick the same current one.
+fn order_key(
+    retired: Option<u64>,
+    created: u64,
+    id: &str,
+) -> (bool, std::cmp::Reverse<u64>, String) {
+    (retired.is_some(), std::cmp::Reverse(created), id.to_owned())
+}
 
 fn internal<E: std::fmt::Display>(e: E) -> CoreError {
     CoreError::Internal(e.to_string())
@@ -47,11 +82,12 @@ impl SealingKeys {
             keys: RwLock::new(Vec::new()),
             store,
         };
-        if records.iter().all(|r| r.retired.is_some()) {
+        if records.is_empty() {
+            records.push(this.initial_record(now)?);
+        } else if records.iter().all(|r| r.retired.is_some()) {
             records.push(this.new_record(now)?);
         }
-        // Current (not retired) first, then newest first.
-        records.sort_by_key(|r| (r.retired.is_some(), std::cmp::Reverse(r.created)));
+        records.sort_by_key(|r| order_key(r.retired, r.created, &r.id));
         let mut keys = Vec::new();
         for r in records {
             let key = Self::key_of(&r)?;
@@ -64,6 +100,85 @@ impl SealingKeys {
     fn key_of(r: &SealingKeyRecord) -> Result<SealingKey, CoreError> {
         let bytes = zeroize::Zeroizing::new(STANDARD.decode(&r.key_b64).map_err(internal)?);
         SealingKey::new(&r.id, &bytes).map_err(internal)
+    }
+
+    /// The first key of an empty store: this node's if it wins the insert, else the winner's.
+    fn initial_record(&self, now: u64) -> Result<SealingKeyRecord, CoreError> {
+        let bytes = SealingKey::generate_bytes().map_err(internal)?;
+        let record = SealingKeyRecord {
+            id: INITIAL_SEALING_KEY_ID.to_owned(),
+            key_b64: STANDARD.encode(&*bytes),
+            created: now,
+            retired: None,
+        };
+        let json = serde_json::to_string(&record).map_err(internal)?;
+        if self
+            .store
+            .put_if_absent(Kind::SealingKey, &record.id, &json)?
+        {
+            return Ok(record);
+        }
+        let winner = self
+            .store
+            .get(Kind::SealingKey, INITIAL_SEALING_KEY_ID)?
+            .ok_or_else(|| {
+                CoreError::Unavailable("the first sealing key vanished while starting".into())
+            })?;
+        serde_json::from_str(&winner).map_err(internal)
+    }
+
+    /// Applies sealing-key changes made by any node (this one included: applying them again is
+    /// harmless): a new key becomes usable, a retirement moves the current key, a deletion drops
+    /// the key. Other kinds are ignored.
+    ///
+    /// Reads the changed records from the store under the lock, so a rotation made here at the
+    /// same moment is never overwritten by an older copy. Fails (changing nothing) when the store
+    /// cannot be read; the caller retries later.
+    pub fn apply_changes(&self, changes: &[Change]) -> Result<(), CoreError> {
+        let ids = changed_keys(changes, Kind::SealingKey);
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut keys = self.keys.write().map_err(internal)?;
+        let mut next = keys.clone();
+        for id in ids {
+            next.retain(|(r, _)| r.id != id);
+            if let Some(json) = self.store.get(Kind::SealingKey, id)? {
+                let record: SealingKeyRecord = serde_json::from_str(&json).map_err(internal)?;
+                let key = Self::key_of(&record)?;
+                next.push((record, Arc::new(key)));
+            }
+        }
+        Self::install(&mut keys, next);
+        Ok(())
+    }
+
+    /// Replaces every key with what the store holds (after the change feed lost entries).
+    pub fn reload(&self) -> Result<(), CoreError> {
+        let mut keys = self.keys.write().map_err(internal)?;
+        let mut next = Vec::new();
+        for (kind, _, json) in self.store.load()?.entities {
+            if kind == Kind::SealingKey {
+                let record: SealingKeyRecord = serde_json::from_str(&json).map_err(internal)?;
+                let key = Self::key_of(&record)?;
+                next.push((record, Arc::new(key)));
+            }
+        }
+        Self::install(&mut keys, next);
+        Ok(())
+    }
+
+    /// Sorts and installs `next`, unless it is empty (a node never stops sealing).
+    fn install(
+        keys: &mut Vec<(SealingKeyRecord, Arc<SealingKey>)>,
+        mut next: Vec<(SealingKeyRecord, Arc<SealingKey>)>,
+    ) {
+        if next.is_empty() {
+            tracing::warn!("the store holds no sealing key; keeping the keys in memory");
+            return;
+        }
+        next.sort_by_key(|(r, _)| order_key(r.retired, r.created, &r.id));
+        *keys = next;
     }
 
     fn new_record(&self, now: u64) -> Result<SealingKeyRecord, CoreError> {
@@ -157,8 +272,17 @@ pub struct IssuerKeys {
     store: Arc<dyn Store>,
 }
 
+/// One issuer key and the store key its record lives under (its kid, except for the first key
+/// of a store, which lives under [`INITIAL_ISSUER_KEY`]).
+#[derive(Clone)]
+struct IssuerEntry {
+    store_key: String,
+    record: IssuerKeyRecord,
+    key: Arc<SigningKey>,
+}
+
 struct IssuerState {
-    keys: Vec<(IssuerKeyRecord, Arc<SigningKey>)>,
+    keys: Vec<IssuerEntry>,
     key_set: Option<Arc<KeySet>>,
     jwks: serde_json::Value,
 }
@@ -181,45 +305,86 @@ impl IssuerKeys {
     /// delay a first start, so the server listens first and calls
     /// [`IssuerKeys::ensure_signing_key`] in the background.
     pub fn load_deferred(store: Arc<dyn Store>) -> Result<Self, CoreError> {
-        let mut records: Vec<IssuerKeyRecord> = Vec::new();
-        for (kind, _, json) in store.load()?.entities {
-            if kind == Kind::IssuerKey {
-                records.push(serde_json::from_str(&json).map_err(internal)?);
-            }
-        }
-        let state = Self::state(Self::keys_of(records)?)?;
+        let state = Self::state(Self::stored(&*store)?)?;
         Ok(Self {
             inner: RwLock::new(state),
             store,
         })
     }
 
-    /// Generates the first signing key if there is no current one.
-    pub fn ensure_signing_key(&self, now: u64) -> Result<(), CoreError> {
-        let has_current = self
-            .inner
-            .read()
-            .map_err(internal)?
-            .keys
-            .iter()
-            .any(|(r, _)| r.retired.is_none());
-        if !has_current {
-            self.rotate(now)?;
-        }
-        Ok(())
-    }
-
-    fn keys_of(
-        mut records: Vec<IssuerKeyRecord>,
-    ) -> Result<Vec<(IssuerKeyRecord, Arc<SigningKey>)>, CoreError> {
-        records.sort_by_key(|r| (r.retired.is_some(), std::cmp::Reverse(r.created)));
+    /// Every issuer key in the store.
+    fn stored(store: &dyn Store) -> Result<Vec<IssuerEntry>, CoreError> {
         let mut keys = Vec::new();
-        for r in records {
-            let der = STANDARD.decode(&r.pkcs8_b64).map_err(internal)?;
-            let key = SigningKey::from_pkcs8(&r.kid, &der).map_err(internal)?;
-            keys.push((r, Arc::new(key)));
+        for (kind, store_key, json) in store.load()?.entities {
+            if kind == Kind::IssuerKey {
+                keys.push(Self::entry(store_key, &json)?);
+            }
         }
         Ok(keys)
+    }
+
+    fn entry(store_key: String, json: &str) -> Result<IssuerEntry, CoreError> {
+        let record: IssuerKeyRecord = serde_json::from_str(json).map_err(internal)?;
+        let der = STANDARD.decode(&record.pkcs8_b64).map_err(internal)?;
+        let key = Arc::new(SigningKey::from_pkcs8(&record.kid, &der).map_err(internal)?);
+        Ok(IssuerEntry {
+            store_key,
+            record,
+            key,
+        })
+    }
+
+    /// Generates the first signing key if there is no current one.
+    ///
+    /// On a store without any issuer key, nodes starting together race to insert under
+    /// [`INITIAL_ISSUER_KEY`]; a node that loses adopts the winner's key.
+    pub fn ensure_signing_key(&self, now: u64) -> Result<(), CoreError> {
+        let (has_current, has_any) = {
+            let s = self.inner.read().map_err(internal)?;
+            (
+                s.keys.iter().any(|e| e.record.retired.is_none()),
+                !s.keys.is_empty(),
+            )
+        };
+        if has_current {
+            return Ok(());
+        }
+        if has_any {
+            self.rotate(now)?;
+            return Ok(());
+        }
+        let key = SigningKey::generate().map_err(internal)?;
+        let record = IssuerKeyRecord {
+            kid: key.kid().to_owned(),
+            pkcs8_b64: STANDARD.encode(key.pkcs8()),
+            created: now,
+            retired: None,
+        };
+        let json = serde_json::to_string(&record).map_err(internal)?;
+        let entry = if self
+            .store
+            .put_if_absent(Kind::IssuerKey, INITIAL_ISSUER_KEY, &json)?
+        {
+            IssuerEntry {
+                store_key: INITIAL_ISSUER_KEY.to_owned(),
+                record,
+                key: Arc::new(key),
+            }
+        } else {
+            let winner = self
+                .store
+                .get(Kind::IssuerKey, INITIAL_ISSUER_KEY)?
+                .ok_or_else(|| {
+                    CoreError::Unavailable("the first issuer key vanished while starting".into())
+                })?;
+            Self::entry(INITIAL_ISSUER_KEY.to_owned(), &winner)?
+        };
+        let mut s = self.inner.write().map_err(internal)?;
+        let mut keys = s.keys.clone();
+        keys.retain(|e| e.store_key != entry.store_key);
+        keys.push(entry);
+        *s = Self::state(keys)?;
+        Ok(())
     }
 
     fn new_record(store: &dyn Store, now: u64) -> Result<IssuerKeyRecord, CoreError> {
@@ -238,8 +403,10 @@ impl IssuerKeys {
         Ok(record)
     }
 
-    fn state(keys: Vec<(IssuerKeyRecord, Arc<SigningKey>)>) -> Result<IssuerState, CoreError> {
-        let refs: Vec<&SigningKey> = keys.iter().map(|(_, k)| &**k).collect();
+    /// Sorts the keys (signing key first) and builds the JWKS and key set from them.
+    fn state(mut keys: Vec<IssuerEntry>) -> Result<IssuerState, CoreError> {
+        keys.sort_by_key(|e| order_key(e.record.retired, e.record.created, &e.record.kid));
+        let refs: Vec<&SigningKey> = keys.iter().map(|e| &*e.key).collect();
         let jwks = keyless_oidc::jwks_document(&refs);
         let key_set = if keys.is_empty() {
             None
@@ -255,18 +422,67 @@ impl IssuerKeys {
         })
     }
 
+    /// Applies issuer-key changes made by any node (this one included: applying them again is
+    /// harmless): a key created by a rotation elsewhere becomes the signing key here, and the
+    /// retired one stays in the JWKS until it is deleted. Other kinds are ignored.
+    ///
+    /// Reads the changed records under the lock, so a rotation made here at the same moment is
+    /// never overwritten by an older copy. Fails (changing nothing) when the store cannot be read.
+    pub fn apply_changes(&self, changes: &[Change]) -> Result<(), CoreError> {
+        let store_keys = changed_keys(changes, Kind::IssuerKey);
+        if store_keys.is_empty() {
+            return Ok(());
+        }
+        let mut s = self.inner.write().map_err(internal)?;
+        let mut keys = s.keys.clone();
+        for store_key in store_keys {
+            let old = keys
+                .iter()
+                .position(|e| e.store_key == store_key)
+                .map(|i| keys.remove(i));
+            let Some(json) = self.store.get(Kind::IssuerKey, store_key)? else {
+                continue;
+            };
+            let record: IssuerKeyRecord = serde_json::from_str(&json).map_err(internal)?;
+            // The RSA key itself never changes: only its retirement does.
+            let entry = match old {
+                Some(old) if old.record.kid == record.kid => IssuerEntry { record, ..old },
+                _ => Self::entry(store_key.to_owned(), &json)?,
+            };
+            keys.push(entry);
+        }
+        *s = Self::state(keys)?;
+        Ok(())
+    }
+
+    /// Replaces every key with what the store holds (after the change feed lost entries).
+    pub fn reload(&self) -> Result<(), CoreError> {
+        let mut s = self.inner.write().map_err(internal)?;
+        let keys = Self::stored(&*self.store)?;
+        *s = Self::state(keys)?;
+        Ok(())
+    }
+
     /// The current signing key.
     pub fn signing_key(&self) -> Result<Arc<SigningKey>, CoreError> {
         let s = self.inner.read().map_err(internal)?;
         s.keys
             .first()
-            .filter(|(r, _)| r.retired.is_none())
-            .map(|(_, k)| k.clone())
+            .filter(|e| e.record.retired.is_none())
+            .map(|e| e.key.clone())
             .ok_or_else(|| {
                 CoreError::Unavailable(
                     "the issuer's first signing key is still being generated".into(),
                 )
             })
+    }
+
+    /// Kids, signing key first.
+    pub fn kids(&self) -> Vec<String> {
+        self.inner
+            .read()
+            .map(|s| s.keys.iter().map(|e| e.record.kid.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// The published JWKS document.
@@ -295,23 +511,34 @@ impl IssuerKeys {
         let key = Arc::new(SigningKey::from_pkcs8(&record.kid, &der).map_err(internal)?);
         let kid = record.kid.clone();
         let mut s = self.inner.write().map_err(internal)?;
-        let mut keys = std::mem::take(&mut s.keys);
-        for (r, _) in keys.iter_mut() {
-            if r.retired.is_none() {
-                r.retired = Some(now);
+        // A copy: if a store write fails half-way, memory keeps the keys it had.
+        let mut keys = s.keys.clone();
+        for e in keys.iter_mut() {
+            if e.record.retired.is_none() {
+                e.record.retired = Some(now);
                 self.store.put(
                     Kind::IssuerKey,
-                    &r.kid,
-                    &serde_json::to_string(&*r).map_err(internal)?,
+                    &e.store_key,
+                    &serde_json::to_string(&e.record).map_err(internal)?,
                 )?;
             }
         }
-        let mut kept = vec![(record, key)];
-        for (r, k) in keys {
-            if r.retired.is_none_or(|t| now < t + RETIRED_KEY_OVERLAP) {
-                kept.push((r, k));
+        let mut kept = vec![IssuerEntry {
+            store_key: kid.clone(),
+            record,
+            key,
+        }];
+        for e in keys {
+            if e.store_key == kid {
+                continue;
+            }
+            if e.record
+                .retired
+                .is_none_or(|t| now < t + RETIRED_KEY_OVERLAP)
+            {
+                kept.push(e);
             } else {
-                self.store.delete(Kind::IssuerKey, &r.kid)?;
+                self.store.delete(Kind::IssuerKey, &e.store_key)?;
             }
         }
         *s = Self::state(kept)?;
@@ -326,7 +553,7 @@ impl SealingKeys {
         let keys = self.keys.read().map_err(internal)?;
         let (record, _) = keys
             .iter()
-            .min_by_key(|(r, _)| r.created)
+            .min_by_key(|(r, _)| (r.created, r.id.clone()))
             .ok_or_else(|| CoreError::Internal("no sealing key".into()))?;
         let bytes = zeroize::Zeroizing::new(STANDARD.decode(&record.key_b64).map_err(internal)?);
         let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &bytes);
