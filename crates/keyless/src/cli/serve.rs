@@ -51,6 +51,11 @@ pub struct ServeArgs {
     /// Also write audit records as JSON lines to FILE (`-` for standard output).
     #[arg(long)]
     pub audit_log: Option<String>,
+    /// How often to pick up changes other nodes sharing the database made (IAM entities, sealing
+    /// and issuer keys), e.g. `1s` or `250ms`. A change made on one node is in effect on every
+    /// node within this interval plus one poll's duration.
+    #[arg(long, default_value = "1s", env = "KEYLESS_SYNC_INTERVAL", value_parser = crate::server::sync::parse_interval)]
+    pub sync_interval: std::time::Duration,
 }
 
 /// Opens the store named by `--data`/`--database`.
@@ -103,6 +108,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = open_store(&args.data, args.database.as_deref())?;
     let now = clock.now();
+    // Read before loading, so no write by another node falls between the load and the feed.
+    let feed_start = store
+        .latest_change()
+        .context("reading the change feed position")?;
     let iam = Arc::new(Iam::load(store.clone(), clock.clone()).context("loading IAM state")?);
     let sealing = Arc::new(SealingKeys::load(store.clone(), now).context("loading sealing keys")?);
     let issuer_keys =
@@ -172,6 +181,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         } else {
             "off"
         }
+    );
+    crate::server::sync::spawn(
+        crate::server::sync::Followers {
+            store: state.store.clone(),
+            iam: state.iam.clone(),
+            sealing: state.sealing.clone(),
+            issuer_keys: state.issuer_keys.clone(),
+        },
+        feed_start,
+        args.sync_interval,
     );
     if dev_issuer {
         // The first start generates the issuer's RSA key after the port is open, so the server

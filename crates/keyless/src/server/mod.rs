@@ -9,6 +9,7 @@ mod github;
 mod iam;
 pub mod keysource;
 mod sts;
+pub mod sync;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
