@@ -228,11 +228,17 @@ impl SealingKeys {
 
     /// Makes a new current key; the old one keeps opening tokens for [`RETIRED_KEY_OVERLAP`].
     pub fn rotate(&self, now: u64) -> Result<String, CoreError> {
+        // The new key is written under the lock: otherwise this node's change-feed follower
+        // could apply it between the write and the retirement below, which would then retire
+        // the new key too.
+        let mut keys = self.keys.write().map_err(internal)?;
         let record = self.new_record(now)?;
         let id = record.id.clone();
         let key = Arc::new(Self::key_of(&record)?);
-        let mut keys = self.keys.write().map_err(internal)?;
-        for (r, _) in keys.iter_mut() {
+        // A copy: if a store write fails half-way, memory keeps the keys it had.
+        let mut next = keys.clone();
+        next.retain(|(r, _)| r.id != id);
+        for (r, _) in next.iter_mut() {
             if r.retired.is_none() {
                 r.retired = Some(now);
                 self.store.put(
@@ -243,7 +249,7 @@ impl SealingKeys {
             }
         }
         let mut expired = Vec::new();
-        keys.retain(|(r, _)| {
+        next.retain(|(r, _)| {
             let keep = r.retired.is_none_or(|t| now < t + RETIRED_KEY_OVERLAP);
             if !keep {
                 expired.push(r.id.clone());
@@ -253,7 +259,8 @@ impl SealingKeys {
         for id in expired {
             self.store.delete(Kind::SealingKey, &id)?;
         }
-        keys.insert(0, (record, key));
+        next.push((record, key));
+        Self::install(&mut keys, next);
         Ok(id)
     }
 
@@ -387,22 +394,6 @@ impl IssuerKeys {
         Ok(())
     }
 
-    fn new_record(store: &dyn Store, now: u64) -> Result<IssuerKeyRecord, CoreError> {
-        let key = SigningKey::generate().map_err(internal)?;
-        let record = IssuerKeyRecord {
-            kid: key.kid().to_owned(),
-            pkcs8_b64: STANDARD.encode(key.pkcs8()),
-            created: now,
-            retired: None,
-        };
-        store.put(
-            Kind::IssuerKey,
-            &record.kid,
-            &serde_json::to_string(&record).map_err(internal)?,
-        )?;
-        Ok(record)
-    }
-
     /// Sorts the keys (signing key first) and builds the JWKS and key set from them.
     fn state(mut keys: Vec<IssuerEntry>) -> Result<IssuerState, CoreError> {
         keys.sort_by_key(|e| order_key(e.record.retired, e.record.created, &e.record.kid));
@@ -506,13 +497,27 @@ impl IssuerKeys {
     /// Generates a new signing key; the previous one stays in the JWKS for
     /// [`RETIRED_KEY_OVERLAP`] so tokens it signed still verify.
     pub fn rotate(&self, now: u64) -> Result<String, CoreError> {
-        let record = Self::new_record(&*self.store, now)?;
-        let der = STANDARD.decode(&record.pkcs8_b64).map_err(internal)?;
-        let key = Arc::new(SigningKey::from_pkcs8(&record.kid, &der).map_err(internal)?);
+        // RSA generation is slow: outside the lock.
+        let key = SigningKey::generate().map_err(internal)?;
+        let record = IssuerKeyRecord {
+            kid: key.kid().to_owned(),
+            pkcs8_b64: STANDARD.encode(key.pkcs8()),
+            created: now,
+            retired: None,
+        };
+        let key = Arc::new(key);
         let kid = record.kid.clone();
         let mut s = self.inner.write().map_err(internal)?;
+        // Written under the lock, so this node's change-feed follower cannot apply the new key
+        // before the retirement below (which would then retire it too).
+        self.store.put(
+            Kind::IssuerKey,
+            &kid,
+            &serde_json::to_string(&record).map_err(internal)?,
+        )?;
         // A copy: if a store write fails half-way, memory keeps the keys it had.
         let mut keys = s.keys.clone();
+        keys.retain(|e| e.store_key != kid);
         for e in keys.iter_mut() {
             if e.record.retired.is_none() {
                 e.record.retired = Some(now);
@@ -529,9 +534,6 @@ impl IssuerKeys {
             key,
         }];
         for e in keys {
-            if e.store_key == kid {
-                continue;
-            }
             if e.record
                 .retired
                 .is_none_or(|t| now < t + RETIRED_KEY_OVERLAP)

@@ -508,3 +508,66 @@ fn an_issuer_key_rotation_on_one_node_reaches_the_others() {
             .all(|(k, key, _)| *k != Kind::IssuerKey || key != INITIAL_ISSUER_KEY)
     );
 }
+
+/// Un-retired records of `kind` in the store.
+fn current_in_store(store: &FeedStore, kind: Kind) -> usize {
+    store
+        .load()
+        .unwrap()
+        .entities
+        .into_iter()
+        .filter(|(k, _, json)| {
+            *k == kind
+                && serde_json::from_str::<serde_json::Value>(json).unwrap()["retired"].is_null()
+        })
+        .count()
+}
+
+#[test]
+fn a_rotation_racing_with_the_nodes_own_follower_keeps_one_current_key() {
+    let store = Arc::new(FeedStore::default());
+    let sealing = Arc::new(SealingKeys::load(store.clone(), NOW).unwrap());
+    let mut follower = Follower::start(&store);
+    for i in 0..200u64 {
+        let rotating = {
+            let sealing = sealing.clone();
+            std::thread::spawn(move || sealing.rotate(NOW + i).unwrap())
+        };
+        while !rotating.is_finished() {
+            sealing
+                .apply_changes(&follower.pull(&store).changes)
+                .unwrap();
+        }
+        let id = rotating.join().unwrap();
+        sealing
+            .apply_changes(&follower.pull(&store).changes)
+            .unwrap();
+        assert_eq!(current_in_store(&store, Kind::SealingKey), 1, "round {i}");
+        let ids = sealing.ids();
+        assert_eq!(ids.first(), Some(&id));
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "no key twice: {ids:?}");
+    }
+
+    let issuer = Arc::new(IssuerKeys::load(store.clone(), NOW).unwrap());
+    for i in 0..3u64 {
+        let rotating = {
+            let issuer = issuer.clone();
+            std::thread::spawn(move || issuer.rotate(NOW + i).unwrap())
+        };
+        while !rotating.is_finished() {
+            issuer
+                .apply_changes(&follower.pull(&store).changes)
+                .unwrap();
+        }
+        let kid = rotating.join().unwrap();
+        issuer
+            .apply_changes(&follower.pull(&store).changes)
+            .unwrap();
+        assert_eq!(current_in_store(&store, Kind::IssuerKey), 1);
+        assert_eq!(issuer.signing_key().unwrap().kid(), kid);
+        assert_eq!(issuer.kids().len(), usize::try_from(i).unwrap() + 2);
+    }
+}
