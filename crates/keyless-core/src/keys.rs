@@ -61,6 +61,8 @@ fn internal<E: std::fmt::Display>(e: E) -> CoreError {
 pub struct SealingKeys {
     keys: RwLock<Vec<(SealingKeyRecord, Arc<SealingKey>)>>,
     store: Arc<dyn Store>,
+    /// Seconds a new key waits before it seals (see [`SealingKeys::set_activation_delay`]).
+    activation_delay: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for SealingKeys {
@@ -81,6 +83,7 @@ impl SealingKeys {
         let this = Self {
             keys: RwLock::new(Vec::new()),
             store,
+            activation_delay: std::sync::atomic::AtomicU64::new(0),
         };
         if records.is_empty() {
             records.push(this.initial_record(now)?);
@@ -205,12 +208,33 @@ impl SealingKeys {
     }
 
     /// Seals a session with the current key.
+    ///
+    /// A key made by a rotation less than the activation delay before the session's issue time
+    /// is not used yet: the newest key older than that is (the one just retired, which every
+    /// node still opens), or the oldest key if none is that old, so that no node is handed
+    /// credentials another node cannot open yet.
     pub fn seal(&self, session: &Session) -> Result<String, CoreError> {
         let keys = self.keys.read().map_err(internal)?;
+        let delay = self
+            .activation_delay
+            .load(std::sync::atomic::Ordering::Relaxed);
         let (_, key) = keys
-            .first()
+            .iter()
+            .find(|(r, _)| delay == 0 || r.created.saturating_add(delay) <= session.issued)
+            // All keys are recent (rotations right after a first start): the oldest is the one
+            // every node has had longest to learn.
+            .or_else(|| keys.iter().min_by_key(|(r, _)| (r.created, r.id.clone())))
             .ok_or_else(|| CoreError::Internal("no sealing key".into()))?;
         seal::seal(key, session).map_err(internal)
+    }
+
+    /// Sets how long (seconds) a key made by [`SealingKeys::rotate`] is published before it
+    /// seals. Nodes sharing a store learn of a new key within their sync bound; sealing with it
+    /// only after that bound means credentials issued by any node right after a rotation open
+    /// on every node. Default 0 (one node: use it at once).
+    pub fn set_activation_delay(&self, seconds: u64) {
+        self.activation_delay
+            .store(seconds, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Opens a session token sealed by any kept key.

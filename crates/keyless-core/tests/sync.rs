@@ -469,6 +469,39 @@ fn a_sealing_key_rotation_on_one_node_reaches_the_others() {
 }
 
 #[test]
+fn with_an_activation_delay_a_new_sealing_key_seals_only_once_every_node_knows_it() {
+    let store = Arc::new(FeedStore::default());
+    let a = SealingKeys::load(store.clone(), NOW).unwrap();
+    let b = SealingKeys::load(store.clone(), NOW).unwrap();
+    a.set_activation_delay(5);
+    b.set_activation_delay(5);
+    let mut fb = Follower::start(&store);
+    let first = a.ids()[0].clone();
+    let at = |t: u64| Session {
+        issued: t,
+        expires: t + 3600,
+        ..session("s")
+    };
+    // The only key seals at once, delay or not.
+    assert!(a.seal(&at(NOW)).unwrap().contains(&format!(".{first}.")));
+    let new_id = a.rotate(NOW + 10).unwrap();
+    // Right after the rotation A still seals with the key B knows, before B has synced.
+    let early = a.seal(&at(NOW + 11)).unwrap();
+    assert!(early.contains(&format!(".{first}.")));
+    assert!(b.open(&early).is_ok());
+    // Once the delay has passed, the new key seals.
+    b.apply_changes(&fb.pull(&store).changes).unwrap();
+    let late = a.seal(&at(NOW + 15)).unwrap();
+    assert!(late.contains(&format!(".{new_id}.")));
+    assert!(b.open(&late).is_ok());
+    assert!(
+        b.seal(&at(NOW + 15))
+            .unwrap()
+            .contains(&format!(".{new_id}."))
+    );
+}
+
+#[test]
 fn an_issuer_key_rotation_on_one_node_reaches_the_others() {
     let store = Arc::new(FeedStore::default());
     let a = IssuerKeys::load(store.clone(), NOW).unwrap();

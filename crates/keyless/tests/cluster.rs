@@ -22,6 +22,10 @@ use harness::*;
 /// The nodes' `--sync-interval`.
 const INTERVAL_MS: u64 = 200;
 
+/// How long a rotated sealing key waits before sealing at that interval (2 × 200 ms, rounded up
+/// to a second, plus 2 s).
+const ACTIVATION_DELAY_S: u64 = 3;
+
 /// The documented bound is the interval plus one poll; the slack absorbs a loaded test machine
 /// (two CPUs shared by parallel builds), not the design.
 fn bound() -> Duration {
@@ -136,11 +140,18 @@ async fn scenario(a: &Server, b: &Server) {
     })
     .await;
 
-    // Sealing-key rotation on A: B then seals with the new key, which A opens; the credentials
-    // sealed before the rotation keep working on both.
+    // Sealing-key rotation on A. Credentials A issues right after it open on B at once (A goes
+    // on sealing with the key B knows until B has had time to learn the new one); after the
+    // activation delay B seals with the new key, which A opens; credentials sealed before the
+    // rotation keep working on both.
     let rotated = admin_post(a, "/_keyless/rotate-sealing-key").await;
     let new_id = rotated["id"].as_str().expect("id").to_owned();
     let started = Instant::now();
+    let right_after = assume(a, a, &role_arn, "right-after").await;
+    assert_eq!(
+        caller_arn(b, &right_after).await.unwrap(),
+        "arn:aws:sts::123456789012:assumed-role/gha-deploy/right-after"
+    );
     let from_b = loop {
         let creds = assume(b, b, &role_arn, "sealed-on-b").await;
         if creds
@@ -154,10 +165,10 @@ async fn scenario(a: &Server, b: &Server) {
             );
             break creds;
         }
+        let limit = bound() + Duration::from_secs(ACTIVATION_DELAY_S);
         assert!(
-            started.elapsed() < bound(),
-            "B still seals with the old key after {:?}",
-            bound()
+            started.elapsed() < limit,
+            "B still seals with the old key after {limit:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };

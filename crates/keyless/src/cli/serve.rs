@@ -53,7 +53,8 @@ pub struct ServeArgs {
     pub audit_log: Option<String>,
     /// How often to pick up changes other nodes sharing the database made (IAM entities, sealing
     /// and issuer keys), e.g. `1s` or `250ms`. A change made on one node is in effect on every
-    /// node within this interval plus one poll's duration.
+    /// node within this interval plus one poll's duration; a rotated sealing key starts sealing
+    /// after twice the interval plus 2 s. Give every node the same value.
     #[arg(long, default_value = "1s", env = "KEYLESS_SYNC_INTERVAL", value_parser = crate::server::sync::parse_interval)]
     pub sync_interval: std::time::Duration,
 }
@@ -182,6 +183,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             "off"
         }
     );
+    let delay = crate::server::sync::activation_delay(args.sync_interval);
+    state.sealing.set_activation_delay(delay);
     crate::server::sync::spawn(
         crate::server::sync::Followers {
             store: state.store.clone(),

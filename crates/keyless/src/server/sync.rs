@@ -8,6 +8,12 @@
 //! states: **a change acknowledged by one node is in effect on every node within one sync
 //! interval plus the time one poll takes** (one query, then one read per changed entity).
 //!
+//! Key rotations have no such window: a node publishes a new sealing key at once but seals with
+//! it only after [`activation_delay`] (twice the interval plus rounding to whole seconds), by
+//! which time every node following at the same interval knows the key; credentials issued by
+//! any node right after a rotation therefore open on every node. Run every node with the same
+//! `--sync-interval`.
+//!
 //! Failures never stop the task: a database error is logged (the store's messages never carry the
 //! password) and the same position is asked again at the next tick; applying a change twice is
 //! harmless because each change is applied by reading the entity's current value. A node that
@@ -25,6 +31,15 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Longest accepted `--sync-interval`.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How long (whole seconds) a new sealing key waits before it seals on a node following the feed
+/// every `interval`: two intervals (one for the others' poll to come, one for a slow poll), plus
+/// two seconds because key and session times are whole seconds.
+pub fn activation_delay(interval: Duration) -> u64 {
+    let two = interval.saturating_mul(2);
+    let secs = two.as_secs() + u64::from(two.subsec_nanos() > 0);
+    secs + 2
+}
 
 /// Pages applied in one tick at most, so one tick stays short even after a long pause; the rest
 /// follows at the next tick.
@@ -187,6 +202,14 @@ mod tests {
     use keyless_core::SystemClock;
     use keyless_core::iam::NewRole;
     use keyless_store::SqliteStore;
+
+    #[test]
+    fn the_activation_delay_covers_two_intervals_in_whole_seconds() {
+        assert_eq!(activation_delay(Duration::from_secs(1)), 4);
+        assert_eq!(activation_delay(Duration::from_millis(200)), 3);
+        assert_eq!(activation_delay(Duration::from_millis(10)), 3);
+        assert_eq!(activation_delay(Duration::from_secs(30)), 62);
+    }
 
     #[test]
     fn intervals_parse_with_units_and_bounds() {
