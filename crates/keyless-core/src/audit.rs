@@ -4,6 +4,7 @@
 //! issuer and subject, the session, the policy engine's explanation of a denial); [`record`] turns
 //! the note and the outcome into one CloudTrail-shaped JSON record.
 
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::store::AuditRow;
@@ -49,69 +50,109 @@ pub struct AuditNote {
     pub read_only: bool,
 }
 
+/// The CloudTrail record as serialised: borrowed from the note, so building it copies nothing
+/// but the output (one record per API call is on every request's path).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    event_version: &'static str,
+    user_identity: &'a Value,
+    event_time: String,
+    event_source: &'static str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    user_agent: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    request_parameters: &'a Map<String, Value>,
+    response_elements: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Extra::is_empty")]
+    additional_event_data: Extra<'a>,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'static str,
+}
+
+/// keyless's own fields under `additionalEventData`.
+#[derive(Serialize)]
+struct Extra<'a> {
+    #[serde(rename = "identityProvider", skip_serializing_if = "Option::is_none")]
+    identity_provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audience: Option<&'a str>,
+    #[serde(rename = "denialReason", skip_serializing_if = "Option::is_none")]
+    denial_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<&'a Value>,
+}
+
+impl Extra<'_> {
+    fn is_empty(&self) -> bool {
+        self.identity_provider.is_none()
+            && self.subject.is_none()
+            && self.audience.is_none()
+            && self.denial_reason.is_none()
+            && self.explanation.is_none()
+    }
+}
+
+/// `userIdentity` of a caller nobody authenticated.
+static UNKNOWN_IDENTITY: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| json!({"type": "Unknown"}));
+
 /// Builds the CloudTrail record for a call that ended with `error` (code, message) or success.
 pub fn record(note: &AuditNote, error: Option<(&str, &str)>) -> AuditRow {
-    let mut r = Map::new();
-    r.insert("eventVersion".into(), json!("1.08"));
-    r.insert(
-        "userIdentity".into(),
-        note.user_identity
-            .clone()
-            .unwrap_or_else(|| json!({"type": "Unknown"})),
-    );
-    r.insert("eventTime".into(), json!(keyless_wire::iso8601(note.time)));
-    r.insert("eventSource".into(), json!(note.event_source));
-    r.insert("eventName".into(), json!(note.event_name));
-    r.insert("awsRegion".into(), json!(note.region));
-    r.insert("sourceIPAddress".into(), json!(note.source_ip));
-    r.insert("userAgent".into(), json!(note.user_agent));
-    if let Some((code, message)) = error {
-        r.insert("errorCode".into(), json!(code));
-        r.insert("errorMessage".into(), json!(message));
-    }
-    r.insert(
-        "requestParameters".into(),
-        Value::Object(note.request_parameters.clone()),
-    );
-    r.insert(
-        "responseElements".into(),
-        if error.is_some() {
-            Value::Null
+    let mut event_id = uuid::Uuid::encode_buffer();
+    let r = Record {
+        event_version: "1.08",
+        user_identity: note.user_identity.as_ref().unwrap_or(&UNKNOWN_IDENTITY),
+        event_time: keyless_wire::iso8601(note.time),
+        event_source: note.event_source,
+        event_name: &note.event_name,
+        aws_region: &note.region,
+        source_ip_address: &note.source_ip,
+        user_agent: &note.user_agent,
+        error_code: error.map(|(code, _)| code),
+        error_message: error.map(|(_, message)| message),
+        request_parameters: &note.request_parameters,
+        response_elements: if error.is_some() {
+            None
         } else {
-            note.response_elements.clone().unwrap_or(Value::Null)
+            note.response_elements.as_ref()
         },
-    );
-    let mut extra = Map::new();
-    if let Some(v) = &note.issuer {
-        extra.insert("identityProvider".into(), json!(v));
-    }
-    if let Some(v) = &note.subject {
-        extra.insert("subject".into(), json!(v));
-    }
-    if let Some(v) = &note.audience {
-        extra.insert("audience".into(), json!(v));
-    }
-    if let Some(v) = &note.reason {
-        extra.insert("denialReason".into(), json!(v));
-    }
-    if let Some(v) = &note.explanation {
-        extra.insert("explanation".into(), v.clone());
-    }
-    if !extra.is_empty() {
-        r.insert("additionalEventData".into(), Value::Object(extra));
-    }
-    r.insert("requestID".into(), json!(note.request_id));
-    r.insert("eventID".into(), json!(uuid::Uuid::new_v4().to_string()));
-    r.insert("readOnly".into(), json!(note.read_only));
-    r.insert("eventType".into(), json!("AwsApiCall"));
-    r.insert("managementEvent".into(), json!(true));
-    r.insert("recipientAccountId".into(), json!(note.account));
-    r.insert("eventCategory".into(), json!("Management"));
+        additional_event_data: Extra {
+            identity_provider: note.issuer.as_deref(),
+            subject: note.subject.as_deref(),
+            audience: note.audience.as_deref(),
+            denial_reason: note.reason.as_deref(),
+            explanation: note.explanation.as_ref(),
+        },
+        request_id: &note.request_id,
+        event_id: uuid::Uuid::new_v4().hyphenated().encode_lower(&mut event_id),
+        read_only: note.read_only,
+        event_type: "AwsApiCall",
+        management_event: true,
+        recipient_account_id: &note.account,
+        event_category: "Management",
+    };
     AuditRow {
         time: note.time,
         session_name: note.session_name.clone(),
         subject: note.subject.clone(),
         denied: error.is_some(),
-        record: Value::Object(r).to_string(),
+        // Serialising plain strings, maps and `Value`s cannot fail; `{}` is never reached.
+        record: serde_json::to_string(&r).unwrap_or_else(|_| "{}".to_owned()),
     }
 }

@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::error::CoreError;
 use crate::iam::{Iam, parse_policy, parse_role_arn};
 use crate::keys::SealingKeys;
-use crate::model::{OidcProvider, is_account_id};
+use crate::model::is_account_id;
 use crate::principal::{Caller, session_arn};
 use crate::seal::Session;
 
@@ -331,12 +331,16 @@ impl Sts {
         unverified
             .danger_check_audience(&provider.client_ids)
             .map_err(verify_error)?;
-        // 5-6. Keys, signature, claims.
-        let kid = unverified.kid().map(str::to_owned);
-        drop(unverified);
-        let verified = self
-            .verify(&input.token, kid.as_deref(), &provider, now)
-            .await?;
+        // 5-6. Keys, signature, claims: the token decoded above is verified as it is, not
+        // decoded a second time.
+        let keys = self.keys.keys(&provider.url, unverified.kid()).await?;
+        let expect = Expectations {
+            issuer: &provider.url,
+            audiences: &provider.client_ids,
+            now,
+            leeway: self.config.token_leeway,
+        };
+        let verified = unverified.verify(&keys, &expect).map_err(verify_error)?;
         note.subject = Some(verified.subject.clone());
         note.audience = Some(verified.audience.clone());
         // 7. Trust policy.
@@ -471,23 +475,6 @@ impl Sts {
             audience: Some(verified.audience),
             ..assumed
         })
-    }
-
-    async fn verify(
-        &self,
-        token: &str,
-        kid: Option<&str>,
-        provider: &OidcProvider,
-        now: u64,
-    ) -> Result<VerifiedToken, CoreError> {
-        let keys = self.keys.keys(&provider.url, kid).await?;
-        let expect = Expectations {
-            issuer: &provider.url,
-            audiences: &provider.client_ids,
-            now,
-            leeway: self.config.token_leeway,
-        };
-        keyless_oidc::verify(token, &keys, &expect).map_err(verify_error)
     }
 
     /// `AssumeRole`, for the account root or for a session (role chaining).

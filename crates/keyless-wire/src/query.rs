@@ -299,36 +299,36 @@ fn lower_camel(name: &str) -> String {
 /// must have two hex digits, and the result must be UTF-8.
 fn form_decode(input: &[u8]) -> Result<String, WireError> {
     let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while let Some(&b) = input.get(i) {
-        match b {
-            b'+' => {
+    let mut rest = input;
+    // Runs without `+` or `%` (all of a JWT, most of any value) are copied whole.
+    while let Some(at) = rest.iter().position(|&b| b == b'+' || b == b'%') {
+        let (run, special) = rest.split_at(at);
+        out.extend_from_slice(run);
+        match special {
+            [b'+', tail @ ..] => {
                 out.push(b' ');
-                i += 1;
+                rest = tail;
             }
-            b'%' => {
-                let hi = input.get(i + 1).and_then(|c| hex_val(*c));
-                let lo = input.get(i + 2).and_then(|c| hex_val(*c));
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => out.push((hi << 4) | lo),
-                    _ => {
-                        return Err(WireError::MalformedQuery(
-                            "invalid percent-encoding (`%` must be followed by two hex digits)"
-                                .into(),
-                        ));
-                    }
+            [b'%', hi, lo, tail @ ..] => match (hex_val(*hi), hex_val(*lo)) {
+                (Some(hi), Some(lo)) => {
+                    out.push((hi << 4) | lo);
+                    rest = tail;
                 }
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
+                _ => return Err(bad_percent()),
+            },
+            _ => return Err(bad_percent()),
         }
     }
+    out.extend_from_slice(rest);
     String::from_utf8(out).map_err(|_| {
         WireError::MalformedQuery("parameter is not valid UTF-8 after decoding".into())
     })
+}
+
+fn bad_percent() -> WireError {
+    WireError::MalformedQuery(
+        "invalid percent-encoding (`%` must be followed by two hex digits)".into(),
+    )
 }
 
 fn hex_val(c: u8) -> Option<u8> {

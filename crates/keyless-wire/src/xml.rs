@@ -99,10 +99,12 @@ impl XmlWriter {
 
 /// Element names are our own; keep only characters that are safe in an XML name.
 fn push_name(buf: &mut String, name: &str) {
-    buf.extend(
-        name.chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')),
-    );
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':');
+    if name.chars().all(valid) {
+        buf.push_str(name);
+        return;
+    }
+    buf.extend(name.chars().filter(|&c| valid(c)));
 }
 
 /// Escapes text content. Besides the five markup characters, `\r` is written as a character
@@ -110,19 +112,33 @@ fn push_name(buf: &mut String, name: &str) {
 /// characters XML 1.0 cannot carry at all (C0 controls other than tab, newline and carriage
 /// return; U+FFFE, U+FFFF) become U+FFFD so the document stays well-formed.
 pub fn escape_text_into(buf: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => buf.push_str("&amp;"),
-            '<' => buf.push_str("&lt;"),
-            '>' => buf.push_str("&gt;"),
-            '"' => buf.push_str("&quot;"),
-            '\'' => buf.push_str("&apos;"),
-            '\r' => buf.push_str("&#xD;"),
-            '\t' | '\n' => buf.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => buf.push('\u{FFFD}'),
-            c => buf.push(c),
-        }
+    let bytes = text.as_bytes();
+    // Runs that need no escaping (all of a session token) are copied whole. Every byte that
+    // starts an escape is ASCII or the lead byte of U+FFFE/U+FFFF, so `start` and `i` are
+    // always char boundaries.
+    let mut start = 0;
+    let mut iter = bytes.iter().enumerate();
+    while let Some((i, &b)) = iter.next() {
+        let (replacement, len) = match b {
+            b'&' => ("&amp;", 1),
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'"' => ("&quot;", 1),
+            b'\'' => ("&apos;", 1),
+            b'\r' => ("&#xD;", 1),
+            b'\t' | b'\n' => continue,
+            0..=0x1f => ("\u{FFFD}", 1),
+            0xEF if matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => {
+                iter.nth(1);
+                ("\u{FFFD}", 3)
+            }
+            _ => continue,
+        };
+        buf.push_str(text.get(start..i).unwrap_or_default());
+        buf.push_str(replacement);
+        start = i + len;
     }
+    buf.push_str(text.get(start..).unwrap_or_default());
 }
 
 /// Escapes text content into a new string (see [`escape_text_into`]).

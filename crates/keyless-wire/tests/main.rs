@@ -518,6 +518,55 @@ mod properties {
             let _ = decode_query(&body, None);
         }
 
+        /// The fast escaper agrees with the plain char-by-char rule on any text.
+        #[test]
+        fn escape_text_matches_the_char_by_char_rule(text in "(.|[<>&'\"\r\n\t\u{1}\u{FFFE}\u{FFFF}é✓]){0,64}") {
+            let mut expected = String::new();
+            for c in text.chars() {
+                match c {
+                    '&' => expected.push_str("&amp;"),
+                    '<' => expected.push_str("&lt;"),
+                    '>' => expected.push_str("&gt;"),
+                    '"' => expected.push_str("&quot;"),
+                    '\'' => expected.push_str("&apos;"),
+                    '\r' => expected.push_str("&#xD;"),
+                    '\t' | '\n' => expected.push(c),
+                    c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => expected.push('\u{FFFD}'),
+                    c => expected.push(c),
+                }
+            }
+            prop_assert_eq!(keyless_wire::xml::escape_text(&text), expected);
+        }
+
+        /// Form decoding agrees with the plain byte-by-byte rule on any value, and refuses
+        /// exactly the values with a bad `%` escape or invalid UTF-8.
+        #[test]
+        fn form_values_decode_by_the_byte_by_byte_rule(raw in proptest::collection::vec(prop_oneof![
+            Just(b'%'), Just(b'+'), Just(b'a'), Just(b'F'), Just(b'9'), Just(b'g'), Just(0xC3u8), Just(0xA9u8), Just(b'.')
+        ], 0..40)) {
+            prop_assume!(!raw.contains(&b'&') && !raw.contains(&b'='));
+            let mut expected = Vec::new();
+            let mut ok = true;
+            let mut i = 0;
+            while i < raw.len() {
+                match raw[i] {
+                    b'+' => { expected.push(b' '); i += 1; }
+                    b'%' => {
+                        let hex = raw.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok())
+                            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                            .and_then(|h| u8::from_str_radix(h, 16).ok());
+                        match hex { Some(b) => { expected.push(b); i += 3; } None => { ok = false; break; } }
+                    }
+                    b => { expected.push(b); i += 1; }
+                }
+            }
+            let expected = if ok { String::from_utf8(expected).ok() } else { None };
+            let mut body = b"A=".to_vec();
+            body.extend_from_slice(&raw);
+            let got = decode_query(&body, None).ok().map(|q| q.get("A").unwrap_or_default().to_owned());
+            prop_assert_eq!(got, expected);
+        }
+
         #[test]
         fn decode_query_handles_form_shaped_input(
             pairs in proptest::collection::vec(("[A-Za-z.0-9%+]{0,12}", "[ -~]{0,12}"), 0..20)
