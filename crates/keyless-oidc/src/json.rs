@@ -8,6 +8,8 @@
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// A JSON value parsed with duplicate-member detection.
@@ -112,17 +114,325 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// A JSON value parsed for its duplicate-member check only, then dropped: scalars and strings
+/// cost nothing, objects are built (to find duplicates) and freed.
+struct StrictIgnore;
+
+impl<'de> Deserialize<'de> for StrictIgnore {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(IgnoreVisitor)
+            .map(|()| StrictIgnore)
+    }
+}
+
+struct IgnoreVisitor;
+
+impl<'de> Visitor<'de> for IgnoreVisitor {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        StrictIgnore::deserialize(d).map(|_| ())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<StrictIgnore>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        StrictVisitor { capacity: 0 }.visit_map(map).map(drop)
+    }
+}
+
+/// A string borrowed from the input when it has no escapes, owned otherwise.
+struct CowStr;
+
+impl<'de> DeserializeSeed<'de> for CowStr {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CowStr {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// A header member's value: a string (borrowed from the input when it can be) or any other JSON.
+#[derive(Debug)]
+pub(crate) enum Member<'de> {
+    /// A JSON string.
+    Str(Cow<'de, str>),
+    /// Anything else, parsed strictly.
+    Other(Value),
+}
+
+struct MemberVisitor;
+
+impl<'de> DeserializeSeed<'de> for MemberVisitor {
+    type Value = Member<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MemberVisitor {
+    type Value = Member<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Member::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Member::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Member::Str(Cow::Owned(v)))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Member::Other(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Member::Other(Value::Number(v.into())))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Member::Other(Value::Number(v.into())))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Member::Other(
+            Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Member::Other(Value::Null))
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Member::Other(Value::Null))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Strict::deserialize(d).map(|s| Member::Other(s.0))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        StrictVisitor { capacity: 0 }
+            .visit_seq(seq)
+            .map(Member::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        StrictVisitor { capacity: 0 }
+            .visit_map(map)
+            .map(Member::Other)
+    }
+}
+
+/// Header member names tracked by one bit each in [`Header::seen`]; any other name goes to
+/// [`Header::others`], which then allocates.
+const KNOWN_HEADER_NAMES: [&str; 11] = [
+    "alg", "kid", "typ", "crit", "jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "cty",
+];
+
+/// A JOSE header read in one pass without building a map: the members the verifier acts on,
+/// and which names are present. Every member is still parsed strictly (a duplicate name, at
+/// any depth, is an error), exactly as [`parse_object`] would.
+#[derive(Debug, Default)]
+pub(crate) struct Header<'de> {
+    /// `alg`, when present.
+    pub(crate) alg: Option<Member<'de>>,
+    /// `kid`, when present.
+    pub(crate) kid: Option<Member<'de>>,
+    /// `crit`, when present.
+    pub(crate) crit: Option<Value>,
+    /// Bit `i` set: `KNOWN_HEADER_NAMES[i]` is present.
+    seen: u16,
+    /// Names outside [`KNOWN_HEADER_NAMES`] that are present (a set, so that a header with
+    /// thousands of members cannot make the duplicate check quadratic).
+    others: BTreeSet<String>,
+}
+
+impl Header<'_> {
+    /// Whether the header has a member `name`.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        match KNOWN_HEADER_NAMES.iter().position(|k| *k == name) {
+            Some(i) => self.seen & (1 << i) != 0,
+            None => self.others.contains(name),
+        }
+    }
+
+    /// Records `name`; false if it was already there.
+    fn insert(&mut self, name: &str) -> bool {
+        match KNOWN_HEADER_NAMES.iter().position(|k| *k == name) {
+            Some(i) => {
+                let bit = 1 << i;
+                let fresh = self.seen & bit == 0;
+                self.seen |= bit;
+                fresh
+            }
+            None => self.others.insert(name.to_owned()),
+        }
+    }
+}
+
+/// Top level of a header: `None` for valid JSON that is not an object.
+struct HeaderVisitor;
+
+impl<'de> Visitor<'de> for HeaderVisitor {
+    type Value = Option<Header<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        StrictIgnore::deserialize(d).map(|_| None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        IgnoreVisitor.visit_seq(seq).map(|()| None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut header = Header::default();
+        while let Some(name) = map.next_key_seed(CowStr)? {
+            if !header.insert(&name) {
+                return Err(de::Error::custom(format_args!("duplicate member `{name}`")));
+            }
+            match &*name {
+                "alg" => header.alg = Some(map.next_value_seed(MemberVisitor)?),
+                "kid" => header.kid = Some(map.next_value_seed(MemberVisitor)?),
+                "crit" => header.crit = Some(map.next_value::<Strict>()?.0),
+                _ => {
+                    map.next_value::<StrictIgnore>()?;
+                }
+            }
+        }
+        Ok(Some(header))
+    }
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, serde_json::Error> {
+    // Validating UTF-8 once for the whole input is cheaper than per string, which is what
+    // parsing from a byte slice does.
+    std::str::from_utf8(bytes)
+        .map_err(|e| <serde_json::Error as de::Error>::custom(format_args!("invalid UTF-8: {e}")))
+}
+
+/// Parses `bytes` as a JOSE header: the same acceptance and messages as [`parse_object`], but
+/// without building a map (a header's strings are borrowed from `bytes`).
+pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header<'_>, String> {
+    let parsed = utf8(bytes).and_then(|text| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let header = de::Deserializer::deserialize_any(&mut de, HeaderVisitor)?;
+        de.end()?;
+        Ok(header)
+    });
+    match parsed {
+        Ok(Some(header)) => Ok(header),
+        Ok(None) => Err(NOT_AN_OBJECT.to_owned()),
+        Err(e) => Err(format!("is not valid JSON: {e}")),
+    }
+}
+
+const NOT_AN_OBJECT: &str = "is not a JSON object";
+
 /// Parses `bytes` as one JSON value, refusing duplicate object members at any depth.
 pub(crate) fn parse_strict(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     parse_with_capacity(bytes, 0)
 }
 
 fn parse_with_capacity(bytes: &[u8], capacity: usize) -> Result<Value, serde_json::Error> {
-    // Validating UTF-8 once for the whole input is cheaper than per string, which is what
-    // parsing from a byte slice does.
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        <serde_json::Error as de::Error>::custom(format_args!("invalid UTF-8: {e}"))
-    })?;
+    let text = utf8(bytes)?;
     let mut de = serde_json::Deserializer::from_str(text);
     let v = TopLevel { capacity }.deserialize(&mut de)?;
     de.end()?;
@@ -134,10 +444,147 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     // Sized from the input: about one member per 30 bytes, capped so a hostile document cannot
     // make us reserve much.
     let capacity = (bytes.len() / 30).min(64);
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && let Some(map) = parse_flat_object(text, capacity)
+    {
+        return Ok(map);
+    }
     match parse_with_capacity(bytes, capacity) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err("is not a JSON object".to_owned()),
+        Ok(_) => Err(NOT_AN_OBJECT.to_owned()),
         Err(e) => Err(format!("is not valid JSON: {e}")),
+    }
+}
+
+/// Fast path of [`parse_object`] for the usual shape of token claims: one flat object whose
+/// members are strings without escapes or control characters, integers from 0 to 19 digits,
+/// `true`, `false` or `null`, with JSON whitespace anywhere between tokens.
+///
+/// Why: a GitHub token's claims are exactly that, and reading them directly costs about half
+/// of going through serde's visitor machinery, on the hot path of every verification.
+///
+/// INVARIANT: for every input this returns `Some` for, the strict parser returns the same map
+/// (same members, values and order). Anything else, including every error and every duplicate
+/// member, returns `None`, and the caller then runs the strict parser, which decides and words
+/// the error. So this can only ever be a shortcut, never a second opinion.
+fn parse_flat_object(text: &str, capacity: usize) -> Option<Map<String, Value>> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    let mut map = Map::with_capacity(capacity);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            let (key, next) = plain_string(text, i)?;
+            i = skip_ws(b, next);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = skip_ws(b, i + 1);
+            let (value, next) = flat_value(text, i)?;
+            match map.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
+                Entry::Occupied(_) => return None,
+            }
+            i = skip_ws(b, next);
+            match b.get(i)? {
+                b',' => i = skip_ws(b, i + 1),
+                b'}' => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (skip_ws(b, i) == b.len()).then_some(map)
+}
+
+/// Index of the first byte at or after `i` that is not JSON whitespace.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The string starting with the `"` at `i`, if it has no escape and no control character, and
+/// the index after its closing quote.
+fn plain_string(text: &str, i: usize) -> Option<(String, usize)> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let start = i + 1;
+    let end = find_special(b, start)?;
+    if b.get(end) != Some(&b'"') {
+        return None;
+    }
+    // Both ends are next to an ASCII quote, so on char boundaries.
+    Some((text.get(start..end)?.to_owned(), end + 1))
+}
+
+/// Index of the first `"`, `\\` or control character at or after `from`, eight bytes at a time.
+fn find_special(b: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    let rest = b.get(from..)?;
+    let mut chunks = rest.chunks_exact(8);
+    let mut at = from;
+    for chunk in &mut chunks {
+        let v = u64::from_le_bytes(chunk.try_into().ok()?);
+        // Mycroft's zero-byte test, as serde_json does it: each mask's lowest set high bit marks
+        // the first byte below 0x20, equal to `"`, or equal to `\\` respectively.
+        let ctrl = v.wrapping_sub(ONES * 0x20) & !v;
+        let q = v ^ (ONES * u64::from(b'"'));
+        let quote = q.wrapping_sub(ONES) & !q;
+        let s = v ^ (ONES * u64::from(b'\\'));
+        let slash = s.wrapping_sub(ONES) & !s;
+        let hits = (ctrl | quote | slash) & HIGH;
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| at + p)
+}
+
+/// A string, integer or literal value starting at `i` (see [`parse_flat_object`]), and the
+/// index after it. The caller checks what follows, so `1.5`, `1e3` or `truex` fall back.
+fn flat_value(text: &str, i: usize) -> Option<(Value, usize)> {
+    let b = text.as_bytes();
+    match b.get(i)? {
+        b'"' => plain_string(text, i).map(|(s, next)| (Value::String(s), next)),
+        b'0' => Some((Value::Number(0u64.into()), i + 1)),
+        b'1'..=b'9' => {
+            let digits = b
+                .get(i..)?
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            // 19 digits always fit in a u64; longer numbers go to the strict parser.
+            if digits > 19 {
+                return None;
+            }
+            let n = b.get(i..i + digits)?.iter().try_fold(0u64, |n, c| {
+                n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+            })?;
+            Some((Value::Number(n.into()), i + digits))
+        }
+        b't' if b.get(i..i + 4) == Some(b"true") => Some((Value::Bool(true), i + 4)),
+        b'f' if b.get(i..i + 5) == Some(b"false") => Some((Value::Bool(false), i + 5)),
+        b'n' if b.get(i..i + 4) == Some(b"null") => Some((Value::Null, i + 4)),
+        _ => None,
     }
 }
 
@@ -172,5 +619,284 @@ mod tests {
     fn trailing_garbage_is_refused() {
         assert!(parse_strict(br#"{"a":1} x"#).is_err());
         assert!(parse_object(b"[1]").is_err());
+    }
+
+    /// The strict-only object parse, as `parse_object` did before it had a fast path.
+    fn strict_object(bytes: &[u8]) -> Result<Vec<(String, Value)>, String> {
+        match parse_with_capacity(bytes, 0) {
+            Ok(Value::Object(m)) => Ok(m.into_iter().collect()),
+            Ok(_) => Err(NOT_AN_OBJECT.to_owned()),
+            Err(e) => Err(format!("is not valid JSON: {e}")),
+        }
+    }
+
+    /// `parse_object` must agree with the strict parser on every input: same members in the
+    /// same order, or the same error message.
+    fn assert_object_agrees(bytes: &[u8]) {
+        let fast = parse_object(bytes).map(|m| m.into_iter().collect::<Vec<_>>());
+        assert_eq!(
+            fast,
+            strict_object(bytes),
+            "{}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+
+    /// `parse_header` must accept exactly what the map-building parse accepts, with the same
+    /// message, and report the same members.
+    fn assert_header_agrees(bytes: &[u8]) {
+        let header = parse_header(bytes);
+        let map = parse_object(bytes);
+        match (&header, &map) {
+            (Err(h), Err(m)) => assert_eq!(h, m),
+            (Ok(h), Ok(m)) => {
+                let member = |v: Option<&Member<'_>>| match v {
+                    None => None,
+                    Some(Member::Str(s)) => Some(Value::String(s.clone().into_owned())),
+                    Some(Member::Other(v)) => Some(v.clone()),
+                };
+                assert_eq!(member(h.alg.as_ref()), m.get("alg").cloned());
+                assert_eq!(member(h.kid.as_ref()), m.get("kid").cloned());
+                assert_eq!(h.crit, m.get("crit").cloned());
+                for name in KNOWN_HEADER_NAMES.iter().chain(&["zip", "b64", "x", ""]) {
+                    assert_eq!(h.contains(name), m.contains_key(*name), "{name}");
+                }
+                for name in m.keys() {
+                    assert!(h.contains(name), "{name}");
+                }
+            }
+            _ => panic!(
+                "{}: header {header:?} vs map {map:?}",
+                String::from_utf8_lossy(bytes)
+            ),
+        }
+    }
+
+    const CORPUS: &[&str] = &[
+        r#"{"alg":"RS256","kid":"C256DEF3","typ":"JWT"}"#,
+        r#"{"alg":"RS256","x5t":"abc","typ":"JWT","kid":"k"}"#,
+        r#" { "alg" : "RS256" , "kid" : "k" } "#,
+        "{\n\t\"alg\":\"ES256\"\r}",
+        r#"{}"#,
+        r#"{"alg":"RS256","alg":"RS256"}"#,
+        r#"{"alg":"RS256","\u0061lg":"RS256"}"#,
+        r#"{"typ":"JWT","typ":"JWT"}"#,
+        r#"{"zip":"DEF","zip":"DEF"}"#,
+        r#"{"a":1,"b":2,"a":3}"#,
+        r#"{"alg":"RS\u0032\u0035\u0036"}"#,
+        r#"{"alg":null}"#,
+        r#"{"alg":["RS256"]}"#,
+        r#"{"alg":{"a":1,"a":2}}"#,
+        r#"{"x":{"a":1,"a":2}}"#,
+        r#"{"x":[{"a":1,"a":2}]}"#,
+        r#"{"x":[1,2,{"b":[true,false,null]}],"y":-1.5e3}"#,
+        r#"{"kid":5}"#,
+        r#"{"crit":["exp"]}"#,
+        r#"{"crit":[]}"#,
+        r#"{"crit":"b64","crit":1}"#,
+        r#"{"jwk":{"kty":"RSA"},"jku":"u","x5u":"u","x5c":["a"]}"#,
+        r#"{"x5t#S256":"a","cty":"JWT"}"#,
+        r#"{"sub":"a\"b","n":0,"m":1234567890123456789}"#,
+        r#"{"n":12345678901234567890}"#,
+        r#"{"n":123456789012345678901234}"#,
+        r#"{"n":01}"#,
+        r#"{"n":-0}"#,
+        r#"{"n":1.0}"#,
+        r#"{"n":1e3}"#,
+        r#"{"n":1E+3}"#,
+        r#"{"t":true,"f":false,"z":null}"#,
+        r#"{"t":tru}"#,
+        r#"{"t":truex}"#,
+        r#"{"t":nulll}"#,
+        "{\"s\":\"\u{e9}t\u{e9}\",\"\u{1f600}\":\"x\"}",
+        "{\"s\":\"a\tb\"}",
+        "{\"s\":\"a\u{7f}b\"}",
+        r#"{"a":1,}"#,
+        r#"{,"a":1}"#,
+        r#"{"a" 1}"#,
+        r#"{"a":1 "b":2}"#,
+        r#"{"a":1}}"#,
+        r#"{"a":1} x"#,
+        r#"{"a":1}  "#,
+        r#"{"a":"#,
+        r#"{"a"#,
+        r#"{"#,
+        r#"""#,
+        "",
+        " ",
+        "[1,2]",
+        "[{\"a\":1,\"a\":1}]",
+        "\"a string\"",
+        "5",
+        "null",
+        "\u{feff}{}",
+        r#"{"a":"x\/y"}"#,
+        r#"{"":""}"#,
+        r#"{"":"","":""}"#,
+    ];
+
+    #[test]
+    fn fast_path_and_header_parse_agree_with_the_strict_parser_on_a_corpus() {
+        for doc in CORPUS {
+            assert_object_agrees(doc.as_bytes());
+            assert_header_agrees(doc.as_bytes());
+        }
+        for bad in [
+            &[0xffu8, 0xfe, 0x7b][..],
+            b"{\"a\":\"\xc3\"}",
+            b"{\"a\xff\":1}",
+        ] {
+            assert_object_agrees(bad);
+            assert_header_agrees(bad);
+        }
+    }
+
+    #[test]
+    fn fast_path_takes_github_claims_and_leaves_the_rest() {
+        let claims = br#"{"jti":"j","sub":"repo:acme/app:ref:refs/heads/main","aud":"sts.amazonaws.com","ref":"refs/heads/main","head_ref":"","run_number":"1","nbf":1779999700,"exp":1780000300,"iat":1780000000,"iss":"https://token.actions.githubusercontent.com"}"#;
+        let text = std::str::from_utf8(claims).unwrap();
+        let fast = parse_flat_object(text, 4).unwrap();
+        assert_eq!(fast.len(), 10);
+        assert_object_agrees(claims);
+        for other in [
+            r#"{"aud":["a","b"]}"#,
+            r#"{"a":"\u0041"}"#,
+            r#"{"a":1.5}"#,
+            r#"{"a":-1}"#,
+            r#"{"a":{}}"#,
+            r#"{"a":1,"a":1}"#,
+            r#"{"a":1} x"#,
+        ] {
+            assert!(parse_flat_object(other, 4).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn special_byte_search_finds_the_first_one() {
+        for len in 0..40 {
+            for at in 0..=len {
+                for special in [b'"', b'\\', 0x00, 0x1f] {
+                    let mut b = vec![b'a'; len];
+                    b.push(b'z');
+                    if at < len {
+                        b[at] = special;
+                    }
+                    // Bytes that must not count: high ones, DEL, just above the controls.
+                    if at > 0 {
+                        b[at - 1] = 0x80;
+                    }
+                    if at > 1 {
+                        b[at - 2] = 0x20;
+                    }
+                    if at > 2 {
+                        b[at - 3] = 0x7f;
+                    }
+                    let found = find_special(&b, 0);
+                    if at < len {
+                        assert_eq!(found, Some(at), "{len} {at} {special}");
+                    } else {
+                        assert_eq!(found, None, "{len} {at} {special}");
+                    }
+                }
+            }
+        }
+        assert_eq!(find_special(b"ab\"c", 3), None);
+        assert_eq!(find_special(b"ab\"c", 4), None);
+        assert_eq!(find_special(b"ab\"c", 5), None);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const PIECES: &[&str] = &[
+            "{",
+            "}",
+            "[",
+            "]",
+            ":",
+            ",",
+            " ",
+            "\n",
+            "\"a\"",
+            "\"b\"",
+            "\"alg\"",
+            "\"kid\"",
+            "\"crit\"",
+            "\"jwk\"",
+            "\"RS256\"",
+            "\"\\u0061\"",
+            "\"x\\\"y\"",
+            "\"\t\"",
+            "\"\u{e9}\"",
+            "\"",
+            "1",
+            "0",
+            "01",
+            "-1",
+            "1.5",
+            "1e3",
+            "19",
+            "12345678901234567890",
+            "true",
+            "false",
+            "null",
+            "nul",
+            "\u{7f}",
+            "x",
+        ];
+
+        const NAMES: &[&str] = &["\"a\"", "\"b\"", "\"alg\"", "\"kid\"", "\"\\u0061\""];
+
+        const VALUES: &[&str] = &[
+            "1",
+            "0",
+            "\"v\"",
+            "\"\"",
+            "true",
+            "null",
+            "[1]",
+            "{}",
+            "1.5",
+            "\"\u{e9}\"",
+        ];
+
+        fn object(members: &[(&str, &str)]) -> String {
+            let body: Vec<String> = members.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            format!("{{{}}}", body.join(","))
+        }
+
+        fn doc() -> impl Strategy<Value = String> {
+            let piece = proptest::sample::select(PIECES);
+            prop_oneof![
+                // Free-form: mostly invalid JSON.
+                proptest::collection::vec(piece.clone(), 0..24).prop_map(|v| v.concat()),
+                // Shaped like an object, so the fast path gets far.
+                proptest::collection::vec((piece.clone(), piece), 0..8).prop_map(|m| object(&m)),
+                // Objects of valid members, with repeated names.
+                proptest::collection::vec(
+                    (
+                        proptest::sample::select(NAMES),
+                        proptest::sample::select(VALUES)
+                    ),
+                    0..6
+                )
+                .prop_map(|m| object(&m)),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn parse_object_agrees_with_the_strict_parser(d in doc()) {
+                assert_object_agrees(d.as_bytes());
+            }
+
+            #[test]
+            fn parse_header_agrees_with_the_map_parse(d in doc()) {
+                assert_header_agrees(d.as_bytes());
+            }
+        }
     }
 }

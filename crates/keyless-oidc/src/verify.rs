@@ -8,7 +8,7 @@
 
 pub use crate::error::VerifyError;
 use crate::error::clip;
-use crate::json::parse_object;
+use crate::json::{Header, Member, parse_header, parse_object};
 use crate::jwks::{Algorithm, KeySet};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -78,40 +78,104 @@ struct Decoded<'t> {
     kid: Option<String>,
     claims: Map<String, Value>,
     signing_input: &'t str,
-    signature: Vec<u8>,
+    signature: Signature,
 }
 
-fn b64_segment(name: &str, seg: &str) -> Result<Vec<u8>, VerifyError> {
+/// Room for a decoded header or payload on the stack; longer ones go to the heap. A GitHub
+/// payload decodes to about 1 KiB.
+const SEGMENT_STACK_BYTES: usize = 4096;
+
+/// Signatures up to this length (RSA-4096; an ECDSA P-521 one is 132 bytes) are kept inline.
+const SIGNATURE_INLINE_BYTES: usize = 512;
+
+/// A decoded signature, kept inline when it fits so the hot path allocates nothing for it.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "inline on purpose: moving 512 bytes is cheaper than an allocation"
+)]
+enum Signature {
+    Inline {
+        buf: [u8; SIGNATURE_INLINE_BYTES],
+        len: usize,
+    },
+    Heap(Vec<u8>),
+}
+
+impl Signature {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Inline { buf, len } => buf.get(..*len).unwrap_or_default(),
+            Self::Heap(v) => v,
+        }
+    }
+}
+
+fn empty_check(name: &str, seg: &str) -> Result<(), VerifyError> {
     if seg.is_empty() {
         return Err(VerifyError::malformed(format!(
             "the {name} segment is empty"
         )));
     }
-    URL_SAFE_NO_PAD
-        .decode(seg)
-        .map_err(|_| VerifyError::malformed(format!("the {name} is not base64url without padding")))
+    Ok(())
 }
 
-fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<String>), VerifyError> {
-    let alg = match header.get("alg") {
-        Some(Value::String(a)) => Algorithm::from_name(a)
+fn not_base64(name: &str) -> VerifyError {
+    VerifyError::malformed(format!("the {name} is not base64url without padding"))
+}
+
+/// Decodes `seg` into `buf` when it fits, else into `heap`; returns the decoded bytes.
+fn b64_segment<'b>(
+    name: &str,
+    seg: &str,
+    buf: &'b mut [u8],
+    heap: &'b mut Vec<u8>,
+) -> Result<&'b [u8], VerifyError> {
+    empty_check(name, seg)?;
+    if base64::decoded_len_estimate(seg.len()) <= buf.len() {
+        let n = URL_SAFE_NO_PAD
+            .decode_slice(seg, &mut *buf)
+            .map_err(|_| not_base64(name))?;
+        let buf: &'b [u8] = buf;
+        buf.get(..n).ok_or_else(|| not_base64(name))
+    } else {
+        *heap = URL_SAFE_NO_PAD.decode(seg).map_err(|_| not_base64(name))?;
+        Ok(heap.as_slice())
+    }
+}
+
+fn signature_segment(seg: &str) -> Result<Signature, VerifyError> {
+    empty_check("signature", seg)?;
+    if base64::decoded_len_estimate(seg.len()) <= SIGNATURE_INLINE_BYTES {
+        let mut buf = [0u8; SIGNATURE_INLINE_BYTES];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(seg, &mut buf)
+            .map_err(|_| not_base64("signature"))?;
+        Ok(Signature::Inline { buf, len })
+    } else {
+        URL_SAFE_NO_PAD
+            .decode(seg)
+            .map(Signature::Heap)
+            .map_err(|_| not_base64("signature"))
+    }
+}
+
+fn check_header(header: &Header<'_>) -> Result<(Algorithm, Option<String>), VerifyError> {
+    let alg = match &header.alg {
+        Some(Member::Str(a)) => Algorithm::from_name(a)
             .ok_or_else(|| VerifyError::UnsupportedAlgorithm { alg: clip(a) })?,
-        Some(other) => {
+        Some(Member::Other(other)) => {
             return Err(VerifyError::UnsupportedAlgorithm {
                 alg: clip(&other.to_string()),
             });
         }
         None => return Err(VerifyError::malformed("the header has no `alg`")),
     };
-    if let Some(name) = KEY_CARRYING_HEADERS
-        .iter()
-        .find(|h| header.contains_key(**h))
-    {
+    if let Some(name) = KEY_CARRYING_HEADERS.iter().find(|h| header.contains(h)) {
         return Err(VerifyError::ForbiddenHeader {
             name: (*name).to_owned(),
         });
     }
-    if let Some(crit) = header.get("crit") {
+    if let Some(crit) = &header.crit {
         // We implement no JWS extension, so any critical one is unknown (RFC 7515 §4.1.11).
         let name = match crit {
             Value::Array(items) => match items.first() {
@@ -123,10 +187,12 @@ fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, Option<String
         };
         return Err(VerifyError::UnsupportedCritical { name });
     }
-    let kid = match header.get("kid") {
+    let kid = match &header.kid {
         None => None,
-        Some(Value::String(k)) => Some(k.clone()),
-        Some(_) => return Err(VerifyError::malformed("the header's `kid` is not a string")),
+        Some(Member::Str(k)) => Some(k.clone().into_owned()),
+        Some(Member::Other(_)) => {
+            return Err(VerifyError::malformed("the header's `kid` is not a string"));
+        }
     };
     Ok((alg, kid))
 }
@@ -144,12 +210,18 @@ fn decode(token: &str) -> Result<Decoded<'_>, VerifyError> {
             "the token has {n} dot-separated segments; a compact JWS has 3"
         )));
     };
-    let header = parse_object(&b64_segment("header", h)?)
-        .map_err(|e| VerifyError::malformed(format!("the header {e}")))?;
-    let (alg, kid) = check_header(&header)?;
-    let claims = parse_object(&b64_segment("payload", p)?)
+    // One buffer, used for the header and then for the payload.
+    let mut buf = [0u8; SEGMENT_STACK_BYTES];
+    let mut heap = Vec::new();
+    let (alg, kid) = {
+        let bytes = b64_segment("header", h, &mut buf, &mut heap)?;
+        let header =
+            parse_header(bytes).map_err(|e| VerifyError::malformed(format!("the header {e}")))?;
+        check_header(&header)?
+    };
+    let claims = parse_object(b64_segment("payload", p, &mut buf, &mut heap)?)
         .map_err(|e| VerifyError::malformed(format!("the payload {e}")))?;
-    let signature = b64_segment("signature", s)?;
+    let signature = signature_segment(s)?;
     // INVARIANT: `h` and `p` are prefixes of `token` separated by one '.', so this length is on
     // a char boundary; `get` keeps it panic-free regardless.
     let signing_input = token
@@ -331,7 +403,12 @@ fn verify_decoded(
     }
     let audience = matched_audience(&claims, expect.audiences)?;
 
-    keys.verify_signature(kid.as_deref(), alg, signing_input.as_bytes(), &signature)?;
+    keys.verify_signature(
+        kid.as_deref(),
+        alg,
+        signing_input.as_bytes(),
+        signature.as_slice(),
+    )?;
 
     let now = expect.now;
     let expires_at = numeric_date(&claims, "exp")?.ok_or_else(|| VerifyError::MissingClaim {
@@ -386,7 +463,7 @@ mod tests {
         let d = decode(&t).unwrap();
         assert_eq!(d.alg, Algorithm::RS256);
         assert_eq!(d.kid.as_deref(), Some("k"));
-        assert_eq!(d.signature, vec![0, 0, 0]);
+        assert_eq!(d.signature.as_slice(), [0, 0, 0]);
         assert_eq!(format!("{}.AAAA", d.signing_input), t);
     }
 
