@@ -7,6 +7,19 @@
 //! PostgreSQL is for several `keyless serve` nodes sharing state. The `Store` trait is synchronous
 //! and is called from inside tokio handlers, so [`PgStore`] keeps its connections on a dedicated
 //! worker thread and callers block on a channel with a bounded wait, never on a runtime.
+//!
+//! Several nodes (processes on one SQLite file, or servers on one PostgreSQL database) keep all
+//! state in memory and follow each other through the *change feed*: every entity write appends
+//! (position, kind, key) to a `changes` table in the same transaction, and
+//! [`Store::changes_since`](keyless_core::Store::changes_since) returns what a node has not seen
+//! yet. Positions must become visible in increasing order, or a reader could skip a write that
+//! committed late: SQLite gets that from its single writer; PostgreSQL writers take a
+//! transaction-scoped advisory lock before appending (entity writes are rare; audit records do
+//! not take it). The feed keeps at least the last
+//! [`CHANGES_KEPT`](keyless_core::store::CHANGES_KEPT) entries; a node further behind is told
+//! so (`gap`) and reloads everything. The first sealing and issuer keys are inserted with
+//! [`Store::put_if_absent`](keyless_core::Store::put_if_absent), so nodes starting together on
+//! an empty database agree on one.
 
 mod pg;
 mod sqlite;
