@@ -52,6 +52,24 @@ impl Store for MemStore {
     fn query_audit(&self, _: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
         Ok(self.audit.lock().unwrap().clone())
     }
+    fn get(&self, kind: Kind, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .entities
+            .lock()
+            .unwrap()
+            .get(&(kind.as_str().into(), key.into()))
+            .cloned())
+    }
+    fn put_if_absent(&self, kind: Kind, key: &str, json: &str) -> Result<bool, StoreError> {
+        // Atomic under the one lock; this store has no change feed (one node).
+        let mut e = self.entities.lock().unwrap();
+        let k = (kind.as_str().to_owned(), key.to_owned());
+        if e.contains_key(&k) {
+            return Ok(false);
+        }
+        e.insert(k, json.into());
+        Ok(true)
+    }
 }
 
 struct FixedClock(AtomicU64);
