@@ -73,6 +73,11 @@ stop_server() {
 # peak_rss_kb PID: VmHWM (peak resident set) of the process, in kB.
 peak_rss_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
+# cpu_ticks PID: utime+stime of the process (all threads), in clock ticks. CPU time per request
+# does not depend on how much of the machine other processes took during the run.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
 # run_wrk SCRIPT PORT DURATION LOG: prints the BENCH line of bench/report.lua.
 run_wrk() {
     local script=$1 port=$2 duration=$3 log=$4
@@ -104,7 +109,7 @@ start_server keyless "$SEED" "$OUT/keyless-seed.log"
 stop_server
 
 # --- load runs -----------------------------------------------------------------------------------
-printf 'run\tserver\top\trps\tp50_ms\tp99_ms\tmax_ms\tnon2xx\tsocket_errors\tpeak_rss_kb\tloadavg_before\n' >"$OUT/results.tsv"
+printf 'run\tserver\top\trps\tp50_ms\tp99_ms\tmax_ms\tnon2xx\tsocket_errors\tpeak_rss_kb\tloadavg_before\tcpu_us_per_req\n' >"$OUT/results.tsv"
 for run in $(seq 1 "$RUNS"); do
     for name in $SERVERS; do
         port=$(port_of "$name")
@@ -125,7 +130,9 @@ for run in $(seq 1 "$RUNS"); do
             [[ $op == gci ]] && script=presigned.lua
             run_wrk "$script" "$port" "$WARMUP" "$OUT/wrk-$name-$op-run$run-warmup.txt" >/dev/null
             load=$(cut -d' ' -f1-3 /proc/loadavg)
+            cpu0=$(cpu_ticks "$SERVER_PID")
             line=$(run_wrk "$script" "$port" "$DURATION" "$OUT/wrk-$name-$op-run$run.txt")
+            cpu1=$(cpu_ticks "$SERVER_PID")
             if ! kill -0 "$SERVER_PID" 2>/dev/null; then
                 st=0; wait "$SERVER_PID" || st=$?
                 echo "$name died during the $op run (exit status $st); see $OUT/$name-run$run.log" >&2
@@ -133,9 +140,11 @@ for run in $(seq 1 "$RUNS"); do
             fi
             rss=$(peak_rss_kb "$SERVER_PID")
             errs=$(($(field connect <<<"$line") + $(field read <<<"$line") + $(field write <<<"$line") + $(field timeout <<<"$line")))
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$name" "$op" \
+            reqs=$(field requests <<<"$line")
+            cpu_us=$(((cpu1 - cpu0) * TICK_US / (reqs > 0 ? reqs : 1)))
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$name" "$op" \
                 "$(field rps <<<"$line")" "$(field p50_ms <<<"$line")" "$(field p99_ms <<<"$line")" \
-                "$(field max_ms <<<"$line")" "$(field non2xx <<<"$line")" "$errs" "$rss" "$load" \
+                "$(field max_ms <<<"$line")" "$(field non2xx <<<"$line")" "$errs" "$rss" "$load" "$cpu_us" \
                 | tee -a "$OUT/results.tsv" >&2
         done
         stop_server

@@ -55,6 +55,8 @@ for op, label, target in ops:
     lines.append(f"| {label} req/s | {fmt(k, 0)} | {fmt(m, 0)} | {ratio(k, m)} | ≥ {target:,} | {verdict(k, target, True)} |")
     if op == "assume" and k is not None and m is not None:
         lines.append(f"| {label}: keyless ≥ 100× moto | | | {ratio(k, m)} | ≥ 100× | {verdict(k / m, 100, True)} |")
+    k, m = med("keyless", op, "cpu_us_per_req"), med("moto", op, "cpu_us_per_req")
+    lines.append(f"| {label}: server CPU per request, µs | {fmt(k, 0)} | {fmt(m, 0)} | {ratio(k, m)} | | |")
     for key, name in (("p50_ms", "p50"), ("p99_ms", "p99")):
         k, m = med("keyless", op, key), med("moto", op, key)
         tgt = "≤ 10 ms" if key == "p99_ms" else ""
@@ -71,11 +73,11 @@ print("\n".join(lines))
 print()
 print("Per run (req/s; p50 / p99 ms; peak RSS MB):")
 print()
-print("| run | server | operation | req/s | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MB | load avg before |")
-print("|---:|---|---|---:|---:|---:|---:|---:|---:|---|")
+print("| run | server | operation | req/s | p50 ms | p99 ms | non-2xx | socket errors | peak RSS MB | load avg before | server CPU µs/req |")
+print("|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
 for r in rows:
     print(f"| {r['run']} | {r['server']} | {r['op']} | {float(r['rps']):,.0f} | {float(r['p50_ms']):.2f} | {float(r['p99_ms']):.2f} "
-          f"| {r['non2xx']} | {r['socket_errors']} | {float(r['peak_rss_kb']) / 1024:.1f} | {r['loadavg_before']} |")
+          f"| {r['non2xx']} | {r['socket_errors']} | {float(r['peak_rss_kb']) / 1024:.1f} | {r['loadavg_before']} | {r.get('cpu_us_per_req', '–')} |")
 print()
 print("Starts (ms, exec → first 200): " + "; ".join(
     f"{s}: " + ", ".join(r["ready_ms"] for r in ready if r["server"] == s)

@@ -127,10 +127,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             "listening on {local_addr}: the dev GitHub issuer's minting endpoints answer loopback clients only"
         );
     }
-    let keys = Arc::new(ServerKeySource::new(
-        dev_issuer.then(|| args.issuer.clone()),
-        issuer_keys.clone(),
-    )?);
+    let metrics = Arc::new(crate::server::metrics::Metrics::new());
+    let keys = Arc::new(
+        ServerKeySource::new(dev_issuer.then(|| args.issuer.clone()), issuer_keys.clone())?
+            .with_counters(metrics.jwks.clone()),
+    );
     let config = StsConfig {
         default_account: args.account_id.clone(),
         root_access_key: args.root_access_key.clone(),
@@ -164,14 +165,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         sealing,
         store: store.clone(),
         clock,
-        audit: AuditWriter::start(store, sink),
+        audit: AuditWriter::start(store, sink, metrics.audit_queue.clone()),
         sigv4_keys: keyless_wire::SigningKeyCache::new(),
         request_token_key,
         config: ServeConfig {
             issuer: args.issuer.clone(),
             danger_allow_remote_issuer: args.danger_allow_remote_issuer,
             local_addr,
+            no_dev_issuer: !dev_issuer,
         },
+        metrics: metrics.clone(),
     });
     tracing::info!(%local_addr, account = %args.account_id, issuer = %args.issuer, "keyless serve ready");
     eprintln!(

@@ -1,18 +1,66 @@
 //! Group commit for audit records: handlers hand a record over and wait until it is committed;
 //! one writer thread commits everything that queued up meanwhile in a single transaction, so
 //! durability costs one commit per batch, not per request.
+//!
+//! # The spool (nodes on PostgreSQL)
+//!
+//! A call is acknowledged only once its record is durable, so with the shared database down every
+//! call would fail. A node on PostgreSQL therefore has a local spool (`<--data>/audit-spool.db`,
+//! SQLite with `synchronous=FULL`, see [`keyless_store::AuditSpool`]):
+//!
+//! - While the spool is empty, a batch goes to PostgreSQL, waiting at most [`PRIMARY_WAIT`] —
+//!   exactly as without a spool, one round trip per batch. If PostgreSQL fails or does not answer
+//!   in time, the batch is committed to the spool instead and acknowledged.
+//! - While the spool holds anything, every new batch goes to the spool too (behind the older
+//!   records, so each node's records reach PostgreSQL in the order they were acknowledged, and a
+//!   down database costs no wait per batch).
+//! - A drain thread moves spooled records to PostgreSQL, oldest first, up to [`MAX_BATCH`] per
+//!   transaction, and deletes a moved chunk from the spool only after PostgreSQL committed it;
+//!   while PostgreSQL fails it tries again every [`DRAIN_RETRY`]. When it finds the spool empty
+//!   (checked under the same lock the writer spools under), new batches go to PostgreSQL again.
+//! - A node starting with a non-empty spool (left by a crash or an outage at shutdown) drains it
+//!   first.
+//!
+//! **Exactly once.** Two windows could store a record twice: a crash after PostgreSQL committed a
+//! moved chunk but before the spool deleted it, and a batch given up on after [`PRIMARY_WAIT`]
+//! whose commit went through anyway. PostgreSQL has a unique index on the record's `requestID`
+//! and inserts with `ON CONFLICT DO NOTHING`, so the second copy is dropped, whichever comes
+//! first. Every acknowledged record is therefore in PostgreSQL exactly once once the spool is
+//! drained. If the spool cannot be written either, the batch's calls get `ServiceUnavailable`.
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use keyless_core::Store;
-use keyless_core::store::AuditRow;
+use keyless_core::store::{AuditRow, StoreError};
+use keyless_store::{AuditSpool, PgStore};
 use tokio::sync::{mpsc, oneshot};
+
+/// Longest wait for PostgreSQL to commit one batch before it goes to the spool.
+pub const PRIMARY_WAIT: Duration = Duration::from_secs(2);
+
+/// Pause between attempts to move spooled records while PostgreSQL keeps failing.
+pub const DRAIN_RETRY: Duration = Duration::from_millis(500);
 
 type Ack = oneshot::Sender<Result<(), String>>;
 
 /// Largest batch committed at once.
 const MAX_BATCH: usize = 1024;
+
+/// How long a busy writer waits for more records before committing. A commit costs about as
+/// much as fifty inserts, so at thousands of requests per second this wait makes each commit
+/// serve several requests, for a fraction of a millisecond of latency.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(250);
+
+fn drain<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+}
 
 /// Where audit records are also written as JSON lines.
 pub enum JsonLines {
@@ -26,25 +74,177 @@ pub enum JsonLines {
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<(AuditRow, Ack)>,
+    waiting: prometheus_client::metrics::gauge::Gauge,
+}
+
+/// Where the writer commits.
+enum Target {
+    /// One store, nothing else (SQLite).
+    Store(Arc<dyn Store>),
+    /// PostgreSQL, with the local spool behind it.
+    Spooled(Arc<Spooled>),
+}
+
+/// PostgreSQL and the spool, shared by the writer and the drain thread.
+struct Spooled {
+    primary: Arc<PgStore>,
+    spool: AuditSpool,
+    /// Whether the spool may hold records (new batches then go behind them). Held while
+    /// spooling and while deciding the spool is empty, so no batch slips past older records.
+    pending: Mutex<bool>,
+    /// Wakes the drain thread when `pending` becomes true.
+    wake: Condvar,
+}
+
+impl Spooled {
+    fn pending(&self) -> Result<std::sync::MutexGuard<'_, bool>, String> {
+        self.pending
+            .lock()
+            .map_err(|_| "audit spool lock poisoned".to_owned())
+    }
+
+    /// Commits one batch: to PostgreSQL when nothing is spooled and it answers in time, else
+    /// to the spool.
+    fn commit(&self, rows: &[AuditRow]) -> Result<(), String> {
+        if !*self.pending()? {
+            match self.primary.append_audit_within(rows, PRIMARY_WAIT) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = %e, records = rows.len(), "PostgreSQL did not take audit records; spooling them locally until it does");
+                }
+            }
+        }
+        let mut pending = self.pending()?;
+        self.spool.push(rows).map_err(|e| {
+            tracing::error!(error = %e, "the audit spool cannot take records either");
+            e.to_string()
+        })?;
+        if !*pending {
+            *pending = true;
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The drain thread: moves spooled records to PostgreSQL whenever there are any.
+    fn drain_forever(&self) {
+        loop {
+            {
+                let Ok(mut pending) = self.pending() else {
+                    return;
+                };
+                while !*pending {
+                    pending = match self.wake.wait(pending) {
+                        Ok(g) => g,
+                        Err(_) => return,
+                    };
+                }
+            }
+            match self.move_chunk() {
+                Ok(0) => {
+                    // Empty: decide under the lock the writer spools under.
+                    if let Ok(mut pending) = self.pending() {
+                        if self.spool.is_empty().unwrap_or(false) {
+                            *pending = false;
+                            tracing::info!("every spooled audit record is in PostgreSQL");
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot move spooled audit records yet; retrying");
+                    std::thread::sleep(DRAIN_RETRY);
+                }
+            }
+        }
+    }
+
+    /// Moves the oldest chunk; returns how many records moved (0: the spool is empty).
+    fn move_chunk(&self) -> Result<usize, StoreError> {
+        let chunk = self.spool.peek(MAX_BATCH)?;
+        let Some(last) = chunk.last().map(|(id, _)| *id) else {
+            return Ok(0);
+        };
+        let rows: Vec<AuditRow> = chunk.into_iter().map(|(_, r)| r).collect();
+        self.primary.append_audit_within(&rows, PRIMARY_WAIT)?;
+        // A failure here leaves the chunk to be moved again: PostgreSQL drops the copies.
+        self.spool.remove_through(last)?;
+        Ok(rows.len())
+    }
+}
+
+impl Target {
+    fn commit(&self, rows: &[AuditRow]) -> Result<(), String> {
+        match self {
+            Target::Store(store) => store.append_audit(rows).map_err(|e| e.to_string()),
+            Target::Spooled(s) => s.commit(rows),
+        }
+    }
 }
 
 impl AuditWriter {
     /// Starts the writer thread.
-    pub fn start(store: Arc<dyn Store>, mut sink: Option<JsonLines>) -> Self {
+    /// `waiting` counts the records handed over and not yet committed (a metric).
+    pub fn start(
+        store: Arc<dyn Store>,
+        sink: Option<JsonLines>,
+        waiting: prometheus_client::metrics::gauge::Gauge,
+    ) -> Self {
+        Self::start_on(Target::Store(store), sink, waiting)
+    }
+
+    /// Starts the writer thread for a node on PostgreSQL, with the local `spool` taking batches
+    /// PostgreSQL cannot (see the module documentation), and the thread that drains it —
+    /// at once if a previous run left records in it.
+    pub fn start_spooled(
+        primary: Arc<PgStore>,
+        spool: AuditSpool,
+        sink: Option<JsonLines>,
+        waiting: prometheus_client::metrics::gauge::Gauge,
+    ) -> Self {
+        let left = spool.len().unwrap_or(1);
+        if left > 0 {
+            tracing::info!(records = left, "moving audit records spooled by a previous run to PostgreSQL");
+        }
+        let spooled = Arc::new(Spooled {
+            primary,
+            spool,
+            pending: Mutex::new(left > 0),
+            wake: Condvar::new(),
+        });
+        let drainer = spooled.clone();
+        if let Err(e) = std::thread::Builder::new()
+            .name("keyless-audit-drain".into())
+            .spawn(move || drainer.drain_forever())
+        {
+            tracing::error!(error = %e, "cannot start the audit spool's drain thread");
+        }
+        Self::start_on(Target::Spooled(spooled), sink, waiting)
+    }
+
+    fn start_on(
+        target: Target,
+        mut sink: Option<JsonLines>,
+        waiting: prometheus_client::metrics::gauge::Gauge,
+    ) -> Self {
         let (tx, mut rx) = mpsc::channel::<(AuditRow, Ack)>(8192);
         std::thread::Builder::new()
             .name("keyless-audit".into())
             .spawn(move || {
+                let mut busy = false;
                 while let Some(first) = rx.blocking_recv() {
                     let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(item) => batch.push(item),
-                            Err(_) => break,
-                        }
+                    drain(&mut rx, &mut batch);
+                    // Under load (the last batch had company), wait a moment for the records
+                    // already on their way: one commit then serves many requests instead of
+                    // each paying for its own. An idle server commits at once.
+                    if busy && batch.len() < MAX_BATCH {
+                        std::thread::sleep(LINGER);
+                        drain(&mut rx, &mut batch);
                     }
+                    busy = batch.len() > 1;
                     let (rows, acks): (Vec<AuditRow>, Vec<Ack>) = batch.into_iter().unzip();
-                    let result = store.append_audit(&rows).map_err(|e| e.to_string());
+                    let result = target.commit(&rows);
                     if result.is_ok() {
                         if let Some(sink) = sink.as_mut() {
                             write_lines(sink, &rows);
@@ -56,12 +256,21 @@ impl AuditWriter {
                 }
             })
             .ok();
-        Self { tx }
+        Self { tx, waiting }
     }
 
     /// Queues a record and waits for its commit.
     pub async fn append(&self, row: AuditRow) -> Result<(), String> {
         let (ack, done) = oneshot::channel();
+        // Decremented on drop: the request's future may be dropped mid-wait.
+        struct Waiting<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.dec();
+            }
+        }
+        self.waiting.inc();
+        let _waiting = Waiting(&self.waiting);
         self.tx
             .send((row, ack))
             .await

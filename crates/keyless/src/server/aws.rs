@@ -99,13 +99,22 @@ pub(crate) enum Service {
 }
 
 impl Service {
-    fn of(action: &str) -> Option<Service> {
-        if super::sts::ACTIONS.contains(&action) {
-            Some(Service::Sts)
-        } else if super::iam::ACTIONS.contains(&action) {
-            Some(Service::Iam)
+    /// The service serving `action`, and the action's name as served (for metric labels).
+    fn of(action: &str) -> Option<(Service, &'static str)> {
+        if let Some(name) = super::sts::ACTIONS.iter().find(|a| **a == action) {
+            Some((Service::Sts, name))
         } else {
-            None
+            super::iam::ACTIONS
+                .iter()
+                .find(|a| **a == action)
+                .map(|name| (Service::Iam, *name))
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Service::Sts => "sts",
+            Service::Iam => "iam",
         }
     }
 
@@ -154,8 +163,20 @@ fn xml_response(status: u16, request_id: &str, body: String) -> Response {
     resp
 }
 
+/// The AWS error code of a failed call, carried on the response for the metrics.
+#[derive(Clone)]
+struct ErrorCode(String);
+
 fn error_response(err: &AwsError, ns: Namespace, request_id: &str) -> Response {
-    xml_response(err.status, request_id, err.to_xml(ns, request_id))
+    let mut resp = xml_response(err.status, request_id, err.to_xml(ns, request_id));
+    resp.extensions_mut().insert(ErrorCode(err.code.clone()));
+    resp
+}
+
+/// What the metrics learn of a call while it is served.
+struct Seen {
+    service: &'static str,
+    action: &'static str,
 }
 
 /// `POST /` and `GET /?Action=…`.
@@ -166,6 +187,34 @@ pub(crate) async fn handle(
     uri: Uri,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    let started = std::time::Instant::now();
+    let mut seen = Seen {
+        service: "unknown",
+        action: "unknown",
+    };
+    let resp = serve_call(&state, peer, method, uri, headers, body, &mut seen).await;
+    let outcome = match resp.extensions().get::<ErrorCode>() {
+        Some(code) => std::borrow::Cow::Owned(code.0.clone()),
+        None => std::borrow::Cow::Borrowed("ok"),
+    };
+    state.metrics.request(
+        seen.service,
+        seen.action,
+        outcome,
+        started.elapsed().as_secs_f64(),
+    );
+    resp
+}
+
+async fn serve_call(
+    state: &AppState,
+    peer: SocketAddr,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+    seen: &mut Seen,
 ) -> Response {
     let request_id = keyless_wire::request_id();
     let read = tokio::time::timeout(BODY_TIMEOUT, read_body(body, keyless_wire::MAX_BODY_BYTES));
@@ -207,13 +256,15 @@ pub(crate) async fn handle(
         let err = AwsError::new("MissingAction", "Missing Action", 400);
         return error_response(&err, Namespace::Sts, &request_id);
     };
-    let Some(service) = Service::of(&action) else {
+    let Some((service, action_name)) = Service::of(&action) else {
         return error_response(
             &AwsError::invalid_action(&action),
             Namespace::Sts,
             &request_id,
         );
     };
+    seen.service = service.label();
+    seen.action = action_name;
     let ns = service.namespace();
     if let Some(v) = q.version() {
         if v != ns.version() {
@@ -268,7 +319,7 @@ pub(crate) async fn handle(
     let caller = if unsigned_ok {
         None
     } else {
-        match authenticate(&state, &parts, now) {
+        match authenticate(state, &parts, now) {
             Ok((caller, region, key)) => {
                 note.region = region;
                 note.account = caller.account().to_owned();
@@ -277,7 +328,7 @@ pub(crate) async fn handle(
             }
             Err(e) => {
                 let aws = e.to_aws();
-                return finish(&state, note, ns, &request_id, Err(aws)).await;
+                return finish(state, note, ns, &request_id, Err(aws)).await;
             }
         }
     };
@@ -288,7 +339,7 @@ pub(crate) async fn handle(
         secure_transport: false,
     };
     let mut call = Call {
-        state: &state,
+        state,
         q: &q,
         caller,
         note,
@@ -302,7 +353,7 @@ pub(crate) async fn handle(
     let outcome = result
         .map(|w| keyless_wire::success_response(&action, ns, &request_id, w))
         .map_err(|e| e.to_aws());
-    finish(&state, note, ns, &request_id, outcome).await
+    finish(state, note, ns, &request_id, outcome).await
 }
 
 async fn finish(
@@ -322,6 +373,7 @@ async fn finish(
         Ok(body) => match committed {
             Ok(()) => xml_response(200, request_id, body),
             Err(e) => {
+                state.metrics.db_error("audit");
                 tracing::error!(error = %e, "audit record not committed; refusing the call");
                 error_response(
                     &AwsError::new(

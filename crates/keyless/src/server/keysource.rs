@@ -10,6 +10,8 @@ use keyless_core::sts::{BoxFuture, KeySource};
 use keyless_core::{Clock, SystemClock};
 use keyless_oidc::{CacheLookup, CachePolicy, JwksCache, KeySet};
 
+use super::metrics::JwksCounters;
+
 const NO_KEY: &str = "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements";
 
 /// Keys for the dev issuer and for remote issuers.
@@ -19,6 +21,7 @@ pub struct ServerKeySource {
     cache: Mutex<JwksCache>,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
+    counters: JwksCounters,
 }
 
 impl ServerKeySource {
@@ -52,7 +55,14 @@ impl ServerKeySource {
             cache: Mutex::new(JwksCache::new(policy)),
             http,
             clock,
+            counters: JwksCounters::default(),
         })
+    }
+
+    /// Counts cache hits and fetches into `counters` (the server's metrics).
+    pub fn with_counters(mut self, counters: JwksCounters) -> Self {
+        self.counters = counters;
+        self
     }
 
     async fn fetch(&self, issuer: &str) -> Result<KeySet, CoreError> {
@@ -127,6 +137,7 @@ impl KeySource for ServerKeySource {
     ) -> BoxFuture<'a, Result<Arc<KeySet>, CoreError>> {
         Box::pin(async move {
             if self.dev_issuer.as_deref() == Some(issuer) {
+                self.counters.hits.inc();
                 // On a first start the key is generated in the background: wait briefly for it.
                 for _ in 0..500 {
                     if let Ok(keys) = self.issuer_keys.key_set() {
@@ -151,6 +162,7 @@ impl KeySource for ServerKeySource {
                     Some((k, stale)) => {
                         let unknown_kid = kid.is_some_and(|kid| !k.contains(kid));
                         if !((stale || unknown_kid) && cache.may_refetch(issuer, now)) {
+                            self.counters.hits.inc();
                             return Ok(k);
                         }
                     }
@@ -163,6 +175,7 @@ impl KeySource for ServerKeySource {
                     }
                 }
             }
+            self.counters.fetches.inc();
             match self.fetch(issuer).await {
                 Ok(keys) => {
                     let mut cache = self
@@ -178,6 +191,7 @@ impl KeySource for ServerKeySource {
                     }
                 }
                 Err(e) => {
+                    self.counters.fetch_errors.inc();
                     let cache = self
                         .cache
                         .lock()

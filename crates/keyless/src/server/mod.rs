@@ -8,6 +8,7 @@ mod aws;
 mod github;
 mod iam;
 pub mod keysource;
+pub mod metrics;
 mod sts;
 pub mod sync;
 
@@ -31,6 +32,8 @@ pub struct ServeConfig {
     pub danger_allow_remote_issuer: bool,
     /// The address the server is bound to (the runner URL points here).
     pub local_addr: SocketAddr,
+    /// The dev issuer is off (`--no-dev-issuer`): no issuer key is needed to be ready.
+    pub no_dev_issuer: bool,
 }
 
 /// Shared state of all handlers.
@@ -55,6 +58,8 @@ pub struct AppState {
     pub request_token_key: Vec<u8>,
     /// Settings.
     pub config: ServeConfig,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The router with every route.
@@ -79,6 +84,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics_text))
         .fallback(aws::handle)
         .with_state(state)
 }
@@ -87,19 +93,40 @@ async fn ready(
     axum::extract::State(state): axum::extract::State<Arc<AppState>>,
 ) -> (axum::http::StatusCode, &'static str) {
     let store = state.store.clone();
-    let ok = tokio::task::spawn_blocking(move || {
+    // The database must answer a real query, within a bound: a stalled database is not ready.
+    let ping = tokio::task::spawn_blocking(move || {
         store
             .query_audit(&keyless_core::AuditFilter {
                 limit: Some(1),
                 ..Default::default()
             })
             .is_ok()
-    })
-    .await
-    .unwrap_or(false);
-    if ok && state.issuer_keys.signing_key().is_ok() {
-        (axum::http::StatusCode::OK, "ready")
-    } else {
-        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    });
+    let db_ok = matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(3), ping).await,
+        Ok(Ok(true))
+    );
+    if !db_ok {
+        state.metrics.db_error("ready");
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the database does not answer",
+        );
     }
+    if state.issuer_keys.signing_key().is_err() && !state.config.no_dev_issuer {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the issuer key is not loaded yet",
+        );
+    }
+    (axum::http::StatusCode::OK, "ready")
+}
+
+async fn metrics_text(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.render(),
+    )
 }
