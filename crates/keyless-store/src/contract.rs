@@ -341,6 +341,37 @@ fn postgres_survives_reopen() {
         schema
             .scalar("SELECT count(*) FROM schema_version")
             .unwrap(),
-        2
+        3
     );
+}
+
+#[test]
+fn postgres_keeps_one_record_per_request_id() {
+    let Some(schema) = crate::testing::TestSchema::from_env() else {
+        eprintln!("skipped: {} is not set", crate::testing::URL_VAR);
+        return;
+    };
+    let store = schema.open().unwrap();
+    let row = |id: &str, t: u64| AuditRow {
+        time: t,
+        session_name: None,
+        subject: None,
+        denied: false,
+        record: format!("{{\"requestID\":\"{id}\",\"eventID\":\"e{t}\"}}"),
+    };
+    store.append_audit(&[row("a", 1), row("b", 2)]).unwrap();
+    // A batch moved again from the spool: the copies already stored win, the new one is added.
+    store
+        .append_audit_within(
+            &[row("a", 3), row("b", 4), row("c", 5)],
+            std::time::Duration::from_secs(2),
+        )
+        .unwrap();
+    let times: Vec<u64> = store
+        .query_audit(&AuditFilter::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.time)
+        .collect();
+    assert_eq!(times, vec![1, 2, 5]);
 }

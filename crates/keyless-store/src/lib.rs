@@ -22,9 +22,11 @@
 //! an empty database agree on one.
 
 mod pg;
+pub mod spool;
 mod sqlite;
 
 pub use pg::{PgOptions, PgStore};
+pub use spool::AuditSpool;
 pub use sqlite::SqliteStore;
 
 #[doc(hidden)]

@@ -54,6 +54,11 @@ const MIGRATIONS: &[&str] = &[
         through BIGINT NOT NULL
     );
     INSERT INTO changes_pruned (id, through) VALUES (1, 0);",
+    // One record per request: a node that spooled a batch while PostgreSQL was unreachable (or
+    // gave up waiting for a commit that went through after all) moves it again later, and the
+    // copy already here wins. NULLs (records without a request id) are never equal.
+    "ALTER TABLE audit ADD COLUMN request_id TEXT;
+    CREATE UNIQUE INDEX audit_request_id ON audit (request_id);",
 ];
 
 /// First key of the advisory lock every entity write holds until it commits (`km`), the second
@@ -229,8 +234,28 @@ impl PgStore {
         self.call(Op::Ping).map(|_| ())
     }
 
+    /// [`Store::append_audit`], but giving up after `within` (at most the usual bound): the
+    /// audit writer spools a batch PostgreSQL cannot take quickly instead of holding every
+    /// waiting request. A batch given up on may still commit; moving its spooled copy later
+    /// adds nothing, since PostgreSQL keeps one record per `requestID`.
+    pub fn append_audit_within(
+        &self,
+        rows: &[AuditRow],
+        within: Duration,
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.call_within(Op::Append(rows.to_vec()), within.min(self.call_timeout))
+            .map(|_| ())
+    }
+
     fn call(&self, op: Op) -> Result<Reply, StoreError> {
-        let deadline = Instant::now() + self.call_timeout;
+        self.call_within(op, self.call_timeout)
+    }
+
+    fn call_within(&self, op: Op, timeout: Duration) -> Result<Reply, StoreError> {
+        let deadline = Instant::now() + timeout;
         let (reply, answer) = std_mpsc::sync_channel(1);
         self.jobs
             .try_send(Job {
@@ -247,14 +272,12 @@ impl PgStore {
                     StoreError::Unavailable("the PostgreSQL worker has stopped".into())
                 }
             })?;
-        answer
-            .recv_timeout(self.call_timeout + GRACE)
-            .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "PostgreSQL at {} did not answer within {:?}",
-                    self.target, self.call_timeout
-                ))
-            })?
+        answer.recv_timeout(timeout + GRACE).map_err(|_| {
+            StoreError::Unavailable(format!(
+                "PostgreSQL at {} did not answer within {timeout:?}",
+                self.target
+            ))
+        })?
     }
 }
 
@@ -609,8 +632,9 @@ async fn prepare(client: &Client) -> Result<Stmts, tokio_postgres::Error> {
             .await?,
         append: client
             .prepare(
-                "INSERT INTO audit (time, session_name, subject, denied, record)
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[], $5::TEXT[])",
+                "INSERT INTO audit (time, session_name, subject, denied, record, request_id)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[], $5::TEXT[], $6::TEXT[])
+                 ON CONFLICT (request_id) DO NOTHING",
             )
             .await?,
         put_if_absent: client
@@ -738,10 +762,24 @@ async fn execute(shared: &Shared, conn: &mut Conn, op: &Op) -> Result<Reply, Fai
             let subjects: Vec<Option<&str>> = rows.iter().map(|r| r.subject.as_deref()).collect();
             let denied: Vec<bool> = rows.iter().map(|r| r.denied).collect();
             let records: Vec<&str> = rows.iter().map(|r| r.record.as_str()).collect();
+            let request_ids: Vec<Option<&str>> = rows
+                .iter()
+                .map(|r| crate::spool::request_id(&r.record))
+                .collect();
             let append = stmts.append.clone();
             let tx = client.transaction().await?;
-            tx.execute(&append, &[&times, &sessions, &subjects, &denied, &records])
-                .await?;
+            tx.execute(
+                &append,
+                &[
+                    &times,
+                    &sessions,
+                    &subjects,
+                    &denied,
+                    &records,
+                    &request_ids,
+                ],
+            )
+            .await?;
             // Only a failed COMMIT leaves the outcome unknown.
             tx.commit().await.map_err(|error| Failure::Pg {
                 error,

@@ -292,7 +292,7 @@ mod postgres {
             schema
                 .scalar("SELECT count(*) FROM schema_version")
                 .unwrap(),
-            2
+            3
         );
         assert_eq!(schema.scalar("SELECT count(*) FROM changes").unwrap(), 4);
         for store in &stores {
