@@ -64,6 +64,15 @@ pub(crate) fn open_store(
     data: &std::path::Path,
     database: Option<&str>,
 ) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_store_parts(data, database)?.0)
+}
+
+/// Opens the store named by `--data`/`--database`; also returns it as PostgreSQL when it is
+/// (the audit writer then spools what PostgreSQL cannot take).
+fn open_store_parts(
+    data: &std::path::Path,
+    database: Option<&str>,
+) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<keyless_store::PgStore>>)> {
     let store: Arc<dyn Store> = match database {
         None => Arc::new(SqliteStore::open_dir(data)?),
         Some(url) => {
@@ -74,10 +83,11 @@ pub(crate) fn open_store(
                 Arc::new(SqliteStore::open(std::path::Path::new(path))?)
             } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
                 // The URL may hold a password: name the database by what the store prints.
-                Arc::new(
+                let pg = Arc::new(
                     keyless_store::PgStore::open(url, keyless_store::PgOptions::default())
                         .context("opening the PostgreSQL database given by --database")?,
-                )
+                );
+                return Ok((pg.clone(), Some(pg)));
             } else {
                 anyhow::bail!(
                     "unsupported --database: use sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB"
@@ -85,7 +95,27 @@ pub(crate) fn open_store(
             }
         }
     };
-    Ok(store)
+    Ok((store, None))
+}
+
+/// The audit writer: straight to the store, or for PostgreSQL with the local spool in
+/// `<--data>/audit-spool.db` behind it.
+fn audit_writer(
+    data: &std::path::Path,
+    store: Arc<dyn Store>,
+    pg: Option<Arc<keyless_store::PgStore>>,
+    sink: Option<JsonLines>,
+    waiting: prometheus_client::metrics::gauge::Gauge,
+) -> anyhow::Result<AuditWriter> {
+    let Some(pg) = pg else {
+        return Ok(AuditWriter::start(store, sink, waiting));
+    };
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create the --data directory `{}`", data.display()))?;
+    let path = data.join("audit-spool.db");
+    let spool = keyless_store::AuditSpool::open(&path)
+        .with_context(|| format!("opening the audit spool `{}`", path.display()))?;
+    Ok(AuditWriter::start_spooled(pg, spool, sink, waiting))
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
@@ -107,7 +137,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = open_store(&args.data, args.database.as_deref())?;
+    let (store, pg) = open_store_parts(&args.data, args.database.as_deref())?;
     let now = clock.now();
     // Read before loading, so no write by another node falls between the load and the feed.
     let feed_start = store
@@ -158,6 +188,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         )),
     };
     let request_token_key = sealing.derive_key("runner-request-token")?;
+    let audit = audit_writer(
+        &args.data,
+        store.clone(),
+        pg,
+        sink,
+        metrics.audit_queue.clone(),
+    )?;
     let state = Arc::new(AppState {
         sts,
         iam,
@@ -165,7 +202,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         sealing,
         store: store.clone(),
         clock,
-        audit: AuditWriter::start(store, sink, metrics.audit_queue.clone()),
+        audit,
         sigv4_keys: keyless_wire::SigningKeyCache::new(),
         request_token_key,
         config: ServeConfig {

@@ -204,7 +204,10 @@ impl AuditWriter {
     ) -> Self {
         let left = spool.len().unwrap_or(1);
         if left > 0 {
-            tracing::info!(records = left, "moving audit records spooled by a previous run to PostgreSQL");
+            tracing::info!(
+                records = left,
+                "moving audit records spooled by a previous run to PostgreSQL"
+            );
         }
         let spooled = Arc::new(Spooled {
             primary,
