@@ -444,147 +444,10 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     // Sized from the input: about one member per 30 bytes, capped so a hostile document cannot
     // make us reserve much.
     let capacity = (bytes.len() / 30).min(64);
-    if let Ok(text) = std::str::from_utf8(bytes)
-        && let Some(map) = parse_flat_object(text, capacity)
-    {
-        return Ok(map);
-    }
     match parse_with_capacity(bytes, capacity) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(NOT_AN_OBJECT.to_owned()),
         Err(e) => Err(format!("is not valid JSON: {e}")),
-    }
-}
-
-/// Fast path of [`parse_object`] for the usual shape of token claims: one flat object whose
-/// members are strings without escapes or control characters, integers from 0 to 19 digits,
-/// `true`, `false` or `null`, with JSON whitespace anywhere between tokens.
-///
-/// Why: a GitHub token's claims are exactly that, and reading them directly costs about half
-/// of going through serde's visitor machinery, on the hot path of every verification.
-///
-/// INVARIANT: for every input this returns `Some` for, the strict parser returns the same map
-/// (same members, values and order). Anything else, including every error and every duplicate
-/// member, returns `None`, and the caller then runs the strict parser, which decides and words
-/// the error. So this can only ever be a shortcut, never a second opinion.
-fn parse_flat_object(text: &str, capacity: usize) -> Option<Map<String, Value>> {
-    let b = text.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
-    }
-    i = skip_ws(b, i + 1);
-    let mut map = Map::with_capacity(capacity);
-    if b.get(i) == Some(&b'}') {
-        i += 1;
-    } else {
-        loop {
-            let (key, next) = plain_string(text, i)?;
-            i = skip_ws(b, next);
-            if b.get(i) != Some(&b':') {
-                return None;
-            }
-            i = skip_ws(b, i + 1);
-            let (value, next) = flat_value(text, i)?;
-            match map.entry(key) {
-                Entry::Vacant(slot) => {
-                    slot.insert(value);
-                }
-                Entry::Occupied(_) => return None,
-            }
-            i = skip_ws(b, next);
-            match b.get(i)? {
-                b',' => i = skip_ws(b, i + 1),
-                b'}' => {
-                    i += 1;
-                    break;
-                }
-                _ => return None,
-            }
-        }
-    }
-    (skip_ws(b, i) == b.len()).then_some(map)
-}
-
-/// Index of the first byte at or after `i` that is not JSON whitespace.
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
-        i += 1;
-    }
-    i
-}
-
-/// The string starting with the `"` at `i`, if it has no escape and no control character, and
-/// the index after its closing quote.
-fn plain_string(text: &str, i: usize) -> Option<(String, usize)> {
-    let b = text.as_bytes();
-    if b.get(i) != Some(&b'"') {
-        return None;
-    }
-    let start = i + 1;
-    let end = find_special(b, start)?;
-    if b.get(end) != Some(&b'"') {
-        return None;
-    }
-    // Both ends are next to an ASCII quote, so on char boundaries.
-    Some((text.get(start..end)?.to_owned(), end + 1))
-}
-
-/// Index of the first `"`, `\\` or control character at or after `from`, eight bytes at a time.
-fn find_special(b: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGH: u64 = ONES << 7;
-    let rest = b.get(from..)?;
-    let mut chunks = rest.chunks_exact(8);
-    let mut at = from;
-    for chunk in &mut chunks {
-        let v = u64::from_le_bytes(chunk.try_into().ok()?);
-        // Mycroft's zero-byte test, as serde_json does it: each mask's lowest set high bit marks
-        // the first byte below 0x20, equal to `"`, or equal to `\\` respectively.
-        let ctrl = v.wrapping_sub(ONES * 0x20) & !v;
-        let q = v ^ (ONES * u64::from(b'"'));
-        let quote = q.wrapping_sub(ONES) & !q;
-        let s = v ^ (ONES * u64::from(b'\\'));
-        let slash = s.wrapping_sub(ONES) & !s;
-        let hits = (ctrl | quote | slash) & HIGH;
-        if hits != 0 {
-            return Some(at + (hits.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|p| at + p)
-}
-
-/// A string, integer or literal value starting at `i` (see [`parse_flat_object`]), and the
-/// index after it. The caller checks what follows, so `1.5`, `1e3` or `truex` fall back.
-fn flat_value(text: &str, i: usize) -> Option<(Value, usize)> {
-    let b = text.as_bytes();
-    match b.get(i)? {
-        b'"' => plain_string(text, i).map(|(s, next)| (Value::String(s), next)),
-        b'0' => Some((Value::Number(0u64.into()), i + 1)),
-        b'1'..=b'9' => {
-            let digits = b
-                .get(i..)?
-                .iter()
-                .take_while(|c| c.is_ascii_digit())
-                .count();
-            // 19 digits always fit in a u64; longer numbers go to the strict parser.
-            if digits > 19 {
-                return None;
-            }
-            let n = b.get(i..i + digits)?.iter().try_fold(0u64, |n, c| {
-                n.checked_mul(10)?.checked_add(u64::from(c - b'0'))
-            })?;
-            Some((Value::Number(n.into()), i + digits))
-        }
-        b't' if b.get(i..i + 4) == Some(b"true") => Some((Value::Bool(true), i + 4)),
-        b'f' if b.get(i..i + 5) == Some(b"false") => Some((Value::Bool(false), i + 5)),
-        b'n' if b.get(i..i + 4) == Some(b"null") => Some((Value::Null, i + 4)),
-        _ => None,
     }
 }
 
@@ -619,27 +482,6 @@ mod tests {
     fn trailing_garbage_is_refused() {
         assert!(parse_strict(br#"{"a":1} x"#).is_err());
         assert!(parse_object(b"[1]").is_err());
-    }
-
-    /// The strict-only object parse, as `parse_object` did before it had a fast path.
-    fn strict_object(bytes: &[u8]) -> Result<Vec<(String, Value)>, String> {
-        match parse_with_capacity(bytes, 0) {
-            Ok(Value::Object(m)) => Ok(m.into_iter().collect()),
-            Ok(_) => Err(NOT_AN_OBJECT.to_owned()),
-            Err(e) => Err(format!("is not valid JSON: {e}")),
-        }
-    }
-
-    /// `parse_object` must agree with the strict parser on every input: same members in the
-    /// same order, or the same error message.
-    fn assert_object_agrees(bytes: &[u8]) {
-        let fast = parse_object(bytes).map(|m| m.into_iter().collect::<Vec<_>>());
-        assert_eq!(
-            fast,
-            strict_object(bytes),
-            "{}",
-            String::from_utf8_lossy(bytes)
-        );
     }
 
     /// `parse_header` must accept exactly what the map-building parse accepts, with the same
@@ -736,9 +578,8 @@ mod tests {
     ];
 
     #[test]
-    fn fast_path_and_header_parse_agree_with_the_strict_parser_on_a_corpus() {
+    fn header_parse_agrees_with_the_map_parse_on_a_corpus() {
         for doc in CORPUS {
-            assert_object_agrees(doc.as_bytes());
             assert_header_agrees(doc.as_bytes());
         }
         for bad in [
@@ -746,63 +587,8 @@ mod tests {
             b"{\"a\":\"\xc3\"}",
             b"{\"a\xff\":1}",
         ] {
-            assert_object_agrees(bad);
             assert_header_agrees(bad);
         }
-    }
-
-    #[test]
-    fn fast_path_takes_github_claims_and_leaves_the_rest() {
-        let claims = br#"{"jti":"j","sub":"repo:acme/app:ref:refs/heads/main","aud":"sts.amazonaws.com","ref":"refs/heads/main","head_ref":"","run_number":"1","nbf":1779999700,"exp":1780000300,"iat":1780000000,"iss":"https://token.actions.githubusercontent.com"}"#;
-        let text = std::str::from_utf8(claims).unwrap();
-        let fast = parse_flat_object(text, 4).unwrap();
-        assert_eq!(fast.len(), 10);
-        assert_object_agrees(claims);
-        for other in [
-            r#"{"aud":["a","b"]}"#,
-            r#"{"a":"\u0041"}"#,
-            r#"{"a":1.5}"#,
-            r#"{"a":-1}"#,
-            r#"{"a":{}}"#,
-            r#"{"a":1,"a":1}"#,
-            r#"{"a":1} x"#,
-        ] {
-            assert!(parse_flat_object(other, 4).is_none(), "{other}");
-        }
-    }
-
-    #[test]
-    fn special_byte_search_finds_the_first_one() {
-        for len in 0..40 {
-            for at in 0..=len {
-                for special in [b'"', b'\\', 0x00, 0x1f] {
-                    let mut b = vec![b'a'; len];
-                    b.push(b'z');
-                    if at < len {
-                        b[at] = special;
-                    }
-                    // Bytes that must not count: high ones, DEL, just above the controls.
-                    if at > 0 {
-                        b[at - 1] = 0x80;
-                    }
-                    if at > 1 {
-                        b[at - 2] = 0x20;
-                    }
-                    if at > 2 {
-                        b[at - 3] = 0x7f;
-                    }
-                    let found = find_special(&b, 0);
-                    if at < len {
-                        assert_eq!(found, Some(at), "{len} {at} {special}");
-                    } else {
-                        assert_eq!(found, None, "{len} {at} {special}");
-                    }
-                }
-            }
-        }
-        assert_eq!(find_special(b"ab\"c", 3), None);
-        assert_eq!(find_special(b"ab\"c", 4), None);
-        assert_eq!(find_special(b"ab\"c", 5), None);
     }
 
     mod properties {
@@ -871,7 +657,7 @@ mod tests {
             prop_oneof![
                 // Free-form: mostly invalid JSON.
                 proptest::collection::vec(piece.clone(), 0..24).prop_map(|v| v.concat()),
-                // Shaped like an object, so the fast path gets far.
+                // Shaped like an object, so parsing gets far.
                 proptest::collection::vec((piece.clone(), piece), 0..8).prop_map(|m| object(&m)),
                 // Objects of valid members, with repeated names.
                 proptest::collection::vec(
@@ -887,11 +673,6 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(2000))]
-
-            #[test]
-            fn parse_object_agrees_with_the_strict_parser(d in doc()) {
-                assert_object_agrees(d.as_bytes());
-            }
 
             #[test]
             fn parse_header_agrees_with_the_map_parse(d in doc()) {
