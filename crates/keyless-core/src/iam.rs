@@ -3,10 +3,17 @@
 //!
 //! All entities live in memory with their policies already parsed (the STS hot path never parses
 //! or reads the database); every change is written through to the [`Store`] first and applied to
-//! memory only once the write succeeded, under one lock, so memory never runs ahead of disk.
+//! memory only once the write succeeded, so memory never runs ahead of disk.
+//!
+//! Two locks, so that a slow or unreachable database never holds up a reader: the *writer lock*
+//! (a mutex) makes this node's changes, and the changes it applies from other nodes, take turns,
+//! and is held across the database write; the *state lock* (a read-write lock) is taken for
+//! writing only for the moment a change is swapped into memory, never across database I/O. A
+//! change checks the state under the writer lock, so nothing can change it between the check and
+//! the swap.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use keyless_policy::{
     Context, Decision, Evaluation, Named, Policy, PolicyKind, PolicySet, Request,
@@ -106,6 +113,42 @@ pub struct Iam {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     state: RwLock<State>,
+    /// Held by whoever changes `state` (see the module documentation), across database I/O.
+    writer: Mutex<()>,
+    /// Roles assumed whose last use is to be recorded, by key: (account, name, time). Written by
+    /// [`Iam::flush_touches`], off the request path.
+    touches: Mutex<HashMap<String, (String, String, u64)>>,
+}
+
+/// A change in progress: holds the writer lock and reads the state; [`Writing::commit`] swaps
+/// the result in under the state lock, for a moment.
+struct Writing<'a> {
+    _writer: MutexGuard<'a, ()>,
+    read: RwLockReadGuard<'a, State>,
+    lock: &'a RwLock<State>,
+}
+
+impl std::ops::Deref for Writing<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.read
+    }
+}
+
+impl Writing<'_> {
+    /// Applies `f` to the state (after the database write succeeded) and ends the change.
+    fn commit<R>(self, f: impl FnOnce(&mut State) -> R) -> Result<R, CoreError> {
+        let Writing {
+            _writer,
+            read,
+            lock,
+        } = self;
+        drop(read);
+        let mut state = lock
+            .write()
+            .map_err(|_| CoreError::Internal("state lock poisoned".into()))?;
+        Ok(f(&mut state))
+    }
 }
 
 impl std::fmt::Debug for Iam {
@@ -265,6 +308,8 @@ impl Iam {
             store,
             clock,
             state: RwLock::new(state),
+            writer: Mutex::new(()),
+            touches: Mutex::new(HashMap::new()),
         })
     }
 
@@ -274,49 +319,60 @@ impl Iam {
             .map_err(|_| CoreError::Internal("state lock poisoned".into()))
     }
 
-    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>, CoreError> {
-        self.state
-            .write()
-            .map_err(|_| CoreError::Internal("state lock poisoned".into()))
+    fn writer(&self) -> Result<MutexGuard<'_, ()>, CoreError> {
+        self.writer
+            .lock()
+            .map_err(|_| CoreError::Internal("writer lock poisoned".into()))
+    }
+
+    /// Starts a change: the writer lock, then a read of the state.
+    fn write(&self) -> Result<Writing<'_>, CoreError> {
+        let writer = self.writer()?;
+        Ok(Writing {
+            _writer: writer,
+            read: self.read()?,
+            lock: &self.state,
+        })
     }
 
     fn persist_role(
         &self,
-        state: &mut State,
+        state: Writing<'_>,
         entry: RoleEntry,
     ) -> Result<Arc<RoleEntry>, CoreError> {
         let key = role_key(&entry.role.account, &entry.role.name);
         let json = serde_json::to_string(&entry.role).map_err(internal)?;
         self.store.put(Kind::Role, &key, &json)?;
         let entry = Arc::new(entry);
-        state.roles.insert(key, entry.clone());
+        let stored = entry.clone();
+        state.commit(|s| s.roles.insert(key, stored))?;
         Ok(entry)
     }
 
     fn persist_provider(
         &self,
-        state: &mut State,
+        state: Writing<'_>,
         p: OidcProvider,
     ) -> Result<Arc<OidcProvider>, CoreError> {
         let json = serde_json::to_string(&p).map_err(internal)?;
         self.store.put(Kind::Provider, &p.arn, &json)?;
         let p = Arc::new(p);
-        state.providers.insert(p.arn.clone(), p.clone());
+        let stored = p.clone();
+        state.commit(|s| s.providers.insert(stored.arn.clone(), stored))?;
         Ok(p)
     }
 
     fn persist_policy(
         &self,
-        state: &mut State,
+        state: Writing<'_>,
         p: ManagedPolicy,
     ) -> Result<Arc<PolicyEntry>, CoreError> {
         let parsed = parse_policy(p.document(), PolicyKind::Identity)?;
         let json = serde_json::to_string(&p).map_err(internal)?;
         self.store.put(Kind::Policy, &p.arn, &json)?;
         let entry = Arc::new(PolicyEntry { policy: p, parsed });
-        state
-            .policies
-            .insert(entry.policy.arn.clone(), entry.clone());
+        let stored = entry.clone();
+        state.commit(|s| s.policies.insert(stored.policy.arn.clone(), stored))?;
         Ok(entry)
     }
 
@@ -355,7 +411,7 @@ impl Iam {
         check_thumbprints(&thumbprints)?;
         check_tags(&tags)?;
         let arn = format!("arn:aws:iam::{account}:oidc-provider/{host_path}");
-        let mut state = self.write()?;
+        let state = self.write()?;
         if state.providers.contains_key(&arn) {
             return Err(CoreError::EntityAlreadyExists(format!(
                 "Provider with url {url} already exists."
@@ -387,7 +443,7 @@ impl Iam {
             tags,
             created: self.clock.now(),
         };
-        self.persist_provider(&mut state, p)
+        self.persist_provider(state, p)
     }
 
     /// GetOpenIDConnectProvider.
@@ -430,7 +486,7 @@ impl Iam {
 
     /// DeleteOpenIDConnectProvider.
     pub fn delete_provider(&self, account: &str, arn: &str) -> Result<(), CoreError> {
-        let mut state = self.write()?;
+        let state = self.write()?;
         if !state
             .providers
             .get(arn)
@@ -439,7 +495,7 @@ impl Iam {
             return Err(no_provider(arn));
         }
         self.store.delete(Kind::Provider, arn)?;
-        state.providers.remove(arn);
+        state.commit(|s| s.providers.remove(arn))?;
         Ok(())
     }
 
@@ -449,7 +505,7 @@ impl Iam {
         arn: &str,
         change: impl FnOnce(&mut OidcProvider) -> Result<(), CoreError>,
     ) -> Result<(), CoreError> {
-        let mut state = self.write()?;
+        let state = self.write()?;
         let mut p = state
             .providers
             .get(arn)
@@ -457,7 +513,7 @@ impl Iam {
             .map(|p| (**p).clone())
             .ok_or_else(|| no_provider(arn))?;
         change(&mut p)?;
-        self.persist_provider(&mut state, p)?;
+        self.persist_provider(state, p)?;
         Ok(())
     }
 
@@ -535,7 +591,7 @@ impl Iam {
         }
         check_tags(&input.tags)?;
         let trust = check_trust_policy(&input.trust_policy)?;
-        let mut state = self.write()?;
+        let state = self.write()?;
         if let Some(b) = &input.permissions_boundary {
             check_boundary(&state, account, b)?;
         }
@@ -574,7 +630,7 @@ impl Iam {
             last_used: None,
         };
         self.persist_role(
-            &mut state,
+            state,
             RoleEntry {
                 role,
                 trust,
@@ -631,7 +687,7 @@ impl Iam {
         name: &str,
         change: impl FnOnce(&State, &mut Role) -> Result<(), CoreError>,
     ) -> Result<Arc<RoleEntry>, CoreError> {
-        let mut state = self.write()?;
+        let state = self.write()?;
         let mut role = state
             .roles
             .get(&role_key(account, name))
@@ -639,7 +695,7 @@ impl Iam {
             .ok_or_else(|| no_role(name))?;
         change(&state, &mut role)?;
         let entry = role_entry(role)?;
-        self.persist_role(&mut state, entry)
+        self.persist_role(state, entry)
     }
 
     /// UpdateRole.
@@ -732,32 +788,57 @@ impl Iam {
         Ok(())
     }
 
-    /// Records that the role was just assumed (best effort: failures are logged, not returned).
+    /// Notes that the role was just assumed; [`Iam::flush_touches`] records it later (best
+    /// effort). Never touches the database itself: an assume must not wait for a database
+    /// write, let alone for an unreachable database.
     pub fn touch_role(&self, account: &str, name: &str) {
         let now = self.clock.now();
+        let key = role_key(account, name);
         let stale = self
             .read()
             .ok()
             .and_then(|s| {
                 s.roles
-                    .get(&role_key(account, name))
+                    .get(&key)
                     .map(|r| r.role.last_used.is_none_or(|t| now >= t + 3600))
             })
             .unwrap_or(false);
-        // Only once an hour: the hot path must not write to the database on every call.
+        // Only once an hour: the database must not take a write for every call.
         if stale {
-            if let Err(e) = self.update_role(account, name, |_, r| {
-                r.last_used = Some(now);
+            if let Ok(mut touches) = self.touches.lock() {
+                touches
+                    .entry(key)
+                    .or_insert_with(|| (account.to_owned(), name.to_owned(), now));
+            }
+        }
+    }
+
+    /// Records the last use of the roles noted by [`Iam::touch_role`] since the last call; meant
+    /// for a background task. Failures are logged, and the role is noted again by its next use.
+    pub fn flush_touches(&self) {
+        let touched = match self.touches.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(_) => return,
+        };
+        for (_, (account, name, now)) in touched {
+            let result = self.update_role(&account, &name, |_, r| {
+                if r.last_used.is_none_or(|t| t < now) {
+                    r.last_used = Some(now);
+                }
                 Ok(())
-            }) {
-                tracing::warn!(error = %e, "could not record role last use");
+            });
+            match result {
+                Ok(_) | Err(CoreError::NoSuchEntity(_)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, role = %name, "could not record role last use")
+                }
             }
         }
     }
 
     /// DeleteRole.
     pub fn delete_role(&self, account: &str, name: &str) -> Result<(), CoreError> {
-        let mut state = self.write()?;
+        let state = self.write()?;
         let key = role_key(account, name);
         let entry = state.roles.get(&key).ok_or_else(|| no_role(name))?;
         if !entry.role.inline_policies.is_empty() {
@@ -771,7 +852,7 @@ impl Iam {
             ));
         }
         self.store.delete(Kind::Role, &key)?;
-        state.roles.remove(&key);
+        state.commit(|s| s.roles.remove(&key))?;
         Ok(())
     }
 
@@ -861,7 +942,7 @@ impl Iam {
         check_tags(&tags)?;
         check_managed_document(&document)?;
         let arn = format!("arn:aws:iam::{account}:policy{path}{name}");
-        let mut state = self.write()?;
+        let state = self.write()?;
         if state
             .policies
             .values()
@@ -890,7 +971,7 @@ impl Iam {
             tags,
             next_version: 2,
         };
-        self.persist_policy(&mut state, p)
+        self.persist_policy(state, p)
     }
 
     /// GetPolicy.
@@ -946,7 +1027,7 @@ impl Iam {
         set_default: bool,
     ) -> Result<PolicyVersion, CoreError> {
         check_managed_document(&document)?;
-        let mut state = self.write()?;
+        let state = self.write()?;
         let mut p = state
             .policies
             .get(arn)
@@ -970,13 +1051,13 @@ impl Iam {
             p.default_version = version.id.clone();
         }
         p.updated = now;
-        self.persist_policy(&mut state, p)?;
+        self.persist_policy(state, p)?;
         Ok(version)
     }
 
     /// DeletePolicy.
     pub fn delete_policy(&self, account: &str, arn: &str) -> Result<(), CoreError> {
-        let mut state = self.write()?;
+        let state = self.write()?;
         if !state
             .policies
             .get(arn)
@@ -995,7 +1076,7 @@ impl Iam {
             ));
         }
         self.store.delete(Kind::Policy, arn)?;
-        state.policies.remove(arn);
+        state.commit(|s| s.policies.remove(arn))?;
         Ok(())
     }
 
@@ -1547,9 +1628,11 @@ impl Iam {
     ///
     /// The store is the source of truth and the feed only names what changed, so applying a
     /// change twice, or a change this node made itself, is harmless. The reads happen under the
-    /// state lock, like this node's own writes, so a local write made at the same moment is
-    /// never overwritten by an older copy. An entity that no longer parses (written by a newer
-    /// keyless) is logged and left as it was. Fails, changing nothing further, when the store
+    /// writer lock, which this node's own writes hold too, so a local write made at the same
+    /// moment is never overwritten by an older copy; but not under the state lock, which is
+    /// taken only to swap the fresh copies in: a slow or stalled database holds up this node's
+    /// writers and this call, never its readers. An entity that no longer parses (written by a
+    /// newer keyless) is logged and left as it was. Fails, changing nothing, when the store
     /// cannot be read; the caller retries from the same position later.
     pub fn apply_changes(&self, changes: &[crate::store::Change]) -> Result<usize, CoreError> {
         let mut keys: Vec<(Kind, &str)> = Vec::new();
@@ -1567,10 +1650,17 @@ impl Iam {
             self.reload()?;
             return Ok(keys.len());
         }
-        let mut state = self.write()?;
+        let _writer = self.writer()?;
+        let mut fresh = Vec::with_capacity(keys.len());
         for (kind, key) in &keys {
-            let json = self.store.get(*kind, key)?;
-            if let Err(e) = apply_one(&mut state, *kind, key, json.as_deref()) {
+            fresh.push((*kind, *key, self.store.get(*kind, key)?));
+        }
+        let mut state = self
+            .state
+            .write()
+            .map_err(|_| CoreError::Internal("state lock poisoned".into()))?;
+        for (kind, key, json) in fresh {
+            if let Err(e) = apply_one(&mut state, kind, key, json.as_deref()) {
                 tracing::error!(kind = kind.as_str(), key, error = %e, "cannot apply a stored change; keeping the previous version");
             }
         }
@@ -1578,15 +1668,18 @@ impl Iam {
     }
 
     /// Replaces the whole in-memory state with what the store holds, for a node that fell
-    /// behind the change feed.
+    /// behind the change feed. Reads under the writer lock only (see [`Iam::apply_changes`]).
     pub fn reload(&self) -> Result<(), CoreError> {
-        let mut state = self.write()?;
+        let _writer = self.writer()?;
         let fresh = Iam::load(self.store.clone(), self.clock.clone())?;
         let fresh = fresh
             .state
             .into_inner()
             .map_err(|_| CoreError::Internal("state lock poisoned".into()))?;
-        *state = fresh;
+        *self
+            .state
+            .write()
+            .map_err(|_| CoreError::Internal("state lock poisoned".into()))? = fresh;
         Ok(())
     }
 }

@@ -24,6 +24,8 @@ use keyless_core::{Clock, CoreError};
 #[derive(Default)]
 struct FeedStore {
     inner: Mutex<Inner>,
+    /// Held for writing by a test to stall `get` and `put`, as a database that stopped answering.
+    gate: std::sync::RwLock<()>,
 }
 
 #[derive(Default)]
@@ -82,6 +84,7 @@ impl Store for FeedStore {
         })
     }
     fn put(&self, kind: Kind, key: &str, json: &str) -> Result<(), StoreError> {
+        let _gate = self.gate.read().unwrap();
         let mut inner = self.inner.lock().unwrap();
         inner.check()?;
         inner
@@ -109,6 +112,7 @@ impl Store for FeedStore {
         Ok(Vec::new())
     }
     fn get(&self, kind: Kind, key: &str) -> Result<Option<String>, StoreError> {
+        let _gate = self.gate.read().unwrap();
         let inner = self.inner.lock().unwrap();
         inner.check()?;
         Ok(inner
@@ -333,6 +337,58 @@ fn a_node_that_missed_changes_reloads_everything() {
     b.reload().unwrap();
     assert!(b.role(ACCOUNT, "new").is_ok());
     assert!(b.role(ACCOUNT, "gone").is_err());
+}
+
+/// Whether `f` returns within a second on another thread.
+fn returns_promptly<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(1)).ok()
+}
+
+#[test]
+fn a_stalled_database_never_holds_up_readers() {
+    let store = Arc::new(FeedStore::default());
+    let clock = Arc::new(Fixed(NOW));
+    let a = Iam::load(store.clone(), clock.clone()).unwrap();
+    let b = Arc::new(Iam::load(store.clone(), clock.clone()).unwrap());
+    a.create_role(ACCOUNT, role("deploy")).unwrap();
+    b.create_role(ACCOUNT, role("local")).unwrap();
+    let page = store.changes_since(0).unwrap();
+
+    let stall = store.gate.write().unwrap();
+    // B's follower and a write on B both wait for the database...
+    let follower = {
+        let b = b.clone();
+        let changes = page.changes.clone();
+        std::thread::spawn(move || b.apply_changes(&changes))
+    };
+    let writer = {
+        let b = b.clone();
+        std::thread::spawn(move || b.create_role(ACCOUNT, role("during")).map(|_| ()))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // ...while B's readers answer from memory at once.
+    let reader = b.clone();
+    let read = returns_promptly(move || {
+        (
+            reader.role(ACCOUNT, "local").is_ok(),
+            reader.role(ACCOUNT, "deploy").is_ok(),
+        )
+    });
+    drop(stall);
+    assert_eq!(
+        read,
+        Some((true, false)),
+        "a reader waited for the stalled database"
+    );
+    assert_eq!(follower.join().unwrap().unwrap(), 2);
+    writer.join().unwrap().unwrap();
+    for name in ["deploy", "local", "during"] {
+        assert!(b.role(ACCOUNT, name).is_ok(), "{name}");
+    }
 }
 
 #[test]
@@ -603,4 +659,31 @@ fn a_rotation_racing_with_the_nodes_own_follower_keeps_one_current_key() {
         assert_eq!(issuer.signing_key().unwrap().kid(), kid);
         assert_eq!(issuer.kids().len(), usize::try_from(i).unwrap() + 2);
     }
+}
+
+#[test]
+fn an_assume_notes_the_role_use_and_a_background_flush_records_it() {
+    let store = Arc::new(FeedStore::default());
+    let iam = Iam::load(store.clone(), Arc::new(Fixed(NOW))).unwrap();
+    iam.create_role(ACCOUNT, role("deploy")).unwrap();
+    let before = store.latest_change().unwrap();
+    // The database is stalled: noting a use returns at once and writes nothing.
+    let stall = store.gate.write().unwrap();
+    iam.touch_role(ACCOUNT, "deploy");
+    drop(stall);
+    assert_eq!(store.latest_change().unwrap(), before);
+    assert_eq!(iam.role(ACCOUNT, "deploy").unwrap().role.last_used, None);
+    // Down at flush time: nothing recorded, nothing lost for good (the next use notes it again).
+    store.set_down(true);
+    iam.flush_touches();
+    store.set_down(false);
+    assert_eq!(iam.role(ACCOUNT, "deploy").unwrap().role.last_used, None);
+    iam.touch_role(ACCOUNT, "deploy");
+    iam.flush_touches();
+    assert_eq!(iam.role(ACCOUNT, "deploy").unwrap().role.last_used, Some(NOW));
+    assert_eq!(store.latest_change().unwrap(), before + 1);
+    // Within the hour, no further write.
+    iam.touch_role(ACCOUNT, "deploy");
+    iam.flush_touches();
+    assert_eq!(store.latest_change().unwrap(), before + 1);
 }

@@ -150,6 +150,8 @@ pub fn spawn(f: Followers, from: u64, interval: Duration) -> tokio::task::JoinHa
             let started = Instant::now();
             let result = tokio::task::spawn_blocking(move || {
                 let r = tick(&followers, &mut at);
+                // Roles' last use, noted by assumes that must not wait for the database.
+                followers.iam.flush_touches();
                 (r, at)
             })
             .await;
