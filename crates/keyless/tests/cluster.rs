@@ -14,7 +14,9 @@
 #[path = "serve/harness.rs"]
 mod harness;
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use harness::*;
@@ -253,4 +255,350 @@ async fn two_nodes_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_nodes(dir.path(), &url);
     scenario(&a, &b).await;
+}
+
+// ------------------------------------------------------------------ a node killed mid-load
+
+/// Load per node: workers, and the most iterations (assume + check) each makes.
+const WORKERS_PER_NODE: usize = 3;
+const MAX_ITERATIONS: usize = 120;
+/// How long the load runs; the kill comes at `KILL_AT`.
+const LOAD_FOR: Duration = Duration::from_secs(5);
+const KILL_AT: Duration = Duration::from_millis(1500);
+
+/// What the load generator saw.
+#[derive(Default)]
+struct Seen {
+    /// Request ids of calls that got 200.
+    acked: Vec<String>,
+    /// Credentials issued (with the node that issued them).
+    creds: Vec<Creds>,
+    /// Failed calls: (node, when the call started, what happened).
+    errors: Vec<(usize, Instant, String)>,
+    calls: usize,
+}
+
+/// Starts `n` nodes at once on `database`, each with its own `--data` directory under `data`.
+fn nodes(data: &Path, database: &str, n: usize) -> Vec<Server> {
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let dir = data.join(format!("node{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let database = database.to_owned();
+            std::thread::spawn(move || {
+                Server::start_with(
+                    &dir,
+                    &[
+                        "--database",
+                        &database,
+                        "--sync-interval",
+                        &format!("{INTERVAL_MS}ms"),
+                    ],
+                )
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+fn sts_at(url: &str, creds: Option<&Creds>) -> aws_sdk_sts::Client {
+    let c = creds
+        .cloned()
+        .unwrap_or_else(|| Creds::new("test", "test", None));
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            c.access_key_id,
+            c.secret,
+            c.token,
+            None,
+            "cluster-test",
+        ))
+        .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
+        .timeout_config(
+            aws_sdk_sts::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .build();
+    aws_sdk_sts::Client::from_conf(conf)
+}
+
+/// One worker: AssumeRoleWithWebIdentity on its node, then GetCallerIdentity with the new
+/// credentials on the next node, until the time or the count runs out.
+async fn worker(
+    node: usize,
+    worker: usize,
+    urls: Arc<Vec<RwLock<String>>>,
+    role_arn: String,
+    token: String,
+    until: Instant,
+    seen: Arc<Mutex<Seen>>,
+) {
+    use aws_sdk_sts::operation::RequestId as _;
+    let n = urls.len();
+    for i in 0..MAX_ITERATIONS {
+        if Instant::now() >= until {
+            break;
+        }
+        let url = urls[node].read().unwrap().clone();
+        let started = Instant::now();
+        let session = format!("n{node}-w{worker}-{i}");
+        let out = assume_web(&sts_at(&url, None), &role_arn, &session, &token).await;
+        let creds = match out {
+            Ok(out) => {
+                let creds = Creds::from_sts(out.credentials().unwrap());
+                let mut s = seen.lock().unwrap();
+                s.calls += 1;
+                s.acked.push(out.request_id().unwrap().to_owned());
+                s.creds.push(creds.clone());
+                creds
+            }
+            Err(e) => {
+                {
+                    let mut s = seen.lock().unwrap();
+                    s.calls += 1;
+                    s.errors.push((node, started, format!("assume: {e:?}")));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let other = (node + 1) % n;
+        let url = urls[other].read().unwrap().clone();
+        let started = Instant::now();
+        let out = sts_at(&url, Some(&creds))
+            .get_caller_identity()
+            .send()
+            .await;
+        let mut s = seen.lock().unwrap();
+        s.calls += 1;
+        match out {
+            Ok(out) => s.acked.push(out.request_id().unwrap().to_owned()),
+            Err(e) => s.errors.push((other, started, format!("whoami: {e:?}"))),
+        }
+    }
+}
+
+/// Every audit record's `requestID`, counted.
+fn audit_counts(store: &dyn keyless_core::Store) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for r in store
+        .query_audit(&keyless_core::AuditFilter::default())
+        .unwrap()
+    {
+        let v: serde_json::Value = serde_json::from_str(&r.record).unwrap();
+        *counts
+            .entry(v["requestID"].as_str().unwrap_or_default().to_owned())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn kill_one_mid_load(
+    data: &Path,
+    database: &str,
+    open: impl Fn() -> Box<dyn keyless_core::Store>,
+) {
+    let started = Instant::now();
+    let mut servers = nodes(data, database, 3);
+    let role_arn = tutorial_setup(&servers[0]).await;
+    for s in &servers[1..] {
+        within_bound("the role, on every node", || role_exists(s, "gha-deploy")).await;
+    }
+    // Tokens are minted once per node and reused (STS takes a token more than once).
+    let tokens: Vec<String> = servers.iter().map(|s| s.token(&[])).collect();
+    let urls: Arc<Vec<RwLock<String>>> =
+        Arc::new(servers.iter().map(|s| RwLock::new(s.url.clone())).collect());
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let load_start = Instant::now();
+    let until = load_start + LOAD_FOR;
+    let mut tasks = tokio::task::JoinSet::new();
+    for node in 0..servers.len() {
+        for w in 0..WORKERS_PER_NODE {
+            tasks.spawn(worker(
+                node,
+                w,
+                urls.clone(),
+                role_arn.clone(),
+                tokens[node].clone(),
+                until,
+                seen.clone(),
+            ));
+        }
+    }
+
+    // Mid-load: IAM writes on the survivors, then SIGKILL node 1 and start it again on the
+    // same --data directory.
+    servers[0]
+        .iam()
+        .create_role()
+        .role_name("made-on-0")
+        .assume_role_policy_document(github_trust(ACCOUNT, "repo:acme/app:ref:refs/heads/main"))
+        .send()
+        .await
+        .expect("CreateRole on node 0 under load");
+    tokio::time::sleep(KILL_AT.saturating_sub(load_start.elapsed())).await;
+    let victim = 1;
+    let killed_at = Instant::now();
+    servers[victim].sigkill();
+    eprintln!(
+        "node {victim} killed after {} ms of load",
+        load_start.elapsed().as_millis()
+    );
+    servers[2]
+        .iam()
+        .create_role()
+        .role_name("made-on-2")
+        .assume_role_policy_document(github_trust(ACCOUNT, "repo:acme/app:ref:refs/heads/main"))
+        .send()
+        .await
+        .expect("CreateRole on node 2 while node 1 is down");
+    let dir = servers[victim].data.clone();
+    let database_arg = database.to_owned();
+    let restarted = tokio::task::spawn_blocking(move || {
+        Server::start_with(
+            &dir,
+            &[
+                "--database",
+                &database_arg,
+                "--sync-interval",
+                &format!("{INTERVAL_MS}ms"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let back_at = Instant::now();
+    eprintln!(
+        "node {victim} back after {} ms down",
+        back_at.duration_since(killed_at).as_millis()
+    );
+    *urls[victim].write().unwrap() = restarted.url.clone();
+    servers[victim] = restarted;
+    servers[victim]
+        .iam()
+        .create_role()
+        .role_name("made-on-1")
+        .assume_role_policy_document(github_trust(ACCOUNT, "repo:acme/app:ref:refs/heads/main"))
+        .send()
+        .await
+        .expect("CreateRole on the restarted node");
+    while tasks.join_next().await.is_some() {}
+
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    eprintln!(
+        "load: {} calls, {} acknowledged, {} credentials, {} errors, {} ms",
+        seen.calls,
+        seen.acked.len(),
+        seen.creds.len(),
+        seen.errors.len(),
+        load_start.elapsed().as_millis()
+    );
+    // Errors only on the killed node, from requests in flight when it died or sent while it was
+    // down.
+    for (node, at, what) in &seen.errors {
+        assert_eq!(*node, victim, "an error on a surviving node: {what}");
+        assert!(
+            *at + Duration::from_secs(1) >= killed_at && *at <= back_at,
+            "an error on node {victim} outside its downtime: {what}"
+        );
+    }
+    assert!(
+        seen.acked.len() > 50,
+        "too little load: {}",
+        seen.acked.len()
+    );
+
+    // IAM writes made on every node are visible on every node.
+    for s in &servers {
+        for name in ["made-on-0", "made-on-1", "made-on-2"] {
+            within_bound(&format!("{name} on {}", s.url), || role_exists(s, name)).await;
+        }
+    }
+
+    // Every credential issued verifies on every node (the restarted one included).
+    let clients: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
+    let mut checks = tokio::task::JoinSet::new();
+    for chunk in seen.creds.chunks(seen.creds.len().div_ceil(6).max(1)) {
+        let chunk = chunk.to_vec();
+        let clients = clients.clone();
+        checks.spawn(async move {
+            for creds in &chunk {
+                for url in &clients {
+                    let arn = sts_at(url, Some(creds))
+                        .get_caller_identity()
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("credentials refused by {url}: {e:?}"))
+                        .arn()
+                        .unwrap_or_default()
+                        .to_owned();
+                    assert!(arn.contains(":assumed-role/gha-deploy/"), "{arn}");
+                }
+            }
+        });
+    }
+    while let Some(r) = checks.join_next().await {
+        r.unwrap();
+    }
+
+    // No acknowledged audit record is missing, none is stored twice.
+    let store = open();
+    let counts = audit_counts(&*store);
+    let missing: Vec<&String> = seen
+        .acked
+        .iter()
+        .filter(|id| !counts.contains_key(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged records missing, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    for id in &seen.acked {
+        assert_eq!(
+            counts[id], 1,
+            "request {id} has {} audit records",
+            counts[id]
+        );
+    }
+    eprintln!(
+        "every one of {} acknowledged records stored once; test took {} ms",
+        seen.acked.len(),
+        started.elapsed().as_millis()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_load_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let db = format!("sqlite:{}", path.display());
+    kill_one_mid_load(dir.path(), &db, || {
+        Box::new(keyless_store::SqliteStore::open(&path).unwrap())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_load_on_postgres() {
+    let Some(schema) = keyless_store::testing::TestSchema::from_env() else {
+        eprintln!("skipped: {} is not set", keyless_store::testing::URL_VAR);
+        return;
+    };
+    schema
+        .scalar(&format!("CREATE SCHEMA \"{}\"", schema.name()))
+        .unwrap();
+    let separator = if schema.url().contains('?') { '&' } else { '?' };
+    let url = format!(
+        "{}{separator}options=-c%20search_path%3D{}",
+        schema.url(),
+        schema.name()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    kill_one_mid_load(dir.path(), &url, || Box::new(schema.open().unwrap())).await;
 }

@@ -158,6 +158,11 @@ impl Server {
         }
     }
 
+    /// Kills the process with SIGKILL (no clean shutdown) and waits for it to be gone.
+    pub fn sigkill(&mut self) {
+        self.kill();
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
