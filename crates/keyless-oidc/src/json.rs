@@ -114,6 +114,123 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// Registered claims captured while the claims object is parsed, so that verification needs
+/// no map lookups (each one hashes the name again) for them. `None` means absent *or* not of
+/// the expected type: the verifier then reads the map as it always did, which also words the
+/// error, so a capture can only ever be a shortcut to the same result.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Known {
+    /// `iss`, when a string.
+    pub(crate) iss: Option<String>,
+    /// `sub`, when a string.
+    pub(crate) sub: Option<String>,
+    /// `exp`, when an integer that fits a `u64`.
+    pub(crate) exp: Option<u64>,
+    /// `nbf`, likewise.
+    pub(crate) nbf: Option<u64>,
+    /// `iat`, likewise.
+    pub(crate) iat: Option<u64>,
+}
+
+impl Known {
+    fn capture(&mut self, name: &[u8], value: &Value) {
+        let text = || match value {
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        };
+        let number = || match value {
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        };
+        match name {
+            b"iss" => self.iss = text(),
+            b"sub" => self.sub = text(),
+            b"exp" => self.exp = number(),
+            b"nbf" => self.nbf = number(),
+            b"iat" => self.iat = number(),
+            _ => {}
+        }
+    }
+}
+
+/// The top level of a claims object: [`StrictVisitor`] that also fills a [`Known`].
+struct ClaimsVisitor<'k> {
+    capacity: usize,
+    known: &'k mut Known,
+}
+
+impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        StrictVisitor { capacity: 0 }.visit_bool(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        StrictVisitor { capacity: 0 }.visit_i64(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        StrictVisitor { capacity: 0 }.visit_u64(v)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        StrictVisitor { capacity: 0 }.visit_f64(v)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        StrictVisitor { capacity: 0 }.visit_str(v)
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        StrictVisitor { capacity: 0 }.visit_string(v)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        StrictVisitor { capacity: 0 }.visit_unit()
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        StrictVisitor { capacity: 0 }.visit_none()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        StrictVisitor { capacity: 0 }.visit_some(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+        StrictVisitor { capacity: 0 }.visit_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        // The same loop as `StrictVisitor::visit_map`, so errors and their positions match.
+        let mut out = Map::with_capacity(self.capacity);
+        while let Some(key) = map.next_key::<String>()? {
+            match out.entry(key) {
+                Entry::Occupied(o) => {
+                    return Err(de::Error::custom(format_args!(
+                        "duplicate member `{}`",
+                        o.key()
+                    )));
+                }
+                Entry::Vacant(slot) => {
+                    let Strict(v) = map.next_value()?;
+                    // Every registered claim we capture has a three-letter name.
+                    if slot.key().len() == 3 {
+                        self.known.capture(slot.key().as_bytes(), &v);
+                    }
+                    slot.insert(v);
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
 /// A JSON value parsed for its duplicate-member check only, then dropped: scalars and strings
 /// cost nothing, objects are built (to find duplicates) and freed.
 struct StrictIgnore;
@@ -451,6 +568,30 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// Parses a token's claims like [`parse_object`] (same acceptance, same messages) and
+/// captures the registered claims verification reads.
+pub(crate) fn parse_claims(bytes: &[u8]) -> Result<(Map<String, Value>, Known), String> {
+    let capacity = (bytes.len() / 30).min(64);
+    let mut known = Known::default();
+    let parsed = utf8(bytes).and_then(|text| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let v = de::Deserializer::deserialize_any(
+            &mut de,
+            ClaimsVisitor {
+                capacity,
+                known: &mut known,
+            },
+        )?;
+        de.end()?;
+        Ok(v)
+    });
+    match parsed {
+        Ok(Value::Object(m)) => Ok((m, known)),
+        Ok(_) => Err(NOT_AN_OBJECT.to_owned()),
+        Err(e) => Err(format!("is not valid JSON: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,6 +623,49 @@ mod tests {
     fn trailing_garbage_is_refused() {
         assert!(parse_strict(br#"{"a":1} x"#).is_err());
         assert!(parse_object(b"[1]").is_err());
+    }
+
+    /// `parse_claims` must agree with `parse_object` (members and order, or the message), and
+    /// each captured claim must be what reading the map gives.
+    fn assert_claims_agree(bytes: &[u8]) {
+        let claims = parse_claims(bytes);
+        let map = parse_object(bytes);
+        match (&claims, &map) {
+            (Err(c), Err(m)) => assert_eq!(c, m),
+            (Ok((c, known)), Ok(m)) => {
+                let pairs = |m: &Map<String, Value>| m.clone().into_iter().collect::<Vec<_>>();
+                assert_eq!(pairs(c), pairs(m));
+                let text = |name: &str| m.get(name).and_then(Value::as_str).map(str::to_owned);
+                let number = |name: &str| m.get(name).and_then(Value::as_u64);
+                let expected = Known {
+                    iss: text("iss"),
+                    sub: text("sub"),
+                    exp: number("exp"),
+                    nbf: number("nbf"),
+                    iat: number("iat"),
+                };
+                assert_eq!(known, &expected);
+            }
+            _ => panic!(
+                "{}: claims {claims:?} vs map {map:?}",
+                String::from_utf8_lossy(bytes)
+            ),
+        }
+    }
+
+    #[test]
+    fn registered_claims_are_captured() {
+        let (_, known) = parse_claims(
+            br#"{"iss":"https://i","sub":"repo:a/b","exp":10,"nbf":1.5,"iat":-1,"aud":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(known.iss.as_deref(), Some("https://i"));
+        assert_eq!(known.sub.as_deref(), Some("repo:a/b"));
+        assert_eq!((known.exp, known.nbf, known.iat), (Some(10), None, None));
+        let (_, known) = parse_claims(br#"{"\u0069ss":"e","sub":5,"x":{"iss":"nested"}}"#).unwrap();
+        assert_eq!(known.iss.as_deref(), Some("e"));
+        assert_eq!(known.sub, None);
+        assert!(parse_claims(br#"{"iss":"a","iss":"b"}"#).is_err());
     }
 
     /// `parse_header` must accept exactly what the map-building parse accepts, with the same
@@ -581,6 +765,7 @@ mod tests {
     fn header_parse_agrees_with_the_map_parse_on_a_corpus() {
         for doc in CORPUS {
             assert_header_agrees(doc.as_bytes());
+            assert_claims_agree(doc.as_bytes());
         }
         for bad in [
             &[0xffu8, 0xfe, 0x7b][..],
@@ -588,6 +773,7 @@ mod tests {
             b"{\"a\xff\":1}",
         ] {
             assert_header_agrees(bad);
+            assert_claims_agree(bad);
         }
     }
 
@@ -632,9 +818,24 @@ mod tests {
             "x",
         ];
 
-        const NAMES: &[&str] = &["\"a\"", "\"b\"", "\"alg\"", "\"kid\"", "\"\\u0061\""];
+        const NAMES: &[&str] = &[
+            "\"a\"",
+            "\"b\"",
+            "\"alg\"",
+            "\"kid\"",
+            "\"\\u0061\"",
+            "\"iss\"",
+            "\"sub\"",
+            "\"exp\"",
+            "\"nbf\"",
+            "\"iat\"",
+            "\"\\u0069at\"",
+        ];
 
         const VALUES: &[&str] = &[
+            "-3",
+            "18446744073709551615",
+            "18446744073709551616",
             "1",
             "0",
             "\"v\"",
@@ -677,6 +878,11 @@ mod tests {
             #[test]
             fn parse_header_agrees_with_the_map_parse(d in doc()) {
                 assert_header_agrees(d.as_bytes());
+            }
+
+            #[test]
+            fn parse_claims_agrees_with_the_map_parse(d in doc()) {
+                assert_claims_agree(d.as_bytes());
             }
         }
     }
