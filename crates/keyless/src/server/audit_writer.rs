@@ -77,6 +77,19 @@ pub struct AuditWriter {
     waiting: prometheus_client::metrics::gauge::Gauge,
 }
 
+/// What the spooling writer needs of the shared database: a batch append that gives up after a
+/// bound (PostgreSQL keeps one record per `requestID`, so appending a batch again adds nothing).
+pub trait Primary: Send + Sync {
+    /// Appends `rows` in one transaction, failing after at most `within`.
+    fn append_within(&self, rows: &[AuditRow], within: Duration) -> Result<(), StoreError>;
+}
+
+impl Primary for PgStore {
+    fn append_within(&self, rows: &[AuditRow], within: Duration) -> Result<(), StoreError> {
+        self.append_audit_within(rows, within)
+    }
+}
+
 /// Where the writer commits.
 enum Target {
     /// One store, nothing else (SQLite).
@@ -87,7 +100,7 @@ enum Target {
 
 /// PostgreSQL and the spool, shared by the writer and the drain thread.
 struct Spooled {
-    primary: Arc<PgStore>,
+    primary: Arc<dyn Primary>,
     spool: AuditSpool,
     /// Whether the spool may hold records (new batches then go behind them). Held while
     /// spooling and while deciding the spool is empty, so no batch slips past older records.
@@ -107,7 +120,7 @@ impl Spooled {
     /// to the spool.
     fn commit(&self, rows: &[AuditRow]) -> Result<(), String> {
         if !*self.pending()? {
-            match self.primary.append_audit_within(rows, PRIMARY_WAIT) {
+            match self.primary.append_within(rows, PRIMARY_WAIT) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     tracing::warn!(error = %e, records = rows.len(), "PostgreSQL did not take audit records; spooling them locally until it does");
@@ -166,7 +179,7 @@ impl Spooled {
             return Ok(0);
         };
         let rows: Vec<AuditRow> = chunk.into_iter().map(|(_, r)| r).collect();
-        self.primary.append_audit_within(&rows, PRIMARY_WAIT)?;
+        self.primary.append_within(&rows, PRIMARY_WAIT)?;
         // A failure here leaves the chunk to be moved again: PostgreSQL drops the copies.
         self.spool.remove_through(last)?;
         Ok(rows.len())
@@ -197,7 +210,7 @@ impl AuditWriter {
     /// PostgreSQL cannot (see the module documentation), and the thread that drains it —
     /// at once if a previous run left records in it.
     pub fn start_spooled(
-        primary: Arc<PgStore>,
+        primary: Arc<dyn Primary>,
         spool: AuditSpool,
         sink: Option<JsonLines>,
         waiting: prometheus_client::metrics::gauge::Gauge,
@@ -297,5 +310,124 @@ fn write_lines(sink: &mut JsonLines, rows: &[AuditRow]) {
     };
     if let Err(e) = res {
         tracing::warn!(error = %e, "could not write the audit log");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A shared database that can be down, keeping one record per request id like PostgreSQL.
+    #[derive(Default)]
+    struct FakePrimary {
+        down: AtomicBool,
+        rows: Mutex<Vec<String>>,
+    }
+
+    impl Primary for FakePrimary {
+        fn append_within(&self, rows: &[AuditRow], _: Duration) -> Result<(), StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("test: down".into()));
+            }
+            let mut stored = self.rows.lock().unwrap();
+            for r in rows {
+                if !stored.contains(&r.record) {
+                    stored.push(r.record.clone());
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn row(id: &str) -> AuditRow {
+        AuditRow {
+            time: 1,
+            session_name: None,
+            subject: None,
+            denied: false,
+            record: format!("{{\"requestID\":\"{id}\"}}"),
+        }
+    }
+
+    fn ids(primary: &FakePrimary) -> Vec<String> {
+        primary
+            .rows
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| keyless_store::spool::request_id(r).unwrap().to_owned())
+            .collect()
+    }
+
+    async fn eventually(what: &str, check: impl Fn() -> bool) {
+        let started = std::time::Instant::now();
+        while !check() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{what}: not within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn writer(primary: &Arc<FakePrimary>, spool_path: &std::path::Path) -> AuditWriter {
+        AuditWriter::start_spooled(
+            primary.clone(),
+            AuditSpool::open(spool_path).unwrap(),
+            None,
+            Default::default(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn records_taken_while_the_database_is_down_reach_it_in_order_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit-spool.db");
+        let primary = Arc::new(FakePrimary::default());
+        let w = writer(&primary, &path);
+        w.append(row("a")).await.unwrap();
+        assert_eq!(ids(&primary), ["a"]);
+        assert!(AuditSpool::open(&path).unwrap().is_empty().unwrap());
+
+        primary.down.store(true, Ordering::SeqCst);
+        for id in ["b", "c", "d"] {
+            // Acknowledged although the database is down: durable in the spool.
+            w.append(row(id)).await.unwrap();
+        }
+        assert_eq!(ids(&primary), ["a"]);
+        assert_eq!(AuditSpool::open(&path).unwrap().len().unwrap(), 3);
+
+        primary.down.store(false, Ordering::SeqCst);
+        // A record taken while the drain has not finished lands behind the spooled ones.
+        w.append(row("e")).await.unwrap();
+        eventually("the spool drained", || ids(&primary).len() == 5).await;
+        assert_eq!(ids(&primary), ["a", "b", "c", "d", "e"]);
+        eventually("the spool emptied", || {
+            AuditSpool::open(&path).unwrap().is_empty().unwrap()
+        })
+        .await;
+        // Drained: straight to the database again.
+        w.append(row("f")).await.unwrap();
+        assert_eq!(ids(&primary).last().map(String::as_str), Some("f"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spool_left_by_a_previous_run_is_drained_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit-spool.db");
+        // A crash after the database committed "x" but before the spool let go of it.
+        AuditSpool::open(&path)
+            .unwrap()
+            .push(&[row("x"), row("y")])
+            .unwrap();
+        let primary = Arc::new(FakePrimary::default());
+        primary.append_within(&[row("x")], PRIMARY_WAIT).unwrap();
+        let _w = writer(&primary, &path);
+        eventually("the old spool drained", || ids(&primary).len() == 2).await;
+        assert_eq!(ids(&primary), ["x", "y"]);
     }
 }
