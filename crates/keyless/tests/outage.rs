@@ -84,8 +84,24 @@ async fn whoami_ok(node: &Server, creds: &Creds, bound: Duration, acked: &mut Ve
 }
 
 async fn create_role_result(node: &Server, name: &str) -> Result<(), (String, String)> {
-    let r = node
-        .iam()
+    create_role_at(&node.url, name).await
+}
+
+async fn create_role_at(url: &str, name: &str) -> Result<(), (String, String)> {
+    let conf = aws_sdk_iam::Config::builder()
+        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+        .region(aws_sdk_iam::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "outage-test",
+        ))
+        .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
+        .build();
+    let r = aws_sdk_iam::Client::from_conf(conf)
         .create_role()
         .role_name(name)
         .assume_role_policy_document(github_trust(ACCOUNT, "repo:acme/app:ref:refs/heads/main"))
@@ -135,6 +151,17 @@ async fn database_slow_down_and_back() {
     // Stalled: the first batch waits for PostgreSQL at most 2 s (plus a grace) and is spooled;
     // later ones go straight to the spool behind it.
     proxy.set(Mode::Stall);
+    // An IAM write waits for the stalled database (until the connection is cut below); the
+    // node's readers do not wait for it.
+    let stalled_write = {
+        let url = node.url.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let r = create_role_at(&url, "made-while-stalled").await;
+            (r, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assume_ok(
         &node,
         &role_arn,
@@ -154,6 +181,14 @@ async fn database_slow_down_and_back() {
 
     // Down: connections cut and refused.
     proxy.set(Mode::Refuse);
+    let (r, took) = stalled_write.await.unwrap();
+    let (code, _) = r.expect_err("an IAM write during the stall");
+    assert_eq!(code, "ServiceUnavailable");
+    eprintln!(
+        "CreateRole during the stall: ServiceUnavailable after {} ms",
+        took.as_millis()
+    );
+    assert!(took < Duration::from_secs(16), "{took:?}");
     let during = assume_ok(&node, &role_arn, "down", &tokens[4], quick, &mut acked).await;
     whoami_ok(&node, &during, quick, &mut acked).await;
     whoami_ok(&node, &creds, quick, &mut acked).await;
@@ -240,4 +275,80 @@ async fn database_slow_down_and_back() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A node killed (SIGKILL) while the database is down leaves acknowledged records in its spool;
+/// started again on the same `--data` once the database is back, it moves them to PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_left_by_a_killed_node_reaches_the_database_at_restart() {
+    let Some(schema) = keyless_store::testing::TestSchema::from_env() else {
+        eprintln!("skipped: {} is not set", keyless_store::testing::URL_VAR);
+        return;
+    };
+    schema
+        .scalar(&format!("CREATE SCHEMA \"{}\"", schema.name()))
+        .unwrap();
+    let upstream = schema.host_port().expect("a TCP server URL");
+    let proxy = Proxy::start(upstream.clone());
+    let url = pgproxy::url_via(schema.url(), &upstream, proxy.port, schema.name());
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--database", url.as_str(), "--sync-interval", "200ms"];
+    let mut node = Server::start_with(dir.path(), &args);
+    let role_arn = tutorial_setup(&node).await;
+    let token = node.token(&[]);
+    let mut acked = Vec::new();
+    let quick = Duration::from_secs(2);
+    let creds = assume_ok(&node, &role_arn, "warm", &token, quick, &mut acked).await;
+
+    proxy.set(Mode::Refuse);
+    for i in 0..5 {
+        assume_ok(
+            &node,
+            &role_arn,
+            &format!("down-{i}"),
+            &token,
+            quick,
+            &mut acked,
+        )
+        .await;
+        whoami_ok(&node, &creds, quick, &mut acked).await;
+    }
+    node.sigkill();
+    let spool_path = dir.path().join("audit-spool.db");
+    let left = keyless_store::AuditSpool::open(&spool_path)
+        .unwrap()
+        .len()
+        .unwrap();
+    assert!(left >= 10, "{left} records in the spool of the killed node");
+
+    proxy.set(Mode::Forward);
+    let node = Server::start_with(dir.path(), &args);
+    let store = schema.open().unwrap();
+    let started = Instant::now();
+    loop {
+        let rows = store
+            .query_audit(&keyless_core::AuditFilter::default())
+            .unwrap();
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for r in &rows {
+            let v: serde_json::Value = serde_json::from_str(&r.record).unwrap();
+            *counts
+                .entry(v["requestID"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        if acked.iter().all(|id| counts.contains_key(id)) {
+            assert!(counts.values().all(|n| *n == 1), "a record stored twice");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the spooled records did not reach PostgreSQL\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "{left} spooled records in PostgreSQL {} ms after the restart",
+        started.elapsed().as_millis()
+    );
 }

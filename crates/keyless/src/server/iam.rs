@@ -88,6 +88,22 @@ fn resource(call: &Call<'_>, action: &str, account: &str) -> String {
 }
 
 pub(crate) fn dispatch(call: &mut Call<'_>, action: &str) -> Out {
+    // A write goes through to the database and, when that is slow or unreachable, blocks for up
+    // to the store's bound: let the runtime move its other tasks (STS calls served from memory)
+    // to another thread meanwhile, instead of stalling the ones queued on this one.
+    let writes = !(action.starts_with("Get")
+        || action.starts_with("List")
+        || action.starts_with("Simulate"));
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if writes && multi_thread {
+        tokio::task::block_in_place(|| serve(call, action))
+    } else {
+        serve(call, action)
+    }
+}
+
+fn serve(call: &mut Call<'_>, action: &str) -> Out {
     let account = call.account()?;
     let caller = call.caller()?.clone();
     let res = resource(call, action, &account);
