@@ -20,6 +20,11 @@
 //! so (`gap`) and reloads everything. The first sealing and issuer keys are inserted with
 //! [`Store::put_if_absent`](keyless_core::Store::put_if_absent), so nodes starting together on
 //! an empty database agree on one.
+//!
+//! Audit records on PostgreSQL carry their `requestID` in a uniquely indexed column, and appends
+//! skip records whose request is already stored: a node whose database was unreachable keeps
+//! acknowledged records in a local [`AuditSpool`] and moves them later, possibly twice after a
+//! crash, and each still ends up stored exactly once.
 
 mod pg;
 pub mod spool;

@@ -623,4 +623,49 @@ mod postgres {
             800.0 / t.elapsed().as_secs_f64()
         );
     }
+    /// What one record per `requestID` costs on the audit path: batches of 100 CloudTrail-sized
+    /// records with request ids (indexed, deduplicated) against the same without (NULL keys).
+    /// `cargo test -p keyless-store --test main -- --ignored --nocapture request_id_cost`.
+    #[test]
+    #[ignore = "measurement"]
+    fn request_id_cost() {
+        let Some(schema) = schema() else { return };
+        let store = schema.open().unwrap();
+        let filler = "x".repeat(1000);
+        let batch = |b: u64, with_id: bool| -> Vec<AuditRow> {
+            (0..100)
+                .map(|i| {
+                    let id = if with_id {
+                        format!("\"requestID\":\"{:08x}-1111-2222-3333-{:012x}\",", b, i)
+                    } else {
+                        String::new()
+                    };
+                    AuditRow {
+                        time: b,
+                        session_name: Some("s".into()),
+                        subject: None,
+                        denied: false,
+                        record: format!("{{\"f\":\"{filler}\",{id}\"eventID\":\"e\"}}"),
+                    }
+                })
+                .collect()
+        };
+        for round in 0..2 {
+            for with_id in [false, true] {
+                let t = Instant::now();
+                for b in 0..100u64 {
+                    store
+                        .append_audit(&batch(
+                            b + 1000 * round + if with_id { 500 } else { 0 },
+                            with_id,
+                        ))
+                        .unwrap();
+                }
+                eprintln!(
+                    "round {round}, request ids {with_id}: {:.0} batches of 100/s",
+                    100.0 / t.elapsed().as_secs_f64()
+                );
+            }
+        }
+    }
 }
