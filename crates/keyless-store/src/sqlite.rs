@@ -50,6 +50,72 @@ pub struct SqliteStore {
     // INVARIANT: one connection, serialised by the mutex; IAM writes are rare and audit writes are
     // batched, so one writer is enough and avoids SQLITE_BUSY handling.
     conn: Mutex<Connection>,
+    /// Moves WAL frames into the database file off the request path (file databases only).
+    _checkpointer: Option<Checkpointer>,
+}
+
+/// How often the checkpointer copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// WAL size (4 KiB frames) past which the checkpointer makes writers wait once so the WAL can
+/// start over: a sustained load never leaves a quiet moment for a passive checkpoint to catch up,
+/// and the WAL must stay bounded.
+const WAL_FRAMES_CAP: i64 = 32_768;
+
+/// A thread with its own connection running checkpoints, so that the copy of the WAL into the
+/// database file and its `fsync` — the slow part of SQLite's automatic checkpoint, which runs
+/// inside whichever commit crosses the threshold — never run inside an audit commit a request
+/// is waiting for. Passive checkpoints do not block writers.
+struct Checkpointer {
+    stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(conn: Connection) -> std::io::Result<Self> {
+        let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("keyless-checkpoint".into())
+            .spawn(move || {
+                let (lock, wake) = &*flag;
+                loop {
+                    let stopped = match lock.lock() {
+                        Ok(guard) => match wake.wait_timeout(guard, CHECKPOINT_EVERY) {
+                            Ok((guard, _)) => *guard,
+                            Err(_) => true,
+                        },
+                        Err(_) => true,
+                    };
+                    let log_frames = conn
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+                        .unwrap_or(0);
+                    if stopped {
+                        break;
+                    }
+                    if log_frames > WAL_FRAMES_CAP {
+                        let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+                    }
+                }
+            })?;
+        Ok(Self {
+            stop,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.stop;
+        if let Ok(mut stopped) = lock.lock() {
+            *stopped = true;
+        }
+        wake.notify_all();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -76,10 +142,30 @@ impl SqliteStore {
 
     /// Opens (creating if needed) the database file at `path` and applies migrations.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|e| {
-            StoreError::Unavailable(format!("cannot open database `{}`: {e}", path.display()))
-        })?;
-        Self::init(conn)
+        let open = || {
+            Connection::open(path).map_err(|e| {
+                StoreError::Unavailable(format!("cannot open database `{}`: {e}", path.display()))
+            })
+        };
+        let mut store = Self::init(open()?)?;
+        // Checkpoints move to their own thread; if it cannot start, SQLite's automatic
+        // checkpoint (inside commits) stays on.
+        let checkpointer = open().ok().and_then(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(5)).ok()?;
+            c.pragma_update(None, "synchronous", "FULL").ok()?;
+            Checkpointer::start(c).ok()
+        });
+        if let Some(c) = checkpointer {
+            let conn = store.conn()?;
+            conn.pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(db_err)?;
+            // After the WAL starts over, its file shrinks back to this size.
+            conn.pragma_update(None, "journal_size_limit", 64 << 20)
+                .map_err(db_err)?;
+            drop(conn);
+            store._checkpointer = Some(c);
+        }
+        Ok(store)
     }
 
     /// An in-memory database, for tests.
@@ -112,6 +198,7 @@ impl SqliteStore {
         tx.commit().map_err(db_err)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            _checkpointer: None,
         })
     }
 

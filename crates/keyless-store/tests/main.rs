@@ -669,3 +669,53 @@ mod postgres {
         }
     }
 }
+
+mod sqlite_checkpoints {
+    use std::time::{Duration, Instant};
+
+    use keyless_core::store::{AuditRow, Store};
+    use keyless_store::SqliteStore;
+
+    /// Audit commits never copy the WAL into the database file themselves (no automatic
+    /// checkpoint inside a commit a request waits for); the checkpointer thread does, shortly
+    /// after.
+    #[test]
+    fn the_checkpointer_thread_moves_the_wal_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        let db = dir.path().join("keyless.db");
+        let before = std::fs::metadata(&db).unwrap().len();
+        let rows: Vec<AuditRow> = (0..2000)
+            .map(|t| AuditRow {
+                time: t,
+                session_name: Some("s".into()),
+                subject: None,
+                denied: false,
+                record: format!("{{\"t\":{t},\"pad\":\"{}\"}}", "x".repeat(500)),
+            })
+            .collect();
+        for chunk in rows.chunks(100) {
+            store.append_audit(chunk).unwrap();
+        }
+        // Over 1 MB was committed, all of it to the WAL first.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = std::fs::metadata(&db).unwrap().len();
+            if now > before + 1_000_000 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the database file did not grow past {before} bytes within 10 s (now {now}): no checkpoint ran"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(store);
+        // Reopened, everything is there.
+        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        let back = store
+            .query_audit(&keyless_core::store::AuditFilter::default())
+            .unwrap();
+        assert_eq!(back.len(), 2000);
+    }
+}

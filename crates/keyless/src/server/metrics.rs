@@ -101,10 +101,9 @@ impl Metrics {
             "STS and IAM calls by service, action and outcome (ok or the AWS error code)",
             requests.clone(),
         );
-        let latency =
-            Family::<ActionLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                latency_histogram,
-            );
+        let latency = Family::<ActionLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         registry.register(
             "request_duration_seconds",
             "Time from request to response of STS and IAM calls, including the audit commit",
@@ -198,7 +197,12 @@ mod tests {
     #[test]
     fn renders_every_family_with_its_labels() {
         let m = Metrics::new();
-        m.request("sts", "AssumeRoleWithWebIdentity", Cow::Borrowed("ok"), 0.002);
+        m.request(
+            "sts",
+            "AssumeRoleWithWebIdentity",
+            Cow::Borrowed("ok"),
+            0.002,
+        );
         m.request(
             "sts",
             "AssumeRoleWithWebIdentity",

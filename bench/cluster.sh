@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Multi-node benchmark of issue 7: AssumeRoleWithWebIdentity throughput of
+#   sqlite1 — one `keyless serve` node on its embedded SQLite database;
+#   pg1     — one node on PostgreSQL;
+#   pg2     — two nodes on one PostgreSQL database, the load split evenly between them
+#             (two wrk processes at once, each with half the threads and connections).
+# Each scenario starts from an empty database (a fresh data dir, or a fresh PostgreSQL database),
+# creates the provider and the role through node A (bench/setup.py, boto3), mints a token from
+# A's dev issuer, waits for node B to follow the change feed, checks every node answers 200, warms
+# up, then measures with `wrk --latency`. Server CPU per request is utime+stime of all nodes
+# (/proc/PID/stat) over the run divided by the requests answered.
+#
+# Needs what bench/load.sh needs (wrk, the moto venv for boto3, a release keyless) and PostgreSQL,
+# which scripts/ci-postgres.sh installs and starts on loopback.
+# Usage: OUT=/tmp/keyless-cluster bash bench/cluster.sh   Results: $OUT/results.tsv, $OUT/summary.md
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$BENCH_DIR/.." && pwd)
+KEYLESS=${KEYLESS:-/work/target-bench/release/keyless}
+PY=${PY:-/work/venv-moto/bin/python}
+THREADS=${THREADS:-2}
+CONNS=${CONNS:-64}
+DURATION=${DURATION:-15s}
+WARMUP=${WARMUP:-3s}
+RUNS=${RUNS:-3}
+SCENARIOS=${SCENARIOS:-sqlite1 pg1 pg2}
+PORT_A=${PORT_A:-18180}
+PORT_B=${PORT_B:-18181}
+OUT=${OUT:-/tmp/keyless-cluster-$(date -u +%Y%m%dT%H%M%SZ)}
+export BENCH_DIR
+mkdir -p "$OUT"
+echo "results in $OUT" >&2
+
+eval "$(bash "$REPO/scripts/ci-postgres.sh")"
+PG_BASE=${KEYLESS_TEST_POSTGRES_URL%/*}
+PSQL=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)/psql
+
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    PIDS=()
+}
+trap cleanup EXIT
+
+# start_node PORT LOG ARGS…: starts a node, waits until /ready answers 200.
+start_node() {
+    local port=$1 log=$2
+    shift 2
+    "$KEYLESS" serve --listen "127.0.0.1:$port" "$@" >"$log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    local deadline=$((SECONDS + 60))
+    until [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/ready") == 200 ]]; do
+        kill -0 "$pid" 2>/dev/null || { echo "node on $port exited; see $log" >&2; exit 1; }
+        ((SECONDS < deadline)) || { echo "node on $port not ready after 60 s" >&2; exit 1; }
+        sleep 0.05
+    done
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+
+# check PORT: the benchmark request must succeed on that node.
+check() {
+    local code
+    code=$(curl -s -o "$OUT/check.xml" -w '%{http_code}' -H 'content-type: application/x-www-form-urlencoded' \
+        --data-binary "@$BENCH_BODY" "http://127.0.0.1:$1/")
+    [[ $code == 200 ]] || { echo "node on $1 answered $code" >&2; cat "$OUT/check.xml" >&2; exit 1; }
+}
+
+printf 'run\tscenario\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tcpu_us_per_req\n' >"$OUT/results.tsv"
+for run in $(seq 1 "$RUNS"); do
+    for sc in $SCENARIOS; do
+        dir="$OUT/$sc-run$run"
+        mkdir -p "$dir"
+        ports=("$PORT_A")
+        case $sc in
+            sqlite1) start_node "$PORT_A" "$dir/a.log" --data "$dir/data" ;;
+            pg1 | pg2)
+                db="keyless_bench_${sc}_${run}_$$"
+                "$PSQL" -q "$PG_BASE/postgres" -c "CREATE DATABASE $db" >/dev/null
+                url="$PG_BASE/$db"
+                start_node "$PORT_A" "$dir/a.log" --data "$dir/data-a" --database "$url"
+                if [[ $sc == pg2 ]]; then
+                    start_node "$PORT_B" "$dir/b.log" --data "$dir/data-b" --database "$url"
+                    ports+=("$PORT_B")
+                fi
+                ;;
+            *) echo "unknown scenario $sc" >&2; exit 2 ;;
+        esac
+        "$KEYLESS" github token --server "http://127.0.0.1:$PORT_A" --repo acme/app --ref refs/heads/main \
+            --audience sts.amazonaws.com --claim "exp=$(($(date +%s) + 3600))" >"$dir/token"
+        "$PY" "$BENCH_DIR/setup.py" "http://127.0.0.1:$PORT_A" "$dir/token" "$dir/body"
+        export BENCH_BODY="$dir/body"
+        sleep 2 # node B follows the change feed (default --sync-interval 1s)
+        for p in "${ports[@]}"; do check "$p"; done
+        n=${#ports[@]}
+        t=$((THREADS / n > 0 ? THREADS / n : 1))
+        c=$((CONNS / n))
+        warm=()
+        for p in "${ports[@]}"; do
+            wrk -t"$t" -c"$c" -d"$WARMUP" -s "$BENCH_DIR/assume.lua" "http://127.0.0.1:$p/" >/dev/null 2>&1 &
+            warm+=($!)
+        done
+        for w in "${warm[@]}"; do wait "$w"; done
+        cpu0=0
+        for p in "${PIDS[@]}"; do cpu0=$((cpu0 + $(cpu_ticks "$p"))); done
+        wrk_pids=()
+        for i in "${!ports[@]}"; do
+            wrk -t"$t" -c"$c" -d"$DURATION" --latency -s "$BENCH_DIR/assume.lua" \
+                "http://127.0.0.1:${ports[$i]}/" >"$dir/wrk-$i.txt" 2>&1 &
+            wrk_pids+=($!)
+        done
+        for w in "${wrk_pids[@]}"; do wait "$w"; done
+        cpu1=0
+        for p in "${PIDS[@]}"; do cpu1=$((cpu1 + $(cpu_ticks "$p"))); done
+        # Sum over the wrk processes; latencies: the worst p50/p99 of them.
+        read -r rps reqs p50 p99 non2xx errs < <(
+            for i in "${!ports[@]}"; do grep '^BENCH ' "$dir/wrk-$i.txt"; done | awk '
+                { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                  rps += v["rps"]; reqs += v["requests"]; non += v["non2xx"]
+                  errs += v["connect"] + v["read"] + v["write"] + v["timeout"]
+                  if (v["p50_ms"] > p50) p50 = v["p50_ms"]; if (v["p99_ms"] > p99) p99 = v["p99_ms"] }
+                END { printf "%.1f %d %.3f %.3f %d %d\n", rps, reqs, p50, p99, non, errs }')
+        cpu_us=$(((cpu1 - cpu0) * TICK_US / (reqs > 0 ? reqs : 1)))
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$sc" "$rps" "$p50" "$p99" "$non2xx" "$errs" "$cpu_us" \
+            | tee -a "$OUT/results.tsv" >&2
+        cleanup
+    done
+done
+
+"$PY" - "$OUT" <<'EOF' | tee "$OUT/summary.md"
+import csv, statistics, sys
+rows = list(csv.DictReader(open(f"{sys.argv[1]}/results.tsv"), delimiter="\t"))
+def med(sc, k):
+    v = [float(r[k]) for r in rows if r["scenario"] == sc]
+    return statistics.median(v) if v else None
+base = med("sqlite1", "rps")
+print("| scenario (median of runs) | req/s | vs one SQLite node | p50 ms | p99 ms | server CPU µs/req | non-2xx / socket errors |")
+print("|---|---:|---:|---:|---:|---:|---|")
+names = {"sqlite1": "one node, SQLite", "pg1": "one node, PostgreSQL", "pg2": "two nodes, one PostgreSQL"}
+for sc in ("sqlite1", "pg1", "pg2"):
+    r = med(sc, "rps")
+    if r is None:
+        continue
+    rel = f"{r / base:.2f}×" if base else "–"
+    errs = f"{sum(int(x['non2xx']) for x in rows if x['scenario'] == sc)} / {sum(int(x['socket_errors']) for x in rows if x['scenario'] == sc)}"
+    print(f"| {names[sc]} | {r:,.0f} | {rel} | {med(sc, 'p50_ms'):.2f} | {med(sc, 'p99_ms'):.2f} | {med(sc, 'cpu_us_per_req'):.0f} | {errs} |")
+EOF
