@@ -140,7 +140,9 @@ pub fn record(note: &AuditNote, error: Option<(&str, &str)>) -> AuditRow {
             explanation: note.explanation.as_ref(),
         },
         request_id: &note.request_id,
-        event_id: uuid::Uuid::new_v4().hyphenated().encode_lower(&mut event_id),
+        event_id: uuid::Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut event_id),
         read_only: note.read_only,
         event_type: "AwsApiCall",
         management_event: true,
