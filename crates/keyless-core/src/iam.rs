@@ -804,12 +804,10 @@ impl Iam {
             })
             .unwrap_or(false);
         // Only once an hour: the database must not take a write for every call.
-        if stale {
-            if let Ok(mut touches) = self.touches.lock() {
-                touches
-                    .entry(key)
-                    .or_insert_with(|| (account.to_owned(), name.to_owned(), now));
-            }
+        if stale && let Ok(mut touches) = self.touches.lock() {
+            touches
+                .entry(key)
+                .or_insert_with(|| (account.to_owned(), name.to_owned(), now));
         }
     }
 

@@ -168,7 +168,7 @@ mod tests {
             time: n,
             session_name: Some(format!("s{n}")),
             subject: None,
-            denied: n % 2 == 0,
+            denied: n.is_multiple_of(2),
             record: format!("{{\"requestID\":\"r{n}\"}}"),
         }
     }

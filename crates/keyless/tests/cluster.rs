@@ -416,14 +416,14 @@ async fn kill_one_mid_load(
     let load_start = Instant::now();
     let until = load_start + LOAD_FOR;
     let mut tasks = tokio::task::JoinSet::new();
-    for node in 0..servers.len() {
+    for (node, token) in tokens.iter().enumerate() {
         for w in 0..WORKERS_PER_NODE {
             tasks.spawn(worker(
                 node,
                 w,
                 urls.clone(),
                 role_arn.clone(),
-                tokens[node].clone(),
+                token.clone(),
                 until,
                 seen.clone(),
             ));

@@ -67,12 +67,12 @@ pub(crate) fn open_store(
     Ok(open_store_parts(data, database)?.0)
 }
 
+/// The store, and the same store as PostgreSQL when it is one.
+type StoreParts = (Arc<dyn Store>, Option<Arc<keyless_store::PgStore>>);
+
 /// Opens the store named by `--data`/`--database`; also returns it as PostgreSQL when it is
 /// (the audit writer then spools what PostgreSQL cannot take).
-fn open_store_parts(
-    data: &std::path::Path,
-    database: Option<&str>,
-) -> anyhow::Result<(Arc<dyn Store>, Option<Arc<keyless_store::PgStore>>)> {
+fn open_store_parts(data: &std::path::Path, database: Option<&str>) -> anyhow::Result<StoreParts> {
     let store: Arc<dyn Store> = match database {
         None => Arc::new(SqliteStore::open_dir(data)?),
         Some(url) => {

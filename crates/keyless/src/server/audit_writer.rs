@@ -156,11 +156,11 @@ impl Spooled {
             match self.move_chunk() {
                 Ok(0) => {
                     // Empty: decide under the lock the writer spools under.
-                    if let Ok(mut pending) = self.pending() {
-                        if self.spool.is_empty().unwrap_or(false) {
-                            *pending = false;
-                            tracing::info!("every spooled audit record is in PostgreSQL");
-                        }
+                    if let Ok(mut pending) = self.pending()
+                        && self.spool.is_empty().unwrap_or(false)
+                    {
+                        *pending = false;
+                        tracing::info!("every spooled audit record is in PostgreSQL");
                     }
                 }
                 Ok(_) => {}
@@ -261,10 +261,10 @@ impl AuditWriter {
                     busy = batch.len() > 1;
                     let (rows, acks): (Vec<AuditRow>, Vec<Ack>) = batch.into_iter().unzip();
                     let result = target.commit(&rows);
-                    if result.is_ok() {
-                        if let Some(sink) = sink.as_mut() {
-                            write_lines(sink, &rows);
-                        }
+                    if result.is_ok()
+                        && let Some(sink) = sink.as_mut()
+                    {
+                        write_lines(sink, &rows);
                     }
                     for ack in acks {
                         let _ = ack.send(result.clone());
