@@ -680,7 +680,10 @@ fn an_assume_notes_the_role_use_and_a_background_flush_records_it() {
     assert_eq!(iam.role(ACCOUNT, "deploy").unwrap().role.last_used, None);
     iam.touch_role(ACCOUNT, "deploy");
     iam.flush_touches();
-    assert_eq!(iam.role(ACCOUNT, "deploy").unwrap().role.last_used, Some(NOW));
+    assert_eq!(
+        iam.role(ACCOUNT, "deploy").unwrap().role.last_used,
+        Some(NOW)
+    );
     assert_eq!(store.latest_change().unwrap(), before + 1);
     // Within the hour, no further write.
     iam.touch_role(ACCOUNT, "deploy");
