@@ -346,6 +346,23 @@ fn postgres_survives_reopen() {
 }
 
 #[test]
+fn postgres_stores_audit_values_holding_nul() {
+    let Some(schema) = crate::testing::TestSchema::from_env() else {
+        eprintln!("skipped: {} is not set", crate::testing::URL_VAR);
+        return;
+    };
+    let store = schema.open().unwrap();
+    let mut r = row(1, "s\0x", "repo:a\0b", false);
+    r.record = "{\"x\":\"a\0b\"}".into();
+    store
+        .append_audit(&[r, row(2, "plain", "sub", false)])
+        .unwrap();
+    let rows = store.query_audit(&AuditFilter::default()).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].subject.as_deref(), Some("repo:a\u{FFFD}b"));
+}
+
+#[test]
 fn postgres_keeps_one_record_per_request_id() {
     let Some(schema) = crate::testing::TestSchema::from_env() else {
         eprintln!("skipped: {} is not set", crate::testing::URL_VAR);

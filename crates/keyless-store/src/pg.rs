@@ -9,6 +9,7 @@
 //! silently gone; a connection that failed or timed out is dropped and a fresh one is opened by the
 //! next job, which is how the store recovers by itself when the database comes back.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -353,6 +354,16 @@ impl Store for PgStore {
             Reply::Audit(rows) => Ok(rows),
             _ => Err(unexpected()),
         }
+    }
+}
+
+/// PostgreSQL text cannot hold U+0000, which a caller-chosen value (a token's `sub`) may carry:
+/// it becomes U+FFFD, so one odd value can never make a batch of audit records unstorable.
+fn no_nul(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -757,11 +768,16 @@ async fn execute(shared: &Shared, conn: &mut Conn, op: &Op) -> Result<Reply, Fai
                 .iter()
                 .map(|r| i64::try_from(r.time).unwrap_or(i64::MAX))
                 .collect();
-            let sessions: Vec<Option<&str>> =
-                rows.iter().map(|r| r.session_name.as_deref()).collect();
-            let subjects: Vec<Option<&str>> = rows.iter().map(|r| r.subject.as_deref()).collect();
+            let sessions: Vec<Option<Cow<'_, str>>> = rows
+                .iter()
+                .map(|r| r.session_name.as_deref().map(no_nul))
+                .collect();
+            let subjects: Vec<Option<Cow<'_, str>>> = rows
+                .iter()
+                .map(|r| r.subject.as_deref().map(no_nul))
+                .collect();
             let denied: Vec<bool> = rows.iter().map(|r| r.denied).collect();
-            let records: Vec<&str> = rows.iter().map(|r| r.record.as_str()).collect();
+            let records: Vec<Cow<'_, str>> = rows.iter().map(|r| no_nul(&r.record)).collect();
             let request_ids: Vec<Option<&str>> = rows
                 .iter()
                 .map(|r| crate::spool::request_id(&r.record))

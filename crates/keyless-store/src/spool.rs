@@ -54,6 +54,15 @@ impl AuditSpool {
                 subject TEXT,
                 denied INTEGER NOT NULL,
                 record TEXT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS rejected (
+                id INTEGER PRIMARY KEY,
+                time INTEGER NOT NULL,
+                session_name TEXT,
+                subject TEXT,
+                denied INTEGER NOT NULL,
+                record TEXT NOT NULL,
+                reason TEXT NOT NULL
             );",
         )
         .map_err(db_err)?;
@@ -127,6 +136,30 @@ impl AuditSpool {
             .map_err(db_err)
     }
 
+    /// Sets the record at position `id` aside (in the `rejected` table of the same file) because
+    /// the database refuses it for good, so the records behind it can move on; `reason` says why.
+    pub fn reject(&self, id: i64, reason: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(db_err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO rejected (id, time, session_name, subject, denied, record, reason)
+             SELECT id, time, session_name, subject, denied, record, ?2 FROM spool WHERE id = ?1",
+            params![id, reason],
+        )
+        .map_err(db_err)?;
+        tx.execute("DELETE FROM spool WHERE id = ?1", [id])
+            .map_err(db_err)?;
+        tx.commit().map_err(db_err)
+    }
+
+    /// How many records were set aside by [`AuditSpool::reject`].
+    pub fn rejected(&self) -> Result<u64, StoreError> {
+        self.conn()?
+            .query_row("SELECT COUNT(*) FROM rejected", [], |r| r.get::<_, i64>(0))
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(db_err)
+    }
+
     /// How many records wait in the spool.
     pub fn len(&self) -> Result<u64, StoreError> {
         self.conn()?
@@ -193,8 +226,9 @@ mod tests {
         let rest = spool.peek(10).unwrap();
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].1.record, "{\"requestID\":\"r3\"}");
-        spool.remove_through(rest[0].0).unwrap();
+        spool.reject(rest[0].0, "refused").unwrap();
         assert!(spool.is_empty().unwrap());
+        assert_eq!(spool.rejected().unwrap(), 1);
     }
 
     #[test]

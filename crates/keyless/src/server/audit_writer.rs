@@ -20,6 +20,10 @@
 //!   (checked under the same lock the writer spools under), new batches go to PostgreSQL again.
 //! - A node starting with a non-empty spool (left by a crash or an outage at shutdown) drains it
 //!   first.
+//! - A record PostgreSQL refuses for good (an error other than "unavailable", which no retry
+//!   cures) must not wedge the drain: the chunk is then moved record by record and a refused
+//!   record is set aside in the spool file's `rejected` table, logged at error level. None is
+//!   known (values PostgreSQL text cannot hold are replaced by the store); this is the fuse.
 //!
 //! **Exactly once.** Two windows could store a record twice: a crash after PostgreSQL committed a
 //! moved chunk but before the spool deleted it, and a batch given up on after [`PRIMARY_WAIT`]
@@ -178,11 +182,34 @@ impl Spooled {
         let Some(last) = chunk.last().map(|(id, _)| *id) else {
             return Ok(0);
         };
-        let rows: Vec<AuditRow> = chunk.into_iter().map(|(_, r)| r).collect();
-        self.primary.append_within(&rows, PRIMARY_WAIT)?;
+        let rows: Vec<AuditRow> = chunk.iter().map(|(_, r)| r.clone()).collect();
+        match self.primary.append_within(&rows, PRIMARY_WAIT) {
+            Ok(()) => {}
+            Err(StoreError::Unavailable(e)) => return Err(StoreError::Unavailable(e)),
+            // Refused, not unreachable: one record the database will never take must not hold
+            // up the others. Move them one by one and set the refused ones aside.
+            Err(_) => return self.move_one_by_one(&chunk),
+        }
         // A failure here leaves the chunk to be moved again: PostgreSQL drops the copies.
         self.spool.remove_through(last)?;
         Ok(rows.len())
+    }
+
+    fn move_one_by_one(&self, chunk: &[(i64, AuditRow)]) -> Result<usize, StoreError> {
+        for (id, row) in chunk {
+            match self
+                .primary
+                .append_within(std::slice::from_ref(row), PRIMARY_WAIT)
+            {
+                Ok(()) => self.spool.remove_through(*id)?,
+                Err(StoreError::Unavailable(e)) => return Err(StoreError::Unavailable(e)),
+                Err(e) => {
+                    tracing::error!(error = %e, record = %row.record, "PostgreSQL refuses an audit record; it stays in the spool file's `rejected` table");
+                    self.spool.reject(*id, &e.to_string())?;
+                }
+            }
+        }
+        Ok(chunk.len())
     }
 }
 
@@ -321,7 +348,8 @@ mod tests {
 
     use super::*;
 
-    /// A shared database that can be down, keeping one record per request id like PostgreSQL.
+    /// A shared database that can be down, keeping one record per request id like PostgreSQL,
+    /// and refusing for good any batch holding a record with `poison` in it.
     #[derive(Default)]
     struct FakePrimary {
         down: AtomicBool,
@@ -332,6 +360,9 @@ mod tests {
         fn append_within(&self, rows: &[AuditRow], _: Duration) -> Result<(), StoreError> {
             if self.down.load(Ordering::SeqCst) {
                 return Err(StoreError::Unavailable("test: down".into()));
+            }
+            if rows.iter().any(|r| r.record.contains("poison")) {
+                return Err(StoreError::Database("test: refused".into()));
             }
             let mut stored = self.rows.lock().unwrap();
             for r in rows {
@@ -413,6 +444,23 @@ mod tests {
         // Drained: straight to the database again.
         w.append(row("f")).await.unwrap();
         assert_eq!(ids(&primary).last().map(String::as_str), Some("f"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_record_the_database_refuses_for_good_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit-spool.db");
+        let primary = Arc::new(FakePrimary::default());
+        let w = writer(&primary, &path);
+        // Refused on the direct path: spooled, acknowledged.
+        w.append(row("poison")).await.unwrap();
+        w.append(row("after")).await.unwrap();
+        eventually("the good record moved", || ids(&primary) == ["after"]).await;
+        let spool = AuditSpool::open(&path).unwrap();
+        eventually("the spool emptied", || spool.is_empty().unwrap()).await;
+        assert_eq!(spool.rejected().unwrap(), 1);
+        w.append(row("later")).await.unwrap();
+        assert_eq!(ids(&primary), ["after", "later"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
