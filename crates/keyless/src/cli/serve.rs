@@ -21,10 +21,12 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:4566", env = "KEYLESS_LISTEN")]
     pub listen: SocketAddr,
-    /// Directory holding the SQLite database (created if absent).
+    /// Directory holding the SQLite database (created if absent). With a PostgreSQL
+    /// `--database`, it holds the node's audit spool (`audit-spool.db`): audit records the
+    /// database could not take in time, kept durably until they are moved to it.
     #[arg(long, default_value = ".keyless", env = "KEYLESS_DATA")]
     pub data: PathBuf,
-    /// Database URL instead of --data (`sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`).
+    /// Database URL instead of the file in --data (`sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`).
     #[arg(long, env = "KEYLESS_DATABASE")]
     pub database: Option<String>,
     /// Account whose root the dev key pair is.
