@@ -119,7 +119,10 @@ impl Server {
                 }
             }
             if let Ok(resp) = blocking_get(&health) {
-                if resp.0 == 200 {
+                // Another test's server may hold the port this one failed to bind (tests run in
+                // parallel): only this server's own "listening" line proves the answer is its.
+                let listening = format!("listening on {} ", self.url);
+                if resp.0 == 200 && self.log().contains(&listening) {
                     return Ok(());
                 }
             }
