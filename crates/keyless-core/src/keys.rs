@@ -222,8 +222,19 @@ impl SealingKeys {
             .iter()
             .find(|(r, _)| delay == 0 || r.created.saturating_add(delay) <= session.issued)
             // All keys are recent (rotations right after a first start): the oldest is the one
-            // every node has had longest to learn.
-            .or_else(|| keys.iter().min_by_key(|(r, _)| (r.created, r.id.clone())))
+            // every node has had longest to learn. Times are whole seconds, so a rotation in the
+            // first key's second ties with it: then the first key (every node starts with it),
+            // or a retired key (older than the one that retired it), wins.
+            .or_else(|| {
+                keys.iter().min_by_key(|(r, _)| {
+                    (
+                        r.created,
+                        r.id != INITIAL_SEALING_KEY_ID,
+                        r.retired.is_none(),
+                        r.id.clone(),
+                    )
+                })
+            })
             .ok_or_else(|| CoreError::Internal("no sealing key".into()))?;
         seal::seal(key, session).map_err(internal)
     }

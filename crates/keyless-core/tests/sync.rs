@@ -525,6 +525,27 @@ fn a_sealing_key_rotation_on_one_node_reaches_the_others() {
 }
 
 #[test]
+fn a_rotation_in_the_first_keys_second_still_seals_with_the_first_key() {
+    let store = Arc::new(FeedStore::default());
+    let a = SealingKeys::load(store.clone(), NOW).unwrap();
+    let b = SealingKeys::load(store.clone(), NOW).unwrap();
+    a.set_activation_delay(3);
+    let first = a.ids()[0].clone();
+    // Rotated twice within the second the first key was made: times tie, ids decide nothing.
+    a.rotate(NOW).unwrap();
+    a.rotate(NOW).unwrap();
+    let token = a
+        .seal(&Session {
+            issued: NOW,
+            expires: NOW + 3600,
+            ..session("s")
+        })
+        .unwrap();
+    assert!(token.contains(&format!(".{first}.")), "{token}");
+    assert!(b.open(&token).is_ok(), "B, not synced yet, must open it");
+}
+
+#[test]
 fn with_an_activation_delay_a_new_sealing_key_seals_only_once_every_node_knows_it() {
     let store = Arc::new(FeedStore::default());
     let a = SealingKeys::load(store.clone(), NOW).unwrap();
