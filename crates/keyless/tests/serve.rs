@@ -14,6 +14,8 @@ mod bad_input;
 mod claims;
 #[path = "serve/iam.rs"]
 mod iam;
+#[path = "serve/ops.rs"]
+mod ops;
 #[path = "serve/refusals.rs"]
 mod refusals;
 #[path = "serve/sessions.rs"]

@@ -52,17 +52,33 @@ type Ack = oneshot::Sender<Result<(), String>>;
 /// Largest batch committed at once.
 const MAX_BATCH: usize = 1024;
 
-/// How long a busy writer waits for more records before committing. A commit costs about as
-/// much as fifty inserts, so at thousands of requests per second this wait makes each commit
-/// serve several requests, for a fraction of a millisecond of latency.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(250);
+/// How long a busy writer gathers records for one commit. A commit writes whole pages (table,
+/// indexes) whatever the number of rows in it — with a few rows per commit that is several
+/// kilobytes of WAL per request — so under load gathering for a millisecond makes each commit
+/// serve tens of requests. The arrival of records cannot be predicted from inside the process
+/// (most requests of a busy server are still in socket buffers), so the wait is a fixed
+/// bound, taken only while the previous commit served more than one request: a single client
+/// never waits.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// Sleep between looks at the queue while gathering.
+const LINGER_STEP: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// Moves every queued record into `batch` (up to [`MAX_BATCH`]).
 fn drain<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
     while batch.len() < MAX_BATCH {
         match rx.try_recv() {
             Ok(item) => batch.push(item),
             Err(_) => break,
         }
+    }
+}
+
+/// Gathers for up to [`LINGER`] after `since`.
+fn linger<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, since: std::time::Instant) {
+    while batch.len() < MAX_BATCH && since.elapsed() < LINGER {
+        std::thread::sleep(LINGER_STEP);
+        drain(rx, batch);
     }
 }
 
@@ -276,14 +292,11 @@ impl AuditWriter {
             .spawn(move || {
                 let mut busy = false;
                 while let Some(first) = rx.blocking_recv() {
+                    let since = std::time::Instant::now();
                     let mut batch = vec![first];
                     drain(&mut rx, &mut batch);
-                    // Under load (the last batch had company), wait a moment for the records
-                    // already on their way: one commit then serves many requests instead of
-                    // each paying for its own. An idle server commits at once.
-                    if busy && batch.len() < MAX_BATCH {
-                        std::thread::sleep(LINGER);
-                        drain(&mut rx, &mut batch);
+                    if busy {
+                        linger(&mut rx, &mut batch, since);
                     }
                     busy = batch.len() > 1;
                     let (rows, acks): (Vec<AuditRow>, Vec<Ack>) = batch.into_iter().unzip();
