@@ -36,8 +36,12 @@ async fn health_ready_and_metrics_count_what_happened() {
     let role_arn = tutorial_setup(&server).await;
     let sts = server.sts();
     let token = server.token(&[]);
-    assume_web(&sts, &role_arn, "ok-1", &token).await.expect("assume");
-    assume_web(&sts, &role_arn, "ok-2", &token).await.expect("assume");
+    assume_web(&sts, &role_arn, "ok-1", &token)
+        .await
+        .expect("assume");
+    assume_web(&sts, &role_arn, "ok-2", &token)
+        .await
+        .expect("assume");
     let pr = server.token(&["--event", "pull_request"]);
     let (code, _) = aws_err(assume_web(&sts, &role_arn, "pr", &pr).await);
     assert_eq!(code, "AccessDenied");
@@ -89,7 +93,11 @@ async fn health_ready_and_metrics_count_what_happened() {
         sample(&text, "keyless_jwks_cache_hits_total").is_some_and(|v| v >= 3.0),
         "{text}"
     );
-    assert_eq!(sample(&text, "keyless_jwks_fetches_total"), Some(0.0), "{text}");
+    assert_eq!(
+        sample(&text, "keyless_jwks_fetches_total"),
+        Some(0.0),
+        "{text}"
+    );
     assert_eq!(sample(&text, "keyless_audit_queue"), Some(0.0), "{text}");
     assert!(text.ends_with("# EOF\n"), "{text}");
 }
