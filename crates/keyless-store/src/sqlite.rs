@@ -55,12 +55,15 @@ pub struct SqliteStore {
 }
 
 /// How often the checkpointer copies committed WAL frames into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// WAL size (4 KiB frames) past which the checkpointer makes writers wait once so the WAL can
-/// start over: a sustained load never leaves a quiet moment for a passive checkpoint to catch up,
-/// and the WAL must stay bounded.
-const WAL_FRAMES_CAP: i64 = 32_768;
+/// WAL size (4 KiB frames, so 8 MiB) past which the checkpointer makes writers wait once so
+/// the WAL can start over: a sustained load never leaves a quiet moment for a passive checkpoint
+/// to catch up, and the WAL must stay bounded. That wait stalls the audit commits (and so the
+/// requests) for as long as the remaining copy and an `fsync` take, which grows with the WAL:
+/// a small cap makes the stalls short (AssumeRoleWithWebIdentity p99 under `bench/load.sh`:
+/// 512 MiB ≈ 150–200 ms, 128 MiB ≈ 60 ms, 32 MiB ≈ 22 ms, 8 MiB ≈ 16–21 ms).
+const WAL_FRAMES_CAP: i64 = 2_048;
 
 /// A thread with its own connection running checkpoints, so that the copy of the WAL into the
 /// database file and its `fsync` — the slow part of SQLite's automatic checkpoint, which runs
