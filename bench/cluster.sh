@@ -8,7 +8,8 @@
 # creates the provider and the role through node A (bench/setup.py, boto3), mints a token from
 # A's dev issuer, waits for node B to follow the change feed, checks every node answers 200, warms
 # up, then measures with `wrk --latency`. Server CPU per request is utime+stime of all nodes
-# (/proc/PID/stat) over the run divided by the requests answered.
+# (/proc/PID/stat) over the run divided by the requests answered; likewise for the PostgreSQL
+# server's processes, which share the cores here.
 #
 # Needs what bench/load.sh needs (wrk, the moto venv for boto3, a release keyless) and PostgreSQL,
 # which scripts/ci-postgres.sh installs and starts on loopback.
@@ -60,6 +61,12 @@ start_node() {
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU ticks of every PostgreSQL server process (it runs on the same cores as the nodes here).
+pg_ticks() {
+    local t=0 p
+    for p in $(pgrep -x postgres || true); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+    echo "$t"
+}
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
@@ -71,7 +78,7 @@ check() {
     [[ $code == 200 ]] || { echo "node on $1 answered $code" >&2; cat "$OUT/check.xml" >&2; exit 1; }
 }
 
-printf 'run\tscenario\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tcpu_us_per_req\n' >"$OUT/results.tsv"
+printf 'run\tscenario\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tcpu_us_per_req\tdb_cpu_us_per_req\n' >"$OUT/results.tsv"
 for run in $(seq 1 "$RUNS"); do
     for sc in $SCENARIOS; do
         dir="$OUT/$sc-run$run"
@@ -108,6 +115,7 @@ for run in $(seq 1 "$RUNS"); do
         for w in "${warm[@]}"; do wait "$w"; done
         cpu0=0
         for p in "${PIDS[@]}"; do cpu0=$((cpu0 + $(cpu_ticks "$p"))); done
+        db0=$(pg_ticks)
         wrk_pids=()
         for i in "${!ports[@]}"; do
             wrk -t"$t" -c"$c" -d"$DURATION" --latency -s "$BENCH_DIR/assume.lua" \
@@ -117,6 +125,7 @@ for run in $(seq 1 "$RUNS"); do
         for w in "${wrk_pids[@]}"; do wait "$w"; done
         cpu1=0
         for p in "${PIDS[@]}"; do cpu1=$((cpu1 + $(cpu_ticks "$p"))); done
+        db1=$(pg_ticks)
         # Sum over the wrk processes; latencies: the worst p50/p99 of them.
         read -r rps reqs p50 p99 non2xx errs < <(
             for i in "${!ports[@]}"; do grep '^BENCH ' "$dir/wrk-$i.txt"; done | awk '
@@ -126,7 +135,8 @@ for run in $(seq 1 "$RUNS"); do
                   if (v["p50_ms"] > p50) p50 = v["p50_ms"]; if (v["p99_ms"] > p99) p99 = v["p99_ms"] }
                 END { printf "%.1f %d %.3f %.3f %d %d\n", rps, reqs, p50, p99, non, errs }')
         cpu_us=$(((cpu1 - cpu0) * TICK_US / (reqs > 0 ? reqs : 1)))
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$sc" "$rps" "$p50" "$p99" "$non2xx" "$errs" "$cpu_us" \
+        db_us=$(((db1 - db0) * TICK_US / (reqs > 0 ? reqs : 1)))
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$sc" "$rps" "$p50" "$p99" "$non2xx" "$errs" "$cpu_us" "$db_us" \
             | tee -a "$OUT/results.tsv" >&2
         cleanup
     done
@@ -139,8 +149,8 @@ def med(sc, k):
     v = [float(r[k]) for r in rows if r["scenario"] == sc]
     return statistics.median(v) if v else None
 base = med("sqlite1", "rps")
-print("| scenario (median of runs) | req/s | vs one SQLite node | p50 ms | p99 ms | server CPU µs/req | non-2xx / socket errors |")
-print("|---|---:|---:|---:|---:|---:|---|")
+print("| scenario (median of runs) | req/s | vs one SQLite node | p50 ms | p99 ms | keyless CPU µs/req | PostgreSQL CPU µs/req | non-2xx / socket errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---|")
 names = {"sqlite1": "one node, SQLite", "pg1": "one node, PostgreSQL", "pg2": "two nodes, one PostgreSQL"}
 for sc in ("sqlite1", "pg1", "pg2"):
     r = med(sc, "rps")
@@ -148,5 +158,5 @@ for sc in ("sqlite1", "pg1", "pg2"):
         continue
     rel = f"{r / base:.2f}×" if base else "–"
     errs = f"{sum(int(x['non2xx']) for x in rows if x['scenario'] == sc)} / {sum(int(x['socket_errors']) for x in rows if x['scenario'] == sc)}"
-    print(f"| {names[sc]} | {r:,.0f} | {rel} | {med(sc, 'p50_ms'):.2f} | {med(sc, 'p99_ms'):.2f} | {med(sc, 'cpu_us_per_req'):.0f} | {errs} |")
+    print(f"| {names[sc]} | {r:,.0f} | {rel} | {med(sc, 'p50_ms'):.2f} | {med(sc, 'p99_ms'):.2f} | {med(sc, 'cpu_us_per_req'):.0f} | {med(sc, 'db_cpu_us_per_req'):.0f} | {errs} |")
 EOF
