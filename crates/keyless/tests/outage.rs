@@ -205,6 +205,22 @@ async fn database_slow_down_and_back() {
     })
     .await;
     assert_eq!(ready, 503);
+    // The operator sees it in the metrics: failed IAM writes and readiness queries.
+    let metrics = reqwest::get(format!("{}/metrics", node.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for op in ["iam_write", "ready"] {
+        let line = format!("keyless_database_errors_total{{operation=\"{op}\"}} ");
+        let count: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        assert!(count >= 1.0, "no {op} database error counted:\n{metrics}");
+    }
     let spool_path = dir.path().join("audit-spool.db");
     let spooled = keyless_store::AuditSpool::open(&spool_path)
         .unwrap()

@@ -236,6 +236,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         },
         feed_start,
         args.sync_interval,
+        state.metrics.clone(),
     );
     if dev_issuer {
         // The first start generates the issuer's RSA key after the port is open, so the server

@@ -349,6 +349,12 @@ async fn serve_call(
         Service::Sts => super::sts::dispatch(&mut call, &action).await,
         Service::Iam => super::iam::dispatch(&mut call, &action),
     };
+    if let Err(ApiError::Core(CoreError::Unavailable(_))) = &result {
+        state.metrics.db_error(match service {
+            Service::Sts => "sts",
+            Service::Iam => "iam_write",
+        });
+    }
     let note = std::mem::take(&mut call.note);
     let outcome = result
         .map(|w| keyless_wire::success_response(&action, ns, &request_id, w))

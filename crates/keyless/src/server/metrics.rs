@@ -47,7 +47,8 @@ pub struct ActionLabels {
 /// Labels of `keyless_database_errors`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DbLabels {
-    /// What the database was asked: `audit`, `iam_write`, `sync`, `ready`.
+    /// What failed: `audit` (a commit), `iam_write`, `sts` (a call that needed the database),
+    /// `sync` (a change-feed poll), `ready` (the readiness query).
     pub operation: Value,
 }
 

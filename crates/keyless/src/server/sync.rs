@@ -138,7 +138,13 @@ pub fn tick(f: &Followers, at: &mut u64) -> Result<Tick, String> {
 /// Starts the task on the current tokio runtime, following the feed from `from` (the position
 /// read before the state was loaded). Each poll runs on a blocking thread, since the store is
 /// synchronous.
-pub fn spawn(f: Followers, from: u64, interval: Duration) -> tokio::task::JoinHandle<()> {
+/// Failed polls count in `metrics` as `keyless_database_errors_total{operation="sync"}`.
+pub fn spawn(
+    f: Followers,
+    from: u64,
+    interval: Duration,
+    metrics: Arc<crate::server::metrics::Metrics>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut at = from;
         let mut failing = false;
@@ -179,6 +185,7 @@ pub fn spawn(f: Followers, from: u64, interval: Duration) -> tokio::task::JoinHa
                 }
                 Ok((Err(e), next)) => {
                     at = next;
+                    metrics.db_error("sync");
                     // Once per outage at warn level, then quietly, so a long outage does not
                     // flood the log.
                     if failing {
