@@ -79,27 +79,7 @@ impl AuditSpool {
 
     /// Appends `rows` in one durable transaction.
     pub fn push(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction().map_err(db_err)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO spool (time, session_name, subject, denied, record)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(db_err)?;
-            for r in rows {
-                stmt.execute(params![
-                    i64::try_from(r.time).unwrap_or(i64::MAX),
-                    r.session_name,
-                    r.subject,
-                    r.denied,
-                    r.record
-                ])
-                .map_err(db_err)?;
-            }
-        }
-        tx.commit().map_err(db_err)
+        crate::sqlite::append_rows(&mut *self.conn()?, crate::sqlite::AuditTable::Spool, rows)
     }
 
     /// The oldest `limit` records with their positions, oldest first.

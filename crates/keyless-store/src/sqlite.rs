@@ -410,7 +410,7 @@ impl Store for SqliteStore {
         // write (`FULL`) or checkpoint makes it durable on disk too.
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
-        let result = append_rows(&mut conn, rows);
+        let result = append_rows(&mut conn, AuditTable::Audit, rows);
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err)?;
         result
@@ -458,16 +458,32 @@ impl Store for SqliteStore {
     }
 }
 
-/// One transaction inserting every row.
-fn append_rows(conn: &mut Connection, rows: &[AuditRow]) -> Result<(), StoreError> {
+/// A table holding audit rows: the store's own log, or the spool of a node on PostgreSQL.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AuditTable {
+    /// `audit` in the store's database.
+    Audit,
+    /// `spool` in the audit spool's database.
+    Spool,
+}
+
+/// One transaction inserting every row into `table`.
+pub(crate) fn append_rows(
+    conn: &mut Connection,
+    table: AuditTable,
+    rows: &[AuditRow],
+) -> Result<(), StoreError> {
+    let sql = match table {
+        AuditTable::Audit => {
+            "INSERT INTO audit (time, session_name, subject, denied, record) VALUES (?1, ?2, ?3, ?4, ?5)"
+        }
+        AuditTable::Spool => {
+            "INSERT INTO spool (time, session_name, subject, denied, record) VALUES (?1, ?2, ?3, ?4, ?5)"
+        }
+    };
     let tx = conn.transaction().map_err(db_err)?;
     {
-        let mut stmt = tx
-            .prepare_cached(
-                "INSERT INTO audit (time, session_name, subject, denied, record)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .map_err(db_err)?;
+        let mut stmt = tx.prepare_cached(sql).map_err(db_err)?;
         for row in rows {
             stmt.execute(params![
                 i64::try_from(row.time).unwrap_or(i64::MAX),
