@@ -179,8 +179,7 @@ impl SqliteStore {
     fn init(mut conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
+        set_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err)?;
         // IMMEDIATE: take the write lock before reading the version, so several processes
@@ -455,6 +454,34 @@ impl Store for SqliteStore {
         let mut out = rows.collect::<Result<Vec<_>, _>>().map_err(db_err)?;
         out.reverse();
         Ok(out)
+    }
+}
+
+/// Puts the database in WAL mode. Switching the mode needs an exclusive lock and SQLite answers
+/// "database is locked" at once, without its busy handler, while another connection holds the
+/// file (several nodes or stores opening one new file together): retry within the busy timeout.
+fn set_wal(conn: &Connection) -> Result<(), StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let mode: Result<String, _> = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0));
+        match mode {
+            // An in-memory database (tests) has no WAL and says `memory`.
+            Ok(m) if m.eq_ignore_ascii_case("wal") || m.eq_ignore_ascii_case("memory") => {
+                return Ok(());
+            }
+            Ok(m) => {
+                return Err(StoreError::Database(format!(
+                    "the database stays in journal mode `{m}`; keyless needs WAL"
+                )));
+            }
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(db_err(e)),
+        }
     }
 }
 
