@@ -33,6 +33,7 @@
 //! drained. If the spool cannot be written either, the batch's calls get `ServiceUnavailable`.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -52,17 +53,21 @@ type Ack = oneshot::Sender<Result<(), String>>;
 /// Largest batch committed at once.
 const MAX_BATCH: usize = 1024;
 
-/// How long a busy writer gathers records for one commit. A commit writes whole pages (table,
+/// Longest a writer gathers records for one commit. A commit writes whole pages (table,
 /// indexes) whatever the number of rows in it — with a few rows per commit that is several
-/// kilobytes of WAL per request — so under load gathering for a millisecond makes each commit
-/// serve tens of requests. The arrival of records cannot be predicted from inside the process
-/// (most requests of a busy server are still in socket buffers), so the wait is a fixed
-/// bound, taken only while the previous commit served more than one request: a single client
-/// never waits.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+/// kilobytes of WAL per request — so under load gathering for up to a millisecond makes each
+/// commit serve tens of requests.
+///
+/// The writer gathers only while some call is still being computed (it will hand over a record
+/// soon, see [`AuditWriter::begin`]): once every call in the process waits for this commit,
+/// waiting longer only leaves the cores idle, so the commit starts at once. A single client
+/// therefore never waits, and a server whose clients all wait on audit commits runs commit
+/// after commit instead of sleeping out a fixed delay.
+const LINGER: Duration = Duration::from_millis(1);
 
-/// Sleep between looks at the queue while gathering.
-const LINGER_STEP: std::time::Duration = std::time::Duration::from_micros(100);
+/// Longest sleep between looks at the queue while gathering (the last call being computed
+/// wakes the writer sooner).
+const LINGER_STEP: Duration = Duration::from_micros(100);
 
 /// Moves every queued record into `batch` (up to [`MAX_BATCH`]).
 fn drain<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
@@ -74,10 +79,18 @@ fn drain<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
     }
 }
 
-/// Gathers for up to [`LINGER`] after `since`.
-fn linger<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, since: std::time::Instant) {
-    while batch.len() < MAX_BATCH && since.elapsed() < LINGER {
-        std::thread::sleep(LINGER_STEP);
+/// Gathers for up to [`LINGER`] after `since`, while calls are still being computed.
+fn linger<T>(
+    rx: &mut mpsc::Receiver<T>,
+    batch: &mut Vec<T>,
+    since: std::time::Instant,
+    computing: &AtomicUsize,
+) {
+    while batch.len() < MAX_BATCH
+        && computing.load(Ordering::Acquire) > 0
+        && since.elapsed() < LINGER
+    {
+        std::thread::park_timeout(LINGER_STEP);
         drain(rx, batch);
     }
 }
@@ -95,6 +108,28 @@ pub enum JsonLines {
 pub struct AuditWriter {
     tx: mpsc::Sender<(AuditRow, Ack)>,
     waiting: prometheus_client::metrics::gauge::Gauge,
+    /// Calls begun and not yet handed over their record (see [`AuditWriter::begin`]).
+    computing: Arc<AtomicUsize>,
+    /// The writer thread, woken when the last call being computed hands over its record.
+    thread: Option<std::thread::Thread>,
+}
+
+/// A call that will hand over an audit record (or end without one). While any exists, a busy
+/// writer gathers records before committing; see [`LINGER`].
+#[must_use = "a call counts as being computed until this is dropped or handed to `append`"]
+pub struct Computing {
+    computing: Arc<AtomicUsize>,
+    thread: Option<std::thread::Thread>,
+}
+
+impl Drop for Computing {
+    fn drop(&mut self) {
+        if self.computing.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Some(t) = &self.thread
+        {
+            t.unpark();
+        }
+    }
 }
 
 /// What the spooling writer needs of the shared database: a batch append that gives up after a
@@ -287,18 +322,16 @@ impl AuditWriter {
         waiting: prometheus_client::metrics::gauge::Gauge,
     ) -> Self {
         let (tx, mut rx) = mpsc::channel::<(AuditRow, Ack)>(8192);
-        std::thread::Builder::new()
+        let computing = Arc::new(AtomicUsize::new(0));
+        let seen = computing.clone();
+        let thread = std::thread::Builder::new()
             .name("keyless-audit".into())
             .spawn(move || {
-                let mut busy = false;
                 while let Some(first) = rx.blocking_recv() {
                     let since = std::time::Instant::now();
                     let mut batch = vec![first];
                     drain(&mut rx, &mut batch);
-                    if busy {
-                        linger(&mut rx, &mut batch, since);
-                    }
-                    busy = batch.len() > 1;
+                    linger(&mut rx, &mut batch, since, &seen);
                     let (rows, acks): (Vec<AuditRow>, Vec<Ack>) = batch.into_iter().unzip();
                     let result = target.commit(&rows);
                     if result.is_ok()
@@ -311,12 +344,30 @@ impl AuditWriter {
                     }
                 }
             })
+            .map(|h| h.thread().clone())
+            .map_err(|e| tracing::error!(error = %e, "cannot start the audit writer thread"))
             .ok();
-        Self { tx, waiting }
+        Self {
+            tx,
+            waiting,
+            computing,
+            thread,
+        }
     }
 
-    /// Queues a record and waits for its commit.
-    pub async fn append(&self, row: AuditRow) -> Result<(), String> {
+    /// Marks the start of a call that will hand over a record; hand the result to
+    /// [`AuditWriter::append`] (dropping it instead is fine for a call ending without one).
+    pub fn begin(&self) -> Computing {
+        self.computing.fetch_add(1, Ordering::AcqRel);
+        Computing {
+            computing: self.computing.clone(),
+            thread: self.thread.clone(),
+        }
+    }
+
+    /// Queues a record and waits for its commit; `call` (from [`AuditWriter::begin`]) stops
+    /// counting as being computed once the record is queued.
+    pub async fn append(&self, row: AuditRow, call: Computing) -> Result<(), String> {
         let (ack, done) = oneshot::channel();
         // Decremented on drop: the request's future may be dropped mid-wait.
         struct Waiting<'a>(&'a prometheus_client::metrics::gauge::Gauge);
@@ -327,10 +378,9 @@ impl AuditWriter {
         }
         self.waiting.inc();
         let _waiting = Waiting(&self.waiting);
-        self.tx
-            .send((row, ack))
-            .await
-            .map_err(|_| "audit writer stopped".to_owned())?;
+        let queued = self.tx.send((row, ack)).await;
+        drop(call);
+        queued.map_err(|_| "audit writer stopped".to_owned())?;
         done.await.map_err(|_| "audit writer stopped".to_owned())?
     }
 }
@@ -428,26 +478,42 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_stop_counting_as_computed_once_their_record_is_queued_or_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(keyless_store::SqliteStore::open_dir(dir.path()).unwrap());
+        let w = AuditWriter::start(store.clone(), None, Default::default());
+        let (a, b) = (w.begin(), w.begin());
+        assert_eq!(w.computing.load(Ordering::SeqCst), 2);
+        drop(b); // a call that ends without a record
+        assert_eq!(w.computing.load(Ordering::SeqCst), 1);
+        w.append(row("a"), a).await.unwrap();
+        assert_eq!(w.computing.load(Ordering::SeqCst), 0);
+        let stored = store.query_audit(&Default::default()).unwrap();
+        assert_eq!(stored.len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn records_taken_while_the_database_is_down_reach_it_in_order_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit-spool.db");
         let primary = Arc::new(FakePrimary::default());
         let w = writer(&primary, &path);
-        w.append(row("a")).await.unwrap();
+        w.append(row("a"), w.begin()).await.unwrap();
         assert_eq!(ids(&primary), ["a"]);
         assert!(AuditSpool::open(&path).unwrap().is_empty().unwrap());
 
         primary.down.store(true, Ordering::SeqCst);
         for id in ["b", "c", "d"] {
             // Acknowledged although the database is down: durable in the spool.
-            w.append(row(id)).await.unwrap();
+            w.append(row(id), w.begin()).await.unwrap();
         }
         assert_eq!(ids(&primary), ["a"]);
         assert_eq!(AuditSpool::open(&path).unwrap().len().unwrap(), 3);
 
         primary.down.store(false, Ordering::SeqCst);
         // A record taken while the drain has not finished lands behind the spooled ones.
-        w.append(row("e")).await.unwrap();
+        w.append(row("e"), w.begin()).await.unwrap();
         eventually("the spool drained", || ids(&primary).len() == 5).await;
         assert_eq!(ids(&primary), ["a", "b", "c", "d", "e"]);
         eventually("the spool emptied", || {
@@ -455,7 +521,7 @@ mod tests {
         })
         .await;
         // Drained: straight to the database again.
-        w.append(row("f")).await.unwrap();
+        w.append(row("f"), w.begin()).await.unwrap();
         assert_eq!(ids(&primary).last().map(String::as_str), Some("f"));
     }
 
@@ -466,13 +532,13 @@ mod tests {
         let primary = Arc::new(FakePrimary::default());
         let w = writer(&primary, &path);
         // Refused on the direct path: spooled, acknowledged.
-        w.append(row("poison")).await.unwrap();
-        w.append(row("after")).await.unwrap();
+        w.append(row("poison"), w.begin()).await.unwrap();
+        w.append(row("after"), w.begin()).await.unwrap();
         eventually("the good record moved", || ids(&primary) == ["after"]).await;
         let spool = AuditSpool::open(&path).unwrap();
         eventually("the spool emptied", || spool.is_empty().unwrap()).await;
         assert_eq!(spool.rejected().unwrap(), 1);
-        w.append(row("later")).await.unwrap();
+        w.append(row("later"), w.begin()).await.unwrap();
         assert_eq!(ids(&primary), ["after", "later"]);
     }
 

@@ -248,6 +248,9 @@ async fn serve_call(
             return error_response(&err, Namespace::Sts, &request_id);
         }
     };
+    // Counted from here (not while a slow client is still sending) so a busy audit writer knows
+    // this call's record is on its way.
+    let call_audit = state.audit.begin();
     let q = match keyless_wire::decode_query(&bytes, uri.query()) {
         Ok(q) => q,
         Err(e) => return error_response(&e.to_aws(), Namespace::Sts, &request_id),
@@ -328,7 +331,7 @@ async fn serve_call(
             }
             Err(e) => {
                 let aws = e.to_aws();
-                return finish(state, note, ns, &request_id, Err(aws)).await;
+                return finish(state, call_audit, note, ns, &request_id, Err(aws)).await;
             }
         }
     };
@@ -359,11 +362,12 @@ async fn serve_call(
     let outcome = result
         .map(|w| keyless_wire::success_response(&action, ns, &request_id, w))
         .map_err(|e| e.to_aws());
-    finish(state, note, ns, &request_id, outcome).await
+    finish(state, call_audit, note, ns, &request_id, outcome).await
 }
 
 async fn finish(
     state: &AppState,
+    call_audit: super::audit_writer::Computing,
     note: AuditNote,
     ns: Namespace,
     request_id: &str,
@@ -374,7 +378,7 @@ async fn finish(
         Err(e) => audit::record(&note, Some((&e.code, &e.message))),
     };
     // A successful call is acknowledged only once its audit record is committed.
-    let committed = state.audit.append(row).await;
+    let committed = state.audit.append(row, call_audit).await;
     match outcome {
         Ok(body) => match committed {
             Ok(()) => xml_response(200, request_id, body),
