@@ -25,7 +25,7 @@ use tokio_postgres::{Client, Config, NoTls, Statement};
 
 /// Schema migrations, applied in order inside one transaction that holds an advisory lock; the
 /// `schema_version` table records which ran.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     "CREATE TABLE entities (
         kind TEXT NOT NULL,
         key TEXT NOT NULL,
@@ -60,7 +60,31 @@ const MIGRATIONS: &[&str] = &[
     // copy already here wins. NULLs (records without a request id) are never equal.
     "ALTER TABLE audit ADD COLUMN request_id TEXT;
     CREATE UNIQUE INDEX audit_request_id ON audit (request_id);",
+    // Cheaper audit inserts: every call commits a record, so the table's indexes are most of
+    // PostgreSQL's work per request (BENCHMARKS.md, "PostgreSQL's cost per audit record").
+    // - `time` grows with `id` (records are inserted as they happen), so a BRIN index of a few
+    //   pages answers `--since` instead of a btree holding every row.
+    // - Records without a session name or subject (GetCallerIdentity, IAM calls) skip those
+    //   indexes; a lookup `= value` implies `IS NOT NULL`, so it still uses them.
+    // - `COLLATE "C"` compares bytes instead of calling the locale's collation for every key
+    //   compared on the way down. Equality is the same in every deterministic collation, so the
+    //   same rows match; only the order inside the index differs, and nothing reads that order.
+    // The unique index keeps its name and column, so `ON CONFLICT (request_id)` still finds it
+    // (a collation need not be named to match), for nodes of the previous version too.
+    "DROP INDEX audit_time;
+    CREATE INDEX audit_time ON audit USING brin (time) WITH (autosummarize = on);
+    DROP INDEX audit_session;
+    CREATE INDEX audit_session ON audit (session_name COLLATE \"C\")
+        WHERE session_name IS NOT NULL;
+    DROP INDEX audit_subject;
+    CREATE INDEX audit_subject ON audit (subject COLLATE \"C\") WHERE subject IS NOT NULL;
+    DROP INDEX audit_request_id;
+    CREATE UNIQUE INDEX audit_request_id ON audit (request_id COLLATE \"C\");",
 ];
+
+/// Longest a node waits for migrations, its own or another node's: building the indexes of an
+/// audit table of tens of millions of rows takes minutes, far beyond the per-operation bound.
+const MIGRATION_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// First key of the advisory lock every entity write holds until it commits (`km`), the second
 /// being the schema's hash as for migrations.
@@ -189,7 +213,8 @@ impl PgStore {
     /// `key=value` form), applies migrations, and starts the worker.
     ///
     /// Fails with [`StoreError::Unavailable`] within `connect_timeout + statement_timeout` if the
-    /// database cannot be reached; afterwards, calls reconnect by themselves.
+    /// database cannot be reached; afterwards, calls reconnect by themselves. Migrations alone may
+    /// take longer (up to 15 minutes), since one may build indexes over a large audit table.
     pub fn open(url: &str, options: PgOptions) -> Result<Self, StoreError> {
         let mut config: Config = url
             .parse()
@@ -226,7 +251,7 @@ impl PgStore {
             call_timeout,
             target,
         };
-        store.call(Op::Migrate)?;
+        store.call_within(Op::Migrate, store.call_timeout.max(MIGRATION_TIMEOUT))?;
         Ok(store)
     }
 
@@ -443,7 +468,11 @@ struct Stmts {
     load: Statement,
     put: Statement,
     delete: Statement,
+    /// Plain insert of a batch: the common case, no record of it stored yet.
     append: Statement,
+    /// The same, skipping records already stored (by `requestID`): for a batch whose plain insert
+    /// hit one.
+    append_once: Statement,
     put_if_absent: Statement,
     get: Statement,
     feed_lock: Statement,
@@ -644,6 +673,12 @@ async fn prepare(client: &Client) -> Result<Stmts, tokio_postgres::Error> {
         append: client
             .prepare(
                 "INSERT INTO audit (time, session_name, subject, denied, record, request_id)
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[], $5::TEXT[], $6::TEXT[])",
+            )
+            .await?,
+        append_once: client
+            .prepare(
+                "INSERT INTO audit (time, session_name, subject, denied, record, request_id)
                  SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[], $5::TEXT[], $6::TEXT[])
                  ON CONFLICT (request_id) DO NOTHING",
             )
@@ -782,25 +817,31 @@ async fn execute(shared: &Shared, conn: &mut Conn, op: &Op) -> Result<Reply, Fai
                 .iter()
                 .map(|r| crate::spool::request_id(&r.record))
                 .collect();
-            let append = stmts.append.clone();
+            let params: [&(dyn ToSql + Sync); 6] = [
+                &times,
+                &sessions,
+                &subjects,
+                &denied,
+                &records,
+                &request_ids,
+            ];
+            // INVARIANT: a record is stored at most once per `requestID`; the unique index
+            // guarantees it either way. A plain INSERT costs PostgreSQL much less per row than
+            // `ON CONFLICT DO NOTHING` (which probes the index before inserting, then inserts
+            // speculatively and confirms), and a record already stored is rare (a batch moved
+            // again from the spool), so the plain one goes first and the whole batch is redone
+            // with `ON CONFLICT` only when it hits one. Either way it is one transaction.
             let tx = client.transaction().await?;
-            tx.execute(
-                &append,
-                &[
-                    &times,
-                    &sessions,
-                    &subjects,
-                    &denied,
-                    &records,
-                    &request_ids,
-                ],
-            )
-            .await?;
-            // Only a failed COMMIT leaves the outcome unknown.
-            tx.commit().await.map_err(|error| Failure::Pg {
-                error,
-                maybe_applied: true,
-            })?;
+            match tx.execute(&stmts.append, &params).await {
+                Ok(_) => commit(tx).await?,
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    tx.rollback().await?;
+                    let tx = client.transaction().await?;
+                    tx.execute(&stmts.append_once, &params).await?;
+                    commit(tx).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
             Ok(Reply::Done)
         }
         Op::Query(filter) => query_audit(client, filter).await,
@@ -888,32 +929,75 @@ async fn changes_since(client: &Client, stmts: &Stmts, since: u64) -> Result<Rep
     Ok(Reply::Page(page))
 }
 
+/// The statement behind `query_audit` and its parameters, apart so tests can check its plan.
+struct AuditQuery<'a> {
+    sql: String,
+    session_name: Option<Cow<'a, str>>,
+    subject: Option<Cow<'a, str>>,
+    since: Option<i64>,
+    limit: i64,
+}
+
+impl<'a> AuditQuery<'a> {
+    fn new(filter: &'a AuditFilter) -> Self {
+        // Stored values had U+0000 replaced (see `no_nul`); a filter naming one finds them.
+        let mut q = AuditQuery {
+            sql: String::from(
+                "SELECT time, session_name, subject, denied, record FROM audit WHERE TRUE",
+            ),
+            session_name: filter.session_name.as_deref().map(no_nul),
+            subject: filter.subject.as_deref().map(no_nul),
+            since: filter.since.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+            limit: filter
+                .limit
+                .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX)),
+        };
+        // Placeholders are numbered in the order `params` lists the values.
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        // `COLLATE "C"` as in the indexes (migration 4), or the planner cannot use them; the
+        // same rows match, equality being byte equality in any deterministic collation.
+        if q.session_name.is_some() {
+            q.sql
+                .push_str(&format!(" AND session_name COLLATE \"C\" = ${}", next()));
+        }
+        if q.subject.is_some() {
+            q.sql
+                .push_str(&format!(" AND subject COLLATE \"C\" = ${}", next()));
+        }
+        if filter.denied_only {
+            q.sql.push_str(" AND denied");
+        }
+        if q.since.is_some() {
+            q.sql.push_str(&format!(" AND time >= ${}", next()));
+        }
+        q.sql
+            .push_str(&format!(" ORDER BY id DESC LIMIT ${}", next()));
+        q
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        if let Some(s) = &self.session_name {
+            params.push(s);
+        }
+        if let Some(s) = &self.subject {
+            params.push(s);
+        }
+        if let Some(s) = &self.since {
+            params.push(s);
+        }
+        params.push(&self.limit);
+        params
+    }
+}
+
 async fn query_audit(client: &Client, filter: &AuditFilter) -> Result<Reply, Failure> {
-    let since = filter.since.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
-    let limit = filter
-        .limit
-        .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
-    let mut sql =
-        String::from("SELECT time, session_name, subject, denied, record FROM audit WHERE TRUE");
-    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
-    if let Some(s) = &filter.session_name {
-        params.push(s);
-        sql.push_str(&format!(" AND session_name = ${}", params.len()));
-    }
-    if let Some(s) = &filter.subject {
-        params.push(s);
-        sql.push_str(&format!(" AND subject = ${}", params.len()));
-    }
-    if filter.denied_only {
-        sql.push_str(" AND denied");
-    }
-    if let Some(s) = &since {
-        params.push(s);
-        sql.push_str(&format!(" AND time >= ${}", params.len()));
-    }
-    params.push(&limit);
-    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", params.len()));
-    let rows = client.query(&sql, &params).await?;
+    let q = AuditQuery::new(filter);
+    let rows = client.query(&q.sql, &q.params()).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows.iter().rev() {
         out.push(AuditRow {
@@ -932,6 +1016,15 @@ async fn query_audit(client: &Client, filter: &AuditFilter) -> Result<Reply, Fai
 async fn migrate(shared: &Shared, client: &mut Client) -> Result<(), Failure> {
     let schema = shared.options.schema.as_deref();
     let tx = client.transaction().await?;
+    // Waiting for another node's migration, or building an index, may take longer than one
+    // operation may; the job's deadline is MIGRATION_TIMEOUT too.
+    let ms = MIGRATION_TIMEOUT
+        .max(shared.options.statement_timeout)
+        .as_millis();
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms};"
+    ))
+    .await?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, hashtext($2))",
         &[&MIGRATION_LOCK_CLASS, &schema.unwrap_or("")],
@@ -983,4 +1076,99 @@ async fn migrate(shared: &Shared, client: &mut Client) -> Result<(), Failure> {
         error,
         maybe_applied: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::testing::{TestSchema, URL_VAR};
+
+    /// The plan PostgreSQL picks for `query_audit`'s statement on `schema`.
+    fn plan(schema: &TestSchema, filter: &AuditFilter) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, connection) = tokio_postgres::connect(schema.url(), NoTls).await.unwrap();
+            let driver = tokio::spawn(connection);
+            client
+                .batch_execute(&format!("SET search_path TO \"{}\"", schema.name()))
+                .await
+                .unwrap();
+            let q = AuditQuery::new(filter);
+            let rows = client
+                .query(&format!("EXPLAIN {}", q.sql), &q.params())
+                .await
+                .unwrap();
+            drop(client);
+            let _ = driver.await;
+            rows.iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
+    /// Each `keyless audit` filter can use its index on a large table (the query has to name the
+    /// indexes' collation for that), so none reads the whole table.
+    #[test]
+    fn audit_filters_use_the_indexes() {
+        let Some(schema) = TestSchema::from_env() else {
+            eprintln!("skipped: {URL_VAR} is not set");
+            return;
+        };
+        drop(schema.open().unwrap());
+        // 200,000 records, one session per four, 97 subjects, one in a hundred refused; the
+        // last second's are about one in a thousand.
+        schema
+            .scalar(
+                "INSERT INTO audit (time, session_name, subject, denied, record, request_id)
+                 SELECT 1000000 + g / 200, 'gha-' || g / 4, 'repo:acme/app-' || g % 97,
+                        g % 100 = 0, '{}', 'r-' || g
+                 FROM generate_series(1, 200000) g;
+                 ANALYZE audit",
+            )
+            .unwrap();
+        let cases = [
+            (
+                AuditFilter {
+                    session_name: Some("gha-4242".into()),
+                    ..Default::default()
+                },
+                "audit_session",
+            ),
+            (
+                AuditFilter {
+                    subject: Some("repo:acme/app-7".into()),
+                    denied_only: true,
+                    ..Default::default()
+                },
+                "audit_subject",
+            ),
+            (
+                AuditFilter {
+                    since: Some(1000999),
+                    ..Default::default()
+                },
+                "audit_time",
+            ),
+        ];
+        for (filter, index) in cases {
+            let plan = plan(&schema, &filter);
+            assert!(plan.contains(index), "{filter:?}:\n{plan}");
+            assert!(!plan.contains("Seq Scan"), "{filter:?}:\n{plan}");
+        }
+        // The newest few: the primary key, read backwards.
+        let plan = plan(
+            &schema,
+            &AuditFilter {
+                limit: Some(20),
+                ..Default::default()
+            },
+        );
+        assert!(plan.contains("Index Scan Backward"), "{plan}");
+    }
 }

@@ -292,7 +292,7 @@ mod postgres {
             schema
                 .scalar("SELECT count(*) FROM schema_version")
                 .unwrap(),
-            3
+            LATEST_SCHEMA
         );
         assert_eq!(schema.scalar("SELECT count(*) FROM changes").unwrap(), 4);
         for store in &stores {
@@ -347,6 +347,268 @@ mod postgres {
                 assert!(snap.entities.iter().any(|(_, k, _)| k == flavour));
             });
         }
+    }
+
+    /// The number of PostgreSQL migrations this version knows.
+    const LATEST_SCHEMA: i64 = 4;
+
+    /// The schema as versions before migration 4 created it (migrations 1 to 3, copied here and
+    /// frozen): a database made by them must migrate and go on answering with the same rows.
+    const SCHEMA_V3: &str = r#"
+        CREATE TABLE schema_version (
+            version INTEGER PRIMARY KEY,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+        INSERT INTO schema_version (version) VALUES (1), (2), (3);
+        CREATE TABLE entities (
+            kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key)
+        );
+        CREATE TABLE audit (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            time BIGINT NOT NULL,
+            session_name TEXT,
+            subject TEXT,
+            denied BOOLEAN NOT NULL,
+            record TEXT NOT NULL
+        );
+        CREATE INDEX audit_time ON audit (time);
+        CREATE INDEX audit_session ON audit (session_name);
+        CREATE INDEX audit_subject ON audit (subject);
+        CREATE TABLE changes (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL
+        );
+        CREATE TABLE changes_pruned (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            through BIGINT NOT NULL
+        );
+        INSERT INTO changes_pruned (id, through) VALUES (1, 0);
+        ALTER TABLE audit ADD COLUMN request_id TEXT;
+        CREATE UNIQUE INDEX audit_request_id ON audit (request_id);
+    "#;
+
+    /// Values that equal each other under some notion of "the same" but not byte for byte, so
+    /// an index or a comparison that folds them would show.
+    const NAMES: [Option<&str>; 8] = [
+        Some("s1"),
+        Some("s1 "),
+        Some("S1"),
+        Some("s\u{FFFD}x"),
+        Some("\u{e9}"),
+        Some("e\u{301}"),
+        Some(""),
+        None,
+    ];
+
+    fn sql_text(v: Option<&str>) -> String {
+        v.map_or_else(
+            || "NULL".to_owned(),
+            |v| format!("'{}'", v.replace('\'', "''")),
+        )
+    }
+
+    /// The rows `filter` must return, worked out from the rows themselves (oldest first).
+    fn expected(rows: &[AuditRow], filter: &AuditFilter) -> Vec<AuditRow> {
+        let want = |f: &Option<String>, v: &Option<String>| {
+            f.as_ref()
+                .is_none_or(|f| v.as_deref() == Some(&*f.replace('\0', "\u{FFFD}")))
+        };
+        let mut out: Vec<AuditRow> = rows
+            .iter()
+            .filter(|r| {
+                want(&filter.session_name, &r.session_name)
+                    && want(&filter.subject, &r.subject)
+                    && (!filter.denied_only || r.denied)
+                    && filter.since.is_none_or(|s| r.time >= s)
+            })
+            .cloned()
+            .collect();
+        if let Some(limit) = filter.limit {
+            out.drain(..out.len().saturating_sub(limit));
+        }
+        out
+    }
+
+    fn filters() -> Vec<AuditFilter> {
+        let mut out = vec![AuditFilter::default()];
+        for name in NAMES.iter().flatten() {
+            out.push(AuditFilter {
+                session_name: Some((*name).to_owned()),
+                ..Default::default()
+            });
+            out.push(AuditFilter {
+                subject: Some((*name).to_owned()),
+                denied_only: true,
+                ..Default::default()
+            });
+            out.push(AuditFilter {
+                session_name: Some((*name).to_owned()),
+                subject: Some("s1".into()),
+                since: Some(1020),
+                limit: Some(3),
+                ..Default::default()
+            });
+        }
+        // A value no row holds, and one holding U+0000 (stored with U+FFFD in its place).
+        for name in ["absent", "s\0x"] {
+            out.push(AuditFilter {
+                session_name: Some(name.into()),
+                ..Default::default()
+            });
+        }
+        out
+    }
+
+    type Key = (u64, Option<String>, Option<String>, bool, String);
+
+    fn keys(rows: Vec<AuditRow>) -> Vec<Key> {
+        rows.into_iter()
+            .map(|r| (r.time, r.session_name, r.subject, r.denied, r.record))
+            .collect()
+    }
+
+    fn check_filters(store: &PgStore, rows: &[AuditRow]) {
+        for filter in filters() {
+            let got = keys(store.query_audit(&filter).unwrap());
+            let want = keys(expected(rows, &filter));
+            assert_eq!(got, want, "{filter:?}");
+        }
+        // Every value was asked for, so the filters found every row at least once.
+        assert!(rows.len() > 60);
+    }
+
+    #[test]
+    fn a_version_3_database_migrates_and_its_filters_find_the_same_rows() {
+        let Some(schema) = schema() else { return };
+        schema
+            .scalar(&format!(
+                "CREATE SCHEMA \"{0}\"; SET search_path TO \"{0}\"; {SCHEMA_V3}",
+                schema.name()
+            ))
+            .unwrap();
+        // Rows as the old version stored them: every pairing of the awkward values.
+        let mut rows = Vec::new();
+        let mut values = Vec::new();
+        for (i, session) in NAMES.iter().enumerate() {
+            for (j, subject) in NAMES.iter().enumerate() {
+                let time = 1000 + u64::try_from(i * NAMES.len() + j).unwrap();
+                let denied = (i + j) % 3 == 0;
+                let record = format!("{{\"requestID\":\"old-{time}\",\"n\":{time}}}");
+                values.push(format!(
+                    "({time}, {}, {}, {denied}, '{record}', 'old-{time}')",
+                    sql_text(*session),
+                    sql_text(*subject)
+                ));
+                rows.push(AuditRow {
+                    time,
+                    session_name: session.map(str::to_owned),
+                    subject: subject.map(str::to_owned),
+                    denied,
+                    record,
+                });
+            }
+        }
+        schema
+            .scalar(&format!(
+                "INSERT INTO audit (time, session_name, subject, denied, record, request_id) \
+                 VALUES {}",
+                values.join(", ")
+            ))
+            .unwrap();
+
+        let store = schema.open().unwrap();
+        assert_eq!(
+            schema
+                .scalar("SELECT max(version) FROM schema_version")
+                .unwrap(),
+            LATEST_SCHEMA
+        );
+        let indexes = |like: &str| {
+            schema
+                .scalar(&format!(
+                    "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() \
+                     AND tablename = 'audit' AND indexdef LIKE '{like}'"
+                ))
+                .unwrap()
+        };
+        assert_eq!(indexes("%USING brin (\"time\")%"), 1);
+        assert_eq!(indexes("%COLLATE \"C\"%"), 3);
+        assert_eq!(indexes("%WHERE (% IS NOT NULL)"), 2);
+        assert_eq!(indexes("CREATE UNIQUE INDEX audit_request_id %"), 1);
+        check_filters(&store, &rows);
+
+        // New records next to the old ones: one holding U+0000, one a copy of an old record
+        // (a batch moved again from the spool), which must not be stored twice.
+        let mut fresh = AuditRow {
+            time: 2000,
+            session_name: Some("s\0x".into()),
+            subject: Some("s1".into()),
+            denied: true,
+            record: "{\"requestID\":\"new-1\"}".into(),
+        };
+        let copy = rows[5].clone();
+        store.append_audit(&[fresh.clone(), copy]).unwrap();
+        fresh.session_name = Some("s\u{FFFD}x".into());
+        rows.push(fresh);
+        assert_eq!(
+            schema.scalar("SELECT count(*) FROM audit").unwrap(),
+            i64::try_from(rows.len()).unwrap()
+        );
+        check_filters(&store, &rows);
+
+        // Opening again changes nothing.
+        drop(store);
+        let store = schema.open().unwrap();
+        assert_eq!(
+            schema
+                .scalar("SELECT count(*) FROM schema_version")
+                .unwrap(),
+            LATEST_SCHEMA
+        );
+        check_filters(&store, &rows);
+    }
+
+    /// The plain insert tried first fails on a record already stored; the batch is then redone
+    /// with `ON CONFLICT DO NOTHING`, in one transaction, keeping the batch's new records.
+    #[test]
+    fn a_batch_repeating_stored_records_adds_only_the_new_ones() {
+        let Some(schema) = schema() else { return };
+        let store = schema.open().unwrap();
+        let row = |id: &str, t: u64| AuditRow {
+            time: t,
+            session_name: Some(format!("s{id}")),
+            subject: None,
+            denied: false,
+            record: format!("{{\"requestID\":\"{id}\"}}"),
+        };
+        store.append_audit(&[row("a", 1), row("b", 2)]).unwrap();
+        // Twice in one batch, and a copy of a stored one.
+        store
+            .append_audit(&[row("c", 3), row("b", 4), row("d", 5), row("d", 6)])
+            .unwrap();
+        // Records without a request id are never taken for copies of each other.
+        let mut plain = row("x", 7);
+        plain.record = "{}".into();
+        store.append_audit(&[plain.clone(), plain]).unwrap();
+        let got: Vec<(u64, Option<String>)> = store
+            .query_audit(&AuditFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.time, r.session_name))
+            .collect();
+        let want: Vec<(u64, Option<String>)> = [
+            (1, "sa"),
+            (2, "sb"),
+            (3, "sc"),
+            (5, "sd"),
+            (7, "sx"),
+            (7, "sx"),
+        ]
+        .iter()
+        .map(|(t, s)| (*t, Some((*s).to_owned())))
+        .collect();
+        assert_eq!(got, want);
     }
 
     #[test]
