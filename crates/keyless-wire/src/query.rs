@@ -33,8 +33,14 @@ pub const MAX_PARAMETERS: usize = 2000;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct QueryRequest {
     params: Vec<(String, String)>,
+    /// Name → position, built only once there are more than [`LINEAR_LOOKUP`] parameters:
+    /// a typical call has a handful, and scanning them costs less than hashing and an
+    /// allocation per name; the map keeps calls with long lists from going quadratic.
     index: HashMap<String, usize>,
 }
+
+/// Up to this many parameters, lookups scan the list.
+const LINEAR_LOOKUP: usize = 16;
 
 /// Parameters whose values are credentials (bearer tokens, MFA codes) and never printed.
 pub const SENSITIVE_PARAMETERS: &[&str] = &[
@@ -104,7 +110,7 @@ impl QueryRequest {
                 continue;
             }
             let value = form_decode(raw_value)?;
-            if self.index.contains_key(&name) {
+            if self.position(&name).is_some() {
                 return Err(WireError::DuplicateParameter(name));
             }
             if self.params.len() >= MAX_PARAMETERS {
@@ -112,10 +118,29 @@ impl QueryRequest {
                     limit: MAX_PARAMETERS,
                 });
             }
-            self.index.insert(name.clone(), self.params.len());
+            if !self.index.is_empty() {
+                self.index.insert(name.clone(), self.params.len());
+            } else if self.params.len() == LINEAR_LOOKUP {
+                self.index = self
+                    .params
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (k.clone(), i))
+                    .chain(std::iter::once((name.clone(), self.params.len())))
+                    .collect();
+            }
             self.params.push((name, value));
         }
         Ok(())
+    }
+
+    /// Where the parameter `name` is in the list.
+    fn position(&self, name: &str) -> Option<usize> {
+        if self.index.is_empty() {
+            self.params.iter().position(|(k, _)| k == name)
+        } else {
+            self.index.get(name).copied()
+        }
     }
 
     /// The `Action` parameter.
@@ -130,7 +155,7 @@ impl QueryRequest {
 
     /// The value of a parameter, if present (exact, case-sensitive name).
     pub fn get(&self, name: &str) -> Option<&str> {
-        let i = *self.index.get(name)?;
+        let i = self.position(name)?;
         self.params.get(i).map(|(_, v)| v.as_str())
     }
 
@@ -384,6 +409,39 @@ mod tests {
         ));
         // Encoded and plain spellings of one name are the same parameter.
         assert!(decode_query(b"Action=x&Acti%6Fn=y", None).is_err());
+    }
+
+    #[test]
+    fn lookups_and_duplicates_agree_below_and_above_the_linear_limit() {
+        for n in [
+            1,
+            LINEAR_LOOKUP - 1,
+            LINEAR_LOOKUP,
+            LINEAR_LOOKUP + 1,
+            3 * LINEAR_LOOKUP,
+        ] {
+            let body: Vec<String> = (0..n).map(|i| format!("P{i}=v{i}")).collect();
+            let r = decode_query(body.join("&").as_bytes(), None).unwrap();
+            for i in 0..n {
+                assert_eq!(
+                    r.get(&format!("P{i}")),
+                    Some(format!("v{i}").as_str()),
+                    "n={n}"
+                );
+            }
+            assert_eq!(r.get("P"), None);
+            assert_eq!(r.get(&format!("P{n}")), None);
+            // A repeat of the first, a middle and the last name is refused wherever it comes.
+            for dup in [0, n / 2, n - 1] {
+                let mut with_dup = body.clone();
+                with_dup.push(format!("P{dup}=again"));
+                assert_eq!(
+                    decode_query(with_dup.join("&").as_bytes(), None).unwrap_err(),
+                    WireError::DuplicateParameter(format!("P{dup}")),
+                    "n={n} dup={dup}"
+                );
+            }
+        }
     }
 
     #[test]

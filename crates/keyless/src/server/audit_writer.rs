@@ -65,10 +65,6 @@ const MAX_BATCH: usize = 1024;
 /// after commit instead of sleeping out a fixed delay.
 const LINGER: Duration = Duration::from_millis(1);
 
-/// Longest sleep between looks at the queue while gathering (the last call being computed
-/// wakes the writer sooner).
-const LINGER_STEP: Duration = Duration::from_micros(100);
-
 /// Moves every queued record into `batch` (up to [`MAX_BATCH`]).
 fn drain<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
     while batch.len() < MAX_BATCH {
@@ -79,20 +75,23 @@ fn drain<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
     }
 }
 
-/// Gathers for up to [`LINGER`] after `since`, while calls are still being computed.
+/// Gathers for up to [`LINGER`] after `since`, while calls are still being computed. Records
+/// queue up in the channel meanwhile; the thread sleeps until the last call being computed
+/// hands over its record (it unparks the thread) or the bound passes, then takes them all.
 fn linger<T>(
     rx: &mut mpsc::Receiver<T>,
     batch: &mut Vec<T>,
     since: std::time::Instant,
     computing: &AtomicUsize,
 ) {
-    while batch.len() < MAX_BATCH
-        && computing.load(Ordering::Acquire) > 0
-        && since.elapsed() < LINGER
-    {
-        std::thread::park_timeout(LINGER_STEP);
-        drain(rx, batch);
+    while computing.load(Ordering::Acquire) > 0 {
+        let Some(left) = LINGER.checked_sub(since.elapsed()) else {
+            break;
+        };
+        // May return early (an unpark left over from an earlier call): the loop checks again.
+        std::thread::park_timeout(left);
     }
+    drain(rx, batch);
 }
 
 /// Where audit records are also written as JSON lines.

@@ -279,14 +279,6 @@ async fn serve_call(
         }
     }
 
-    let header_list: Vec<(String, String)> = headers
-        .iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_ascii_lowercase(), v.to_owned()))
-        })
-        .collect();
     let user_agent = headers
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
@@ -311,17 +303,26 @@ async fn serve_call(
         ..Default::default()
     };
 
-    let parts = HttpRequestParts {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or_default(),
-        headers: &header_list,
-        body: &bytes,
-    };
     let unsigned_ok = action == "AssumeRoleWithWebIdentity" || action == "AssumeRoleWithSAML";
     let caller = if unsigned_ok {
         None
     } else {
+        // `HeaderName`s are lower-case already, as SigV4 wants them.
+        let header_list: Vec<(String, String)> = headers
+            .iter()
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
+            })
+            .collect();
+        let parts = HttpRequestParts {
+            method: method.as_str(),
+            path: uri.path(),
+            query: uri.query().unwrap_or_default(),
+            headers: &header_list,
+            body: &bytes,
+        };
         match authenticate(state, &parts, now) {
             Ok((caller, region, key)) => {
                 note.region = region;
