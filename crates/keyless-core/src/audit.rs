@@ -114,7 +114,9 @@ static UNKNOWN_IDENTITY: std::sync::LazyLock<Value> =
 
 /// Builds the CloudTrail record for a call that ended with `error` (code, message) or success.
 pub fn record(note: &AuditNote, error: Option<(&str, &str)>) -> AuditRow {
-    let mut event_id = uuid::Uuid::encode_buffer();
+    // From the same user-space generator as request ids: one `getrandom` system call per
+    // record (the `uuid` crate's way) is measurable on the request path.
+    let event_id = keyless_wire::request_id();
     let r = Record {
         event_version: "1.08",
         user_identity: note.user_identity.as_ref().unwrap_or(&UNKNOWN_IDENTITY),
@@ -140,9 +142,7 @@ pub fn record(note: &AuditNote, error: Option<(&str, &str)>) -> AuditRow {
             explanation: note.explanation.as_ref(),
         },
         request_id: &note.request_id,
-        event_id: uuid::Uuid::new_v4()
-            .hyphenated()
-            .encode_lower(&mut event_id),
+        event_id: &event_id,
         read_only: note.read_only,
         event_type: "AwsApiCall",
         management_event: true,

@@ -228,6 +228,11 @@ async fn database_slow_down_and_back() {
         .unwrap();
     eprintln!("records spooled during the outage: {spooled}");
     assert!(spooled >= 6, "only {spooled} records in the spool");
+    let gauge = metric(&node.url, "keyless_audit_spooled").await;
+    assert!(
+        gauge >= spooled as f64,
+        "keyless_audit_spooled {gauge} below the {spooled} records in the spool"
+    );
 
     // Back: ready again by itself, IAM writes work (the refused one was not half-made), and
     // every acknowledged record reaches PostgreSQL exactly once.
@@ -284,13 +289,29 @@ async fn database_slow_down_and_back() {
         assert_eq!(*n, 1, "request {id} has {n} audit records");
     }
     let spool = keyless_store::AuditSpool::open(&spool_path).unwrap();
-    while spool.len().unwrap() > 0 {
+    while spool.len().unwrap() > 0 || metric(&node.url, "keyless_audit_spooled").await != 0.0 {
         assert!(
             back.elapsed() < Duration::from_secs(20),
-            "records left in the spool"
+            "records left in the spool ({} by the gauge)",
+            metric(&node.url, "keyless_audit_spooled").await
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The value of the unlabelled metric `name` on the node's `/metrics` (0 when absent).
+async fn metric(url: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// A node killed (SIGKILL) while the database is down leaves acknowledged records in its spool;

@@ -107,8 +107,9 @@ fn audit_writer(
     store: Arc<dyn Store>,
     pg: Option<Arc<keyless_store::PgStore>>,
     sink: Option<JsonLines>,
-    waiting: prometheus_client::metrics::gauge::Gauge,
+    metrics: &crate::server::metrics::Metrics,
 ) -> anyhow::Result<AuditWriter> {
+    let waiting = metrics.audit_queue.clone();
     let Some(pg) = pg else {
         return Ok(AuditWriter::start(store, sink, waiting));
     };
@@ -117,7 +118,13 @@ fn audit_writer(
     let path = data.join("audit-spool.db");
     let spool = keyless_store::AuditSpool::open(&path)
         .with_context(|| format!("opening the audit spool `{}`", path.display()))?;
-    Ok(AuditWriter::start_spooled(pg, spool, sink, waiting))
+    Ok(AuditWriter::start_spooled(
+        pg,
+        spool,
+        sink,
+        waiting,
+        metrics.audit_spooled.clone(),
+    ))
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
@@ -190,13 +197,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         )),
     };
     let request_token_key = sealing.derive_key("runner-request-token")?;
-    let audit = audit_writer(
-        &args.data,
-        store.clone(),
-        pg,
-        sink,
-        metrics.audit_queue.clone(),
-    )?;
+    let audit = audit_writer(&args.data, store.clone(), pg, sink, &metrics)?;
     let state = Arc::new(AppState {
         sts,
         iam,

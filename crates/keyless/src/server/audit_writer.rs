@@ -40,7 +40,13 @@ use std::time::Duration;
 use keyless_core::Store;
 use keyless_core::store::{AuditRow, StoreError};
 use keyless_store::{AuditSpool, PgStore};
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, oneshot};
+
+/// A record count as a gauge step.
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
 
 /// Longest wait for PostgreSQL to commit one batch before it goes to the spool.
 pub const PRIMARY_WAIT: Duration = Duration::from_secs(2);
@@ -106,7 +112,7 @@ pub enum JsonLines {
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<(AuditRow, Ack)>,
-    waiting: prometheus_client::metrics::gauge::Gauge,
+    waiting: Gauge,
     /// Calls begun and not yet handed over their record (see [`AuditWriter::begin`]).
     computing: Arc<AtomicUsize>,
     /// The writer thread, woken when the last call being computed hands over its record.
@@ -161,6 +167,8 @@ struct Spooled {
     pending: Mutex<bool>,
     /// Wakes the drain thread when `pending` becomes true.
     wake: Condvar,
+    /// How many records the spool holds (a metric).
+    spooled: Gauge,
 }
 
 impl Spooled {
@@ -186,6 +194,7 @@ impl Spooled {
             tracing::error!(error = %e, "the audit spool cannot take records either");
             e.to_string()
         })?;
+        self.spooled.inc_by(count(rows.len()));
         if !*pending {
             *pending = true;
             self.wake.notify_one();
@@ -242,6 +251,7 @@ impl Spooled {
         }
         // A failure here leaves the chunk to be moved again: PostgreSQL drops the copies.
         self.spool.remove_through(last)?;
+        self.spooled.dec_by(count(rows.len()));
         Ok(rows.len())
     }
 
@@ -258,6 +268,7 @@ impl Spooled {
                     self.spool.reject(*id, &e.to_string())?;
                 }
             }
+            self.spooled.dec();
         }
         Ok(chunk.len())
     }
@@ -275,11 +286,7 @@ impl Target {
 impl AuditWriter {
     /// Starts the writer thread.
     /// `waiting` counts the records handed over and not yet committed (a metric).
-    pub fn start(
-        store: Arc<dyn Store>,
-        sink: Option<JsonLines>,
-        waiting: prometheus_client::metrics::gauge::Gauge,
-    ) -> Self {
+    pub fn start(store: Arc<dyn Store>, sink: Option<JsonLines>, waiting: Gauge) -> Self {
         Self::start_on(Target::Store(store), sink, waiting)
     }
 
@@ -290,9 +297,11 @@ impl AuditWriter {
         primary: Arc<dyn Primary>,
         spool: AuditSpool,
         sink: Option<JsonLines>,
-        waiting: prometheus_client::metrics::gauge::Gauge,
+        waiting: Gauge,
+        spooled: Gauge,
     ) -> Self {
         let left = spool.len().unwrap_or(1);
+        spooled.set(i64::try_from(left).unwrap_or(i64::MAX));
         if left > 0 {
             tracing::info!(
                 records = left,
@@ -304,6 +313,7 @@ impl AuditWriter {
             spool,
             pending: Mutex::new(left > 0),
             wake: Condvar::new(),
+            spooled,
         });
         let drainer = spooled.clone();
         if let Err(e) = std::thread::Builder::new()
@@ -315,11 +325,7 @@ impl AuditWriter {
         Self::start_on(Target::Spooled(spooled), sink, waiting)
     }
 
-    fn start_on(
-        target: Target,
-        mut sink: Option<JsonLines>,
-        waiting: prometheus_client::metrics::gauge::Gauge,
-    ) -> Self {
+    fn start_on(target: Target, mut sink: Option<JsonLines>, waiting: Gauge) -> Self {
         let (tx, mut rx) = mpsc::channel::<(AuditRow, Ack)>(8192);
         let computing = Arc::new(AtomicUsize::new(0));
         let seen = computing.clone();
@@ -369,7 +375,7 @@ impl AuditWriter {
     pub async fn append(&self, row: AuditRow, call: Computing) -> Result<(), String> {
         let (ack, done) = oneshot::channel();
         // Decremented on drop: the request's future may be dropped mid-wait.
-        struct Waiting<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+        struct Waiting<'a>(&'a Gauge);
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
                 self.0.dec();
@@ -467,13 +473,17 @@ mod tests {
         }
     }
 
-    fn writer(primary: &Arc<FakePrimary>, spool_path: &std::path::Path) -> AuditWriter {
-        AuditWriter::start_spooled(
+    /// The writer, and its gauge of spooled records.
+    fn writer(primary: &Arc<FakePrimary>, spool_path: &std::path::Path) -> (AuditWriter, Gauge) {
+        let spooled = Gauge::default();
+        let w = AuditWriter::start_spooled(
             primary.clone(),
             AuditSpool::open(spool_path).unwrap(),
             None,
             Default::default(),
-        )
+            spooled.clone(),
+        );
+        (w, spooled)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -497,10 +507,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit-spool.db");
         let primary = Arc::new(FakePrimary::default());
-        let w = writer(&primary, &path);
+        let (w, spooled) = writer(&primary, &path);
         w.append(row("a"), w.begin()).await.unwrap();
         assert_eq!(ids(&primary), ["a"]);
         assert!(AuditSpool::open(&path).unwrap().is_empty().unwrap());
+        assert_eq!(spooled.get(), 0);
 
         primary.down.store(true, Ordering::SeqCst);
         for id in ["b", "c", "d"] {
@@ -509,6 +520,7 @@ mod tests {
         }
         assert_eq!(ids(&primary), ["a"]);
         assert_eq!(AuditSpool::open(&path).unwrap().len().unwrap(), 3);
+        assert_eq!(spooled.get(), 3);
 
         primary.down.store(false, Ordering::SeqCst);
         // A record taken while the drain has not finished lands behind the spooled ones.
@@ -519,6 +531,7 @@ mod tests {
             AuditSpool::open(&path).unwrap().is_empty().unwrap()
         })
         .await;
+        eventually("the gauge at zero", || spooled.get() == 0).await;
         // Drained: straight to the database again.
         w.append(row("f"), w.begin()).await.unwrap();
         assert_eq!(ids(&primary).last().map(String::as_str), Some("f"));
@@ -529,7 +542,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit-spool.db");
         let primary = Arc::new(FakePrimary::default());
-        let w = writer(&primary, &path);
+        let (w, spooled) = writer(&primary, &path);
         // Refused on the direct path: spooled, acknowledged.
         w.append(row("poison"), w.begin()).await.unwrap();
         w.append(row("after"), w.begin()).await.unwrap();
@@ -537,6 +550,7 @@ mod tests {
         let spool = AuditSpool::open(&path).unwrap();
         eventually("the spool emptied", || spool.is_empty().unwrap()).await;
         assert_eq!(spool.rejected().unwrap(), 1);
+        eventually("the gauge at zero", || spooled.get() == 0).await;
         w.append(row("later"), w.begin()).await.unwrap();
         assert_eq!(ids(&primary), ["after", "later"]);
     }
@@ -552,8 +566,9 @@ mod tests {
             .unwrap();
         let primary = Arc::new(FakePrimary::default());
         primary.append_within(&[row("x")], PRIMARY_WAIT).unwrap();
-        let _w = writer(&primary, &path);
+        let (_w, spooled) = writer(&primary, &path);
         eventually("the old spool drained", || ids(&primary).len() == 2).await;
         assert_eq!(ids(&primary), ["x", "y"]);
+        eventually("the gauge at zero", || spooled.get() == 0).await;
     }
 }

@@ -78,6 +78,8 @@ pub struct Metrics {
     pub jwks: JwksCounters,
     /// Audit records waiting for their commit.
     pub audit_queue: Gauge,
+    /// Audit records in the local spool of a node on PostgreSQL, not yet moved there.
+    pub audit_spooled: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -138,6 +140,12 @@ impl Metrics {
             "Audit records handed to the writer and not yet committed",
             audit_queue.clone(),
         );
+        let audit_spooled = Gauge::default();
+        registry.register(
+            "audit_spooled",
+            "Audit records in the local spool (a node on PostgreSQL), waiting to be moved there",
+            audit_spooled.clone(),
+        );
         Self {
             registry,
             requests,
@@ -145,6 +153,7 @@ impl Metrics {
             db_errors,
             jwks,
             audit_queue,
+            audit_spooled,
         }
     }
 
