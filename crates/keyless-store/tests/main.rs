@@ -557,6 +557,26 @@ mod postgres {
         );
         check_filters(&store, &rows);
 
+        // The previous version's insert still finds its arbiter (nodes not yet upgraded).
+        for _ in 0..2 {
+            schema
+                .scalar(
+                    "INSERT INTO audit (time, session_name, subject, denied, record, request_id)
+                     SELECT * FROM UNNEST('{3000}'::BIGINT[], '{old}'::TEXT[], '{NULL}'::TEXT[],
+                         '{f}'::BOOLEAN[], '{\"{}\"}'::TEXT[], '{old-node-1}'::TEXT[])
+                     ON CONFLICT (request_id) DO NOTHING",
+                )
+                .unwrap();
+        }
+        rows.push(AuditRow {
+            time: 3000,
+            session_name: Some("old".into()),
+            subject: None,
+            denied: false,
+            record: "{}".into(),
+        });
+        check_filters(&store, &rows);
+
         // Opening again changes nothing.
         drop(store);
         let store = schema.open().unwrap();
