@@ -4,34 +4,39 @@
 # Every STS/IAM call commits one CloudTrail record; `keyless serve --database postgres://…` batches
 # them and inserts each batch with one `INSERT … SELECT * FROM UNNEST(…)`. This script replays real
 # records the same way (batches of 32, one transaction each, synchronous_commit=on) into each
-# variant of the table and prints, per row, the CPU of the PostgreSQL backend doing the inserts
-# (from /proc/<pid>/schedstat, read by the backend itself), the CPU of all PostgreSQL processes
-# (backend, WAL writer, checkpointer, autovacuum) and the WAL written.
+# variant of the table (its own schema, filled with PREFILL records and checkpointed first) and
+# prints per measured record: the CPU of the backend doing the inserts (its /proc/self/schedstat,
+# read by the backend itself), the CPU of the other PostgreSQL processes (WAL writer,
+# checkpointer, autovacuum), the WAL written, WAL records and full-page images (pg_stat_wal), the
+# indexes' size at the end, and `busy`: how many cores the rest of the machine used meanwhile.
+# CPU time grows when the other core is busy (shared caches): compare quiet runs; the summary at
+# the end gives the least per variant over runs with busy < 0.5.
 #
-#   bash bench/pg-audit-rows.sh                 all variants, both flavours
-#   VARIANTS="v1 v4" FLAVORS=varied bash bench/pg-audit-rows.sh
+#   bash bench/pg-audit-rows.sh                 the default variants, both flavours
+#   VARIANTS="v1 c4p" FLAVORS=varied REPEAT=3 bash bench/pg-audit-rows.sh
 #
 #   SRC      SQLite file with an `audit` table to take records from (default /tmp/bd/keyless.db,
 #            a `keyless serve --data` database after bench/load.sh); absent: synthetic records of
 #            the same shape (1.5 KB AssumeRoleWithWebIdentity records, UUID v4 request ids)
-#   ROWS     records measured per variant (default 50000); PREFILL rows inserted before, then a
-#            CHECKPOINT, so the measured rows pay the full-page images of a table in use
-#            (default 150000)
+#   ROWS     records measured per variant (default 30000)
+#   PREFILL  records inserted before, then a CHECKPOINT, so the measured ones pay the full-page
+#            images of a table in use (default 60000)
 #   FLAVORS  `real` (the records' own session names and subjects: the benchmark's, one each) and/or
 #            `varied` (a session name per four calls, subjects across 97 repositories), default both
 #   VARIANTS which of the variants below (default: all but the single-index ones i1..i6 and the
 #            other combinations tried, c1..c3)
-#   REPEAT   rounds over all variants (default 1); the machine's noise is large, take the least
+#   REPEAT   rounds over all variants (default 1)
 #   BATCH    records per transaction (default 32)
-#   SETTINGS extra `-c name=value` server settings cannot be set per session; see the README
-#            (wal_compression is per session: `WAL_COMPRESSION=lz4` sets it for the measured runs)
+#   PAUSE    seconds of rest before each measurement, for whatever else runs (default 1)
+#   WAL_COMPRESSION  sets wal_compression (off, pglz, lz4, zstd) for the measured inserts
+#   WORK     scratch directory (default /tmp/pg-audit-rows); KEEP=1 keeps the schemas
 # PostgreSQL comes from scripts/ci-postgres.sh. Work happens in schemas `kb` and `kv_*`, dropped at
-# the end (KEEP=1 keeps them).
+# the end unless KEEP=1.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SRC=${SRC:-/tmp/bd/keyless.db}
-ROWS=${ROWS:-50000}
-PREFILL=${PREFILL:-150000}
+ROWS=${ROWS:-30000}
+PREFILL=${PREFILL:-60000}
 FLAVORS=${FLAVORS:-real varied}
 REPEAT=${REPEAT:-1}
 BATCH=${BATCH:-32}
