@@ -312,6 +312,8 @@ impl SealingKeys {
 pub struct IssuerKeys {
     inner: RwLock<IssuerState>,
     store: Arc<dyn Store>,
+    /// Seconds a new key is published before it signs (see [`IssuerKeys::set_activation_delay`]).
+    activation_delay: std::sync::atomic::AtomicU64,
 }
 
 /// One issuer key and the store key its record lives under (its kid, except for the first key
@@ -351,6 +353,7 @@ impl IssuerKeys {
         Ok(Self {
             inner: RwLock::new(state),
             store,
+            activation_delay: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -501,6 +504,45 @@ impl IssuerKeys {
                     "the issuer's first signing key is still being generated".into(),
                 )
             })
+    }
+
+    /// The key that signs tokens issued at `now`: the current key once it is older than the
+    /// activation delay, until then the newest key that is (the one just retired, which every
+    /// node still has in its key set), or the oldest key if none is that old. Like
+    /// [`SealingKeys::seal`]: a token signed right after a rotation verifies on every node,
+    /// including those that have not synced the new key yet.
+    pub fn signing_key_at(&self, now: u64) -> Result<Arc<SigningKey>, CoreError> {
+        let delay = self
+            .activation_delay
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let current = self.signing_key()?;
+        if delay == 0 {
+            return Ok(current);
+        }
+        let s = self.inner.read().map_err(internal)?;
+        // Sorted current first, then retired keys, most recently retired first.
+        Ok(s.keys
+            .iter()
+            .find(|e| e.record.created.saturating_add(delay) <= now)
+            .or_else(|| {
+                s.keys.iter().min_by_key(|e| {
+                    (
+                        e.record.created,
+                        e.store_key != INITIAL_ISSUER_KEY,
+                        e.record.retired.is_none(),
+                        e.record.kid.clone(),
+                    )
+                })
+            })
+            .map_or(current, |e| e.key.clone()))
+    }
+
+    /// Sets how long (seconds) a key made by [`IssuerKeys::rotate`] is published before it
+    /// signs: nodes sharing a store learn of it within their sync bound, so until then tokens
+    /// are signed with the key every node has. Default 0 (one node: sign with it at once).
+    pub fn set_activation_delay(&self, seconds: u64) {
+        self.activation_delay
+            .store(seconds, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Kids, signing key first.

@@ -579,6 +579,32 @@ fn with_an_activation_delay_a_new_sealing_key_seals_only_once_every_node_knows_i
 }
 
 #[test]
+fn with_an_activation_delay_a_new_issuer_key_signs_only_once_every_node_knows_it() {
+    let store = Arc::new(FeedStore::default());
+    let a = IssuerKeys::load(store.clone(), NOW).unwrap();
+    let b = IssuerKeys::load(store.clone(), NOW).unwrap();
+    a.set_activation_delay(5);
+    let mut fb = Follower::start(&store);
+    let first = a.signing_key().unwrap().kid().to_owned();
+    // The only key signs at once, delay or not.
+    assert_eq!(a.signing_key_at(NOW).unwrap().kid(), first);
+    let second = a.rotate(NOW + 10).unwrap();
+    // Published at once (first in the JWKS), but A signs with the key B has until the delay
+    // has passed.
+    assert_eq!(a.kids()[0], second);
+    assert_eq!(a.signing_key_at(NOW + 11).unwrap().kid(), first);
+    assert!(b.key_set().unwrap().kids().contains(&first));
+    assert!(!b.key_set().unwrap().kids().contains(&second));
+    assert_eq!(a.signing_key_at(NOW + 15).unwrap().kid(), second);
+    b.apply_changes(&fb.pull(&store).changes).unwrap();
+    assert!(b.key_set().unwrap().kids().contains(&second));
+    // Without a delay (one node) the new key signs at once.
+    let c = IssuerKeys::load(store.clone(), NOW + 20).unwrap();
+    let third = c.rotate(NOW + 20).unwrap();
+    assert_eq!(c.signing_key_at(NOW + 20).unwrap().kid(), third);
+}
+
+#[test]
 fn an_issuer_key_rotation_on_one_node_reaches_the_others() {
     let store = Arc::new(FeedStore::default());
     let a = IssuerKeys::load(store.clone(), NOW).unwrap();

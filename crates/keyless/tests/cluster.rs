@@ -28,9 +28,20 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 /// The nodes' `--sync-interval`.
 const INTERVAL_MS: u64 = 200;
 
-/// How long a rotated sealing key waits before sealing at that interval (2 × 200 ms, rounded up
+/// How long a rotated sealing or issuer key waits before it is used at that interval (2 × 200 ms, rounded up
 /// to a second, plus 2 s).
 const ACTIVATION_DELAY_S: u64 = 3;
+
+/// The `kid` in a JWT's header.
+fn kid_of(jwt: &str) -> String {
+    use base64::Engine as _;
+    let header = jwt.split('.').next().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .expect("JWT header is base64url");
+    let v: serde_json::Value = serde_json::from_slice(&bytes).expect("JWT header is JSON");
+    v["kid"].as_str().unwrap_or_default().to_owned()
+}
 
 /// The documented bound is the interval plus one poll; the slack absorbs a loaded test machine
 /// (two CPUs shared by parallel builds), not the design.
@@ -191,15 +202,41 @@ async fn scenario(a: &Server, b: &Server) {
     assert!(caller_arn(b, &from_a).await.is_ok(), "old credentials on B");
     assert!(caller_arn(a, &from_a).await.is_ok(), "old credentials on A");
 
-    // Issuer-key rotation on A: B accepts tokens signed with A's new key.
-    admin_post(a, "/_keyless/github/rotate-key").await;
-    within_bound("the issuer key rotated on A, trusted by B", || async {
+    // Issuer-key rotation on A. Tokens A signs right after it verify on B at once (A goes on
+    // signing with the key B has until B has had time to learn the new one); after the
+    // activation delay A signs with the new key, which B trusts.
+    let rotated = admin_post(a, "/_keyless/github/rotate-key").await;
+    let new_kid = rotated["kid"].as_str().expect("kid").to_owned();
+    let started = Instant::now();
+    let right_after = a.token(&[]);
+    if let Err(e) = assume_web(&b.sts(), &role_arn, "right-after-kid", &right_after).await {
+        panic!(
+            "a token signed by A {} ms after the rotation to {new_kid} (kid {}), refused by B: {e:?}\n--- A ---\n{}\n--- B ---\n{}",
+            started.elapsed().as_millis(),
+            kid_of(&right_after),
+            a.log(),
+            b.log()
+        );
+    }
+    loop {
         let token = a.token(&[]);
-        assume_web(&b.sts(), &role_arn, "new-kid", &token)
-            .await
-            .is_ok()
-    })
-    .await;
+        if kid_of(&token) == new_kid {
+            assume_web(&b.sts(), &role_arn, "new-kid", &token)
+                .await
+                .unwrap_or_else(|e| panic!("B refuses A's new key: {e:?}\n{}", b.log()));
+            eprintln!(
+                "the issuer key rotated on A, signing and trusted by B: after {} ms",
+                started.elapsed().as_millis()
+            );
+            break;
+        }
+        let limit = bound() + Duration::from_secs(ACTIVATION_DELAY_S);
+        assert!(
+            started.elapsed() < limit,
+            "A still signs with the old key after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // ...and signs with it itself: its JWKS is A's.
     within_bound("the issuer key rotated on A, published by B", || async {
         let ja = blocking_get(&format!("{}/.well-known/jwks", a.url))

@@ -228,6 +228,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     );
     let delay = crate::server::sync::activation_delay(args.sync_interval);
     state.sealing.set_activation_delay(delay);
+    state.issuer_keys.set_activation_delay(delay);
     crate::server::sync::spawn(
         crate::server::sync::Followers {
             store: state.store.clone(),

@@ -142,7 +142,7 @@ fn mint(
     }
     let key = state
         .issuer_keys
-        .signing_key()
+        .signing_key_at(now)
         .map_err(|e| json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     key.sign(&claims)
         .map_err(|e| json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))

@@ -8,10 +8,11 @@
 //! states: **a change acknowledged by one node is in effect on every node within one sync
 //! interval plus the time one poll takes** (one query, then one read per changed entity).
 //!
-//! Key rotations have no such window: a node publishes a new sealing key at once but seals with
-//! it only after [`activation_delay`] (twice the interval plus rounding to whole seconds), by
-//! which time every node following at the same interval knows the key; credentials issued by
-//! any node right after a rotation therefore open on every node. Run every node with the same
+//! Key rotations have no such window: a node publishes a new sealing or issuer key at once but
+//! seals or signs with it only after [`activation_delay`] (twice the interval plus rounding to
+//! whole seconds), by which time every node following at the same interval knows the key;
+//! credentials and tokens issued by any node right after a rotation are therefore accepted by
+//! every node. Run every node with the same
 //! `--sync-interval`.
 //!
 //! Failures never stop the task: a database error is logged (the store's messages never carry the
@@ -32,7 +33,7 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Longest accepted `--sync-interval`.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// How long (whole seconds) a new sealing key waits before it seals on a node following the feed
+/// How long (whole seconds) a new sealing or issuer key waits before it is used on a node following the feed
 /// every `interval`: two intervals (one for the others' poll to come, one for a slow poll), plus
 /// two seconds because key and session times are whole seconds.
 pub fn activation_delay(interval: Duration) -> u64 {
