@@ -905,6 +905,142 @@ mod postgres {
             800.0 / t.elapsed().as_secs_f64()
         );
     }
+    /// CPU of every PostgreSQL process, in nanoseconds (needs read access to their `/proc`).
+    fn postgres_cpu_ns() -> u64 {
+        let mut total = 0;
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let path = entry.path();
+            let is_pg =
+                std::fs::read_to_string(path.join("comm")).is_ok_and(|c| c.trim() == "postgres");
+            if let (true, Ok(stat)) = (is_pg, std::fs::read_to_string(path.join("schedstat"))) {
+                total += stat
+                    .split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+        total
+    }
+
+    /// CloudTrail-sized records (1.5 KB, UUID-form request ids), a session name per four and 97
+    /// subjects, as AssumeRoleWithWebIdentity writes them.
+    fn cloudtrail_rows(from: u64, n: u64) -> Vec<AuditRow> {
+        let filler = "x".repeat(1350);
+        (from..from + n)
+            .map(|i| {
+                let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let id = format!(
+                    "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+                    h >> 32,
+                    (h >> 16) & 0xffff,
+                    h & 0xfff,
+                    (h >> 20) & 0xfff,
+                    i
+                );
+                AuditRow {
+                    time: 1_796_299_547 + i / 10_000,
+                    session_name: Some(format!("gha-{}", 7_000_000_000 + i / 4)),
+                    subject: Some(format!("repo:acme/service-{}:ref:refs/heads/main", i % 97)),
+                    denied: false,
+                    record: format!("{{\"f\":\"{filler}\",\"requestID\":\"{id}\"}}"),
+                }
+            })
+            .collect()
+    }
+
+    /// PostgreSQL's CPU per audit record through the real client, before and after migration 4:
+    /// the version-3 schema with `ON CONFLICT (request_id) DO NOTHING` (what the previous version
+    /// sent, in BEGIN … COMMIT) against the store as it is now, batches of 32 (or `BATCH`) into
+    /// empty tables, interleaved. Counts every PostgreSQL process, so run it on an otherwise idle
+    /// server: `cargo test -p keyless-store --test main -- --ignored --nocapture audit_row_cost`.
+    #[test]
+    #[ignore = "measurement"]
+    fn audit_row_cost() {
+        let n = 20_000u64;
+        // Records per batch: the node commits whatever queued up meanwhile, often fewer than 32.
+        let size: usize = std::env::var("BATCH")
+            .ok()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(32);
+        for round in 0..2u64 {
+            let Some(old) = schema() else { return };
+            old.scalar(&format!(
+                "CREATE SCHEMA \"{0}\"; SET search_path TO \"{0}\"; {SCHEMA_V3}",
+                old.name()
+            ))
+            .unwrap();
+            let url = old.url().to_owned();
+            let name = old.name().to_owned();
+            let rows = cloudtrail_rows(round * 1_000_000, n);
+            let before = postgres_cpu_ns();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                let driver = tokio::spawn(connection);
+                client
+                    .batch_execute(&format!("SET search_path TO \"{name}\""))
+                    .await
+                    .unwrap();
+                let stmt = client
+                    .prepare(
+                        "INSERT INTO audit (time, session_name, subject, denied, record, request_id)
+                         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[],
+                                              $5::TEXT[], $6::TEXT[])
+                         ON CONFLICT (request_id) DO NOTHING",
+                    )
+                    .await
+                    .unwrap();
+                for batch in rows.chunks(size) {
+                    let times: Vec<i64> = batch.iter().map(|r| r.time as i64).collect();
+                    let sessions: Vec<Option<&str>> =
+                        batch.iter().map(|r| r.session_name.as_deref()).collect();
+                    let subjects: Vec<Option<&str>> =
+                        batch.iter().map(|r| r.subject.as_deref()).collect();
+                    let denied: Vec<bool> = batch.iter().map(|r| r.denied).collect();
+                    let records: Vec<&str> = batch.iter().map(|r| r.record.as_str()).collect();
+                    let ids: Vec<Option<&str>> = batch
+                        .iter()
+                        .map(|r| keyless_store::spool::request_id(&r.record))
+                        .collect();
+                    let tx = client.transaction().await.unwrap();
+                    tx.execute(
+                        &stmt,
+                        &[&times, &sessions, &subjects, &denied, &records, &ids],
+                    )
+                    .await
+                    .unwrap();
+                    tx.commit().await.unwrap();
+                }
+                drop(client);
+                let _ = driver.await;
+            });
+            let old_ns = postgres_cpu_ns() - before;
+            assert_eq!(old.scalar("SELECT count(*) FROM audit").unwrap(), n as i64);
+
+            let Some(new) = schema() else { return };
+            let store = new.open().unwrap();
+            let rows = cloudtrail_rows(round * 1_000_000 + 500_000, n);
+            let before = postgres_cpu_ns();
+            for batch in rows.chunks(size) {
+                store.append_audit(batch).unwrap();
+            }
+            let new_ns = postgres_cpu_ns() - before;
+            assert_eq!(new.scalar("SELECT count(*) FROM audit").unwrap(), n as i64);
+            eprintln!(
+                "round {round}, batches of {size}: PostgreSQL CPU per record: version-3 schema \
+                 with ON CONFLICT {:.1} µs, now {:.1} µs",
+                old_ns as f64 / n as f64 / 1000.0,
+                new_ns as f64 / n as f64 / 1000.0
+            );
+        }
+    }
+
     /// What one record per `requestID` costs on the audit path: batches of 100 CloudTrail-sized
     /// records with request ids (indexed, deduplicated) against the same without (NULL keys).
     /// `cargo test -p keyless-store --test main -- --ignored --nocapture request_id_cost`.
