@@ -53,6 +53,14 @@ fn order_key(
     (retired.is_some(), std::cmp::Reverse(created), id.to_owned())
 }
 
+/// Reads of the store [`SealingKeys::apply_changes`] and the like make before giving up when
+/// this node keeps rotating meanwhile (the follower then tries again at its next poll).
+const APPLY_TRIES: usize = 3;
+
+fn keys_busy() -> CoreError {
+    CoreError::Unavailable("the keys changed on this node while applying changes; retrying".into())
+}
+
 fn internal<E: std::fmt::Display>(e: E) -> CoreError {
     CoreError::Internal(e.to_string())
 }
@@ -63,6 +71,8 @@ pub struct SealingKeys {
     store: Arc<dyn Store>,
     /// Seconds a new key waits before it seals (see [`SealingKeys::set_activation_delay`]).
     activation_delay: std::sync::atomic::AtomicU64,
+    /// Bumped by every local rotation, under the write lock (see [`SealingKeys::apply_changes`]).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for SealingKeys {
@@ -84,6 +94,7 @@ impl SealingKeys {
             keys: RwLock::new(Vec::new()),
             store,
             activation_delay: std::sync::atomic::AtomicU64::new(0),
+            generation: std::sync::atomic::AtomicU64::new(0),
         };
         if records.is_empty() {
             records.push(this.initial_record(now)?);
@@ -134,41 +145,64 @@ impl SealingKeys {
     /// harmless): a new key becomes usable, a retirement moves the current key, a deletion drops
     /// the key. Other kinds are ignored.
     ///
-    /// Reads the changed records from the store under the lock, so a rotation made here at the
-    /// same moment is never overwritten by an older copy. Fails (changing nothing) when the store
-    /// cannot be read; the caller retries later.
+    /// The changed records are read before the lock is taken, so a slow database never holds up
+    /// sealing; if this node rotated meanwhile, they are read again, so a rotation made here at
+    /// the same moment is never overwritten by an older copy. Fails (changing nothing) when the
+    /// store cannot be read; the caller retries later.
     pub fn apply_changes(&self, changes: &[Change]) -> Result<(), CoreError> {
         let ids = changed_keys(changes, Kind::SealingKey);
         if ids.is_empty() {
             return Ok(());
         }
-        let mut keys = self.keys.write().map_err(internal)?;
-        let mut next = keys.clone();
-        for id in ids {
-            next.retain(|(r, _)| r.id != id);
-            if let Some(json) = self.store.get(Kind::SealingKey, id)? {
-                let record: SealingKeyRecord = serde_json::from_str(&json).map_err(internal)?;
-                let key = Self::key_of(&record)?;
-                next.push((record, Arc::new(key)));
+        for _ in 0..APPLY_TRIES {
+            let seen = self.generation.load(std::sync::atomic::Ordering::Acquire);
+            let mut fetched = Vec::new();
+            for id in &ids {
+                let record = match self.store.get(Kind::SealingKey, id)? {
+                    Some(json) => {
+                        let record: SealingKeyRecord =
+                            serde_json::from_str(&json).map_err(internal)?;
+                        let key = Self::key_of(&record)?;
+                        Some((record, Arc::new(key)))
+                    }
+                    None => None,
+                };
+                fetched.push((*id, record));
             }
+            let mut keys = self.keys.write().map_err(internal)?;
+            if self.generation.load(std::sync::atomic::Ordering::Acquire) != seen {
+                continue;
+            }
+            let mut next = keys.clone();
+            for (id, record) in fetched {
+                next.retain(|(r, _)| r.id != id);
+                next.extend(record);
+            }
+            Self::install(&mut keys, next);
+            return Ok(());
         }
-        Self::install(&mut keys, next);
-        Ok(())
+        Err(keys_busy())
     }
 
     /// Replaces every key with what the store holds (after the change feed lost entries).
     pub fn reload(&self) -> Result<(), CoreError> {
-        let mut keys = self.keys.write().map_err(internal)?;
-        let mut next = Vec::new();
-        for (kind, _, json) in self.store.load()?.entities {
-            if kind == Kind::SealingKey {
-                let record: SealingKeyRecord = serde_json::from_str(&json).map_err(internal)?;
-                let key = Self::key_of(&record)?;
-                next.push((record, Arc::new(key)));
+        for _ in 0..APPLY_TRIES {
+            let seen = self.generation.load(std::sync::atomic::Ordering::Acquire);
+            let mut next = Vec::new();
+            for (kind, _, json) in self.store.load()?.entities {
+                if kind == Kind::SealingKey {
+                    let record: SealingKeyRecord = serde_json::from_str(&json).map_err(internal)?;
+                    let key = Self::key_of(&record)?;
+                    next.push((record, Arc::new(key)));
+                }
+            }
+            let mut keys = self.keys.write().map_err(internal)?;
+            if self.generation.load(std::sync::atomic::Ordering::Acquire) == seen {
+                Self::install(&mut keys, next);
+                return Ok(());
             }
         }
-        Self::install(&mut keys, next);
-        Ok(())
+        Err(keys_busy())
     }
 
     /// Sorts and installs `next`, unless it is empty (a node never stops sealing).
@@ -296,6 +330,8 @@ impl SealingKeys {
         }
         next.push((record, key));
         Self::install(&mut keys, next);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(id)
     }
 
@@ -314,6 +350,9 @@ pub struct IssuerKeys {
     store: Arc<dyn Store>,
     /// Seconds a new key is published before it signs (see [`IssuerKeys::set_activation_delay`]).
     activation_delay: std::sync::atomic::AtomicU64,
+    /// Bumped by every local change of the keys, under the write lock (see
+    /// [`IssuerKeys::apply_changes`]).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// One issuer key and the store key its record lives under (its kid, except for the first key
@@ -354,6 +393,7 @@ impl IssuerKeys {
             inner: RwLock::new(state),
             store,
             activation_delay: std::sync::atomic::AtomicU64::new(0),
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -429,6 +469,8 @@ impl IssuerKeys {
         keys.retain(|e| e.store_key != entry.store_key);
         keys.push(entry);
         *s = Self::state(keys)?;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(())
     }
 
@@ -455,41 +497,67 @@ impl IssuerKeys {
     /// harmless): a key created by a rotation elsewhere becomes the signing key here, and the
     /// retired one stays in the JWKS until it is deleted. Other kinds are ignored.
     ///
-    /// Reads the changed records under the lock, so a rotation made here at the same moment is
-    /// never overwritten by an older copy. Fails (changing nothing) when the store cannot be read.
+    /// The changed records are read before the lock is taken, so a slow database never holds up
+    /// signing or verifying; if this node changed its keys meanwhile, they are read again, so a
+    /// rotation made here at the same moment is never overwritten by an older copy. Fails
+    /// (changing nothing) when the store cannot be read.
     pub fn apply_changes(&self, changes: &[Change]) -> Result<(), CoreError> {
         let store_keys = changed_keys(changes, Kind::IssuerKey);
         if store_keys.is_empty() {
             return Ok(());
         }
-        let mut s = self.inner.write().map_err(internal)?;
-        let mut keys = s.keys.clone();
-        for store_key in store_keys {
-            let old = keys
-                .iter()
-                .position(|e| e.store_key == store_key)
-                .map(|i| keys.remove(i));
-            let Some(json) = self.store.get(Kind::IssuerKey, store_key)? else {
+        for _ in 0..APPLY_TRIES {
+            let seen = self.generation.load(std::sync::atomic::Ordering::Acquire);
+            let mut fetched = Vec::new();
+            for store_key in &store_keys {
+                let record = match self.store.get(Kind::IssuerKey, store_key)? {
+                    Some(json) => {
+                        let record: IssuerKeyRecord =
+                            serde_json::from_str(&json).map_err(internal)?;
+                        Some((record, json))
+                    }
+                    None => None,
+                };
+                fetched.push((*store_key, record));
+            }
+            let mut s = self.inner.write().map_err(internal)?;
+            if self.generation.load(std::sync::atomic::Ordering::Acquire) != seen {
                 continue;
-            };
-            let record: IssuerKeyRecord = serde_json::from_str(&json).map_err(internal)?;
-            // The RSA key itself never changes: only its retirement does.
-            let entry = match old {
-                Some(old) if old.record.kid == record.kid => IssuerEntry { record, ..old },
-                _ => Self::entry(store_key.to_owned(), &json)?,
-            };
-            keys.push(entry);
+            }
+            let mut keys = s.keys.clone();
+            for (store_key, fetched) in fetched {
+                let old = keys
+                    .iter()
+                    .position(|e| e.store_key == store_key)
+                    .map(|i| keys.remove(i));
+                let Some((record, json)) = fetched else {
+                    continue;
+                };
+                // The RSA key itself never changes: only its retirement does.
+                let entry = match old {
+                    Some(old) if old.record.kid == record.kid => IssuerEntry { record, ..old },
+                    _ => Self::entry(store_key.to_owned(), &json)?,
+                };
+                keys.push(entry);
+            }
+            *s = Self::state(keys)?;
+            return Ok(());
         }
-        *s = Self::state(keys)?;
-        Ok(())
+        Err(keys_busy())
     }
 
     /// Replaces every key with what the store holds (after the change feed lost entries).
     pub fn reload(&self) -> Result<(), CoreError> {
-        let mut s = self.inner.write().map_err(internal)?;
-        let keys = Self::stored(&*self.store)?;
-        *s = Self::state(keys)?;
-        Ok(())
+        for _ in 0..APPLY_TRIES {
+            let seen = self.generation.load(std::sync::atomic::Ordering::Acquire);
+            let keys = Self::stored(&*self.store)?;
+            let mut s = self.inner.write().map_err(internal)?;
+            if self.generation.load(std::sync::atomic::Ordering::Acquire) == seen {
+                *s = Self::state(keys)?;
+                return Ok(());
+            }
+        }
+        Err(keys_busy())
     }
 
     /// The current signing key.
@@ -621,6 +689,8 @@ impl IssuerKeys {
             }
         }
         *s = Self::state(kept)?;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(kid)
     }
 }

@@ -349,6 +349,48 @@ fn returns_promptly<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
 }
 
 #[test]
+fn a_stalled_database_never_holds_up_sealing_or_signing() {
+    let store = Arc::new(FeedStore::default());
+    let a = SealingKeys::load(store.clone(), NOW).unwrap();
+    let b = Arc::new(SealingKeys::load(store.clone(), NOW).unwrap());
+    let ia = IssuerKeys::load(store.clone(), NOW).unwrap();
+    let ib = Arc::new(IssuerKeys::load(store.clone(), NOW).unwrap());
+    let before = store.latest_change().unwrap();
+    a.rotate(NOW + 10).unwrap();
+    ia.rotate(NOW + 10).unwrap();
+    let changes = store.changes_since(before).unwrap().changes;
+
+    let stall = store.gate.write().unwrap();
+    // B's followers wait for the database...
+    let sealing = {
+        let (b, changes) = (b.clone(), changes.clone());
+        std::thread::spawn(move || b.apply_changes(&changes))
+    };
+    let issuer = {
+        let (ib, changes) = (ib.clone(), changes.clone());
+        std::thread::spawn(move || ib.apply_changes(&changes))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // ...while B seals, opens and signs from memory at once.
+    let (b2, ib2) = (b.clone(), ib.clone());
+    let served = returns_promptly(move || {
+        let token = b2.seal(&session("s")).is_ok_and(|t| b2.open(&t).is_ok());
+        (token, ib2.signing_key_at(NOW + 11).is_ok())
+    });
+    drop(stall);
+    assert_eq!(
+        served,
+        Some((true, true)),
+        "B waited for the stalled database"
+    );
+    sealing.join().unwrap().unwrap();
+    issuer.join().unwrap().unwrap();
+    // And the changes arrived once the database answered.
+    assert_eq!(b.ids(), a.ids());
+    assert_eq!(ib.kids(), ia.kids());
+}
+
+#[test]
 fn a_stalled_database_never_holds_up_readers() {
     let store = Arc::new(FeedStore::default());
     let clock = Arc::new(Fixed(NOW));
