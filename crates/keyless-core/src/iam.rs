@@ -157,8 +157,14 @@ impl std::fmt::Debug for Iam {
     }
 }
 
+/// The in-memory key of a role (role names are case-insensitive), built without `format!`:
+/// every STS call looks a role up.
 fn role_key(account: &str, name: &str) -> String {
-    format!("{account}/{}", name.to_ascii_lowercase())
+    let mut key = String::with_capacity(account.len() + 1 + name.len());
+    key.push_str(account);
+    key.push('/');
+    key.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+    key
 }
 
 fn internal<E: std::fmt::Display>(e: E) -> CoreError {

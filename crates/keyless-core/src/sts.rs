@@ -351,15 +351,21 @@ impl Sts {
         let prefix = provider.key_prefix().to_owned();
         let mut ctx = Context::new();
         add_globals(&mut ctx, info, now);
-        ctx.set(&format!("{prefix}:aud"), vec![verified.audience.clone()]);
-        ctx.set(&format!("{prefix}:sub"), vec![verified.subject.clone()]);
+        ctx.set(
+            &condition_key(&prefix, "aud"),
+            vec![verified.audience.clone()],
+        );
+        ctx.set(
+            &condition_key(&prefix, "sub"),
+            vec![verified.subject.clone()],
+        );
         if let Some(Value::String(azp)) = verified.claims.get("azp") {
-            ctx.set(&format!("{prefix}:azp"), vec![azp.clone()]);
+            ctx.set(&condition_key(&prefix, "azp"), vec![azp.clone()]);
         }
         if is_github_prefix(&prefix) {
             for key in GITHUB_CLAIM_KEYS {
                 if let Some(v) = claim_string(&verified.claims, key) {
-                    ctx.set(&format!("{prefix}:{key}"), vec![v]);
+                    ctx.set(&condition_key(&prefix, key), vec![v]);
                 }
             }
         }
@@ -915,6 +921,16 @@ fn validate_common(
         return Err(CoreError::Validation("Request ARN is invalid".into()));
     }
     Ok(())
+}
+
+/// `prefix:key`, a provider's condition key, built without `format!` (a GitHub token sets a
+/// dozen of them on every call).
+fn condition_key(prefix: &str, key: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1 + key.len());
+    out.push_str(prefix);
+    out.push(':');
+    out.push_str(key);
+    out
 }
 
 fn add_globals(ctx: &mut Context, info: &RequestInfo, now: u64) {

@@ -230,30 +230,46 @@ fn utc(unix_secs: u64) -> time::OffsetDateTime {
 /// An ISO-8601 UTC timestamp with seconds, as AWS returns them: `2014-10-24T23:00:23Z`.
 /// Instants after year 9999 are clamped.
 pub fn iso8601(unix_secs: u64) -> String {
+    timestamp(unix_secs, true)
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ` (`extended`) or `YYYYMMDDThhmmssZ`, written digit by digit: several
+/// timestamps go into every response and audit record, and the `format!` machinery costs more
+/// than the rest of their making.
+fn timestamp(unix_secs: u64, extended: bool) -> String {
     let t = utc(unix_secs);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    // The year is 1970..=9999 after `utc`'s clamp; the other fields fit two digits.
+    let year = u32::try_from(t.year()).unwrap_or(0);
+    let mut out = String::with_capacity(20);
+    for div in [1000, 100, 10, 1] {
+        out.push(digit(year / div));
+    }
+    let fields = [
+        ('-', u32::from(u8::from(t.month()))),
+        ('-', u32::from(t.day())),
+        ('T', u32::from(t.hour())),
+        (':', u32::from(t.minute())),
+        (':', u32::from(t.second())),
+    ];
+    for (sep, n) in fields {
+        if extended || sep == 'T' {
+            out.push(sep);
+        }
+        out.push(digit(n / 10));
+        out.push(digit(n));
+    }
+    out.push('Z');
+    out
+}
+
+/// The last decimal digit of `n`.
+fn digit(n: u32) -> char {
+    char::from_digit(n % 10, 10).unwrap_or('0')
 }
 
 /// The SigV4 "basic format" timestamp: `20141024T230023Z`.
 pub fn amz_date(unix_secs: u64) -> String {
-    let t = utc(unix_secs);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    timestamp(unix_secs, false)
 }
 
 #[cfg(test)]
@@ -359,5 +375,23 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
         assert_eq!(amz_date(1_414_191_623), "20141024T230023Z");
         assert_eq!(iso8601(u64::MAX), "9999-12-31T23:59:59Z");
+    }
+
+    proptest::proptest! {
+        /// The digit-by-digit timestamps agree with `format!` on the same fields.
+        #[test]
+        fn timestamps_agree_with_formatting(secs in 0u64..=MAX_FORMATTABLE + 10) {
+            let t = utc(secs);
+            let (y, mo, d) = (t.year(), u8::from(t.month()), t.day());
+            let (h, mi, s) = (t.hour(), t.minute(), t.second());
+            proptest::prop_assert_eq!(
+                iso8601(secs),
+                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+            );
+            proptest::prop_assert_eq!(
+                amz_date(secs),
+                format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+            );
+        }
     }
 }
