@@ -28,6 +28,7 @@
 #   REPEAT   rounds over all variants (default 1)
 #   BATCH    records per transaction (default 32)
 #   PAUSE    seconds of rest before each measurement, for whatever else runs (default 1)
+#   QUIET=1  also wait (up to 5 minutes) until the machine is idle before each measurement
 #   WAL_COMPRESSION  sets wal_compression (off, pglz, lz4, zstd) for the measured inserts
 #   WORK     scratch directory (default /tmp/pg-audit-rows); KEEP=1 keeps the schemas
 # PostgreSQL comes from scripts/ci-postgres.sh. Work happens in schemas `kb` and `kv_*`, dropped at
@@ -216,6 +217,15 @@ busy() {  # ns of CPU used by anything, machine-wide, and the wall clock, from /
   date +%s%N
 }
 
+wait_quiet() {  # until the machine uses under 0.3 of a core for 2 s (at most 5 minutes)
+  local a b
+  for _ in $(seq 1 150); do
+    a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat); sleep 2
+    b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat)
+    [ $((b - a)) -lt $((2 * $(getconf CLK_TCK) * 3 / 10)) ] && return 0
+  done
+}
+
 pg_cpu() {  # ns of CPU of every PostgreSQL process (the measuring backend is not born yet or gone)
   local t=0 p
   for p in $(pgrep -x postgres || true); do
@@ -262,6 +272,7 @@ VACUUM ANALYZE audit;
 CHECKPOINT;
 SQL
       sleep "${PAUSE:-1}"  # a breath for whatever else runs on the machine
+      [ -z "${QUIET:-}" ] || wait_quiet
       busy0=$(busy); before=$(pg_cpu)
       out=$(psql_ -At <<SQL
 SET search_path TO $s;
