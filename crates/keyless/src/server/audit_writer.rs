@@ -27,9 +27,9 @@
 //!
 //! **Exactly once.** Two windows could store a record twice: a crash after PostgreSQL committed a
 //! moved chunk but before the spool deleted it, and a batch given up on after [`PRIMARY_WAIT`]
-//! whose commit went through anyway. PostgreSQL has a unique index on the record's `requestID`
-//! and inserts with `ON CONFLICT DO NOTHING`, so the second copy is dropped, whichever comes
-//! first. Every acknowledged record is therefore in PostgreSQL exactly once once the spool is
+//! whose commit went through anyway. PostgreSQL has a unique index on the record's `requestID`,
+//! and a batch that meets a stored one is inserted again with `ON CONFLICT DO NOTHING`, so the
+//! second copy is dropped, whichever comes first. Every acknowledged record is therefore in PostgreSQL exactly once once the spool is
 //! drained. If the spool cannot be written either, the batch's calls get `ServiceUnavailable`.
 
 use std::io::Write;
