@@ -12,7 +12,9 @@ use clap::Parser;
 
 /// The server allocates and frees many small buffers per request (HTTP parsing, query
 /// parameters, XML and JSON output) across worker threads; mimalloc's thread-local free lists
-/// take a measured share of the CPU per request off glibc's malloc (see BENCHMARKS.md).
+/// take a measured share of the CPU per request off glibc's malloc (see BENCHMARKS.md). Built
+/// with `no_thp`: mimalloc otherwise asks for transparent huge pages, and each 2 MiB page the
+/// kernel backs one with counts whole in the resident size (measured: 10 MB of 40 MB under load).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
