@@ -139,6 +139,11 @@ for run in $(seq 1 "$RUNS"); do
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$sc" "$rps" "$p50" "$p99" "$non2xx" "$errs" "$cpu_us" "$db_us" \
             | tee -a "$OUT/results.tsv" >&2
         cleanup
+        # The run's stored state is hundreds of megabytes of audit records: free the disk.
+        rm -rf "$dir"/data*
+        if [[ $sc == pg* ]]; then
+            "$PSQL" -q "$PG_BASE/postgres" -c "DROP DATABASE IF EXISTS $db" >/dev/null || true
+        fi
     done
 done
 

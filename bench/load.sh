@@ -148,6 +148,7 @@ for run in $(seq 1 "$RUNS"); do
                 | tee -a "$OUT/results.tsv" >&2
         done
         stop_server
+        rm -rf "$data" # hundreds of megabytes of audit records per run
     done
 done
 
