@@ -171,7 +171,7 @@ v v9 "v2, record compressed inline (lz4, toast_tuple_target=128)" \
    CREATE INDEX ON audit USING brin (time); CREATE INDEX ON audit (session_name);
    CREATE INDEX ON audit (subject); CREATE UNIQUE INDEX audit_request_id ON audit (request_id);" \
   "$INSERT ON CONFLICT (request_id) DO NOTHING"
-v c1 "shipped: BRIN time, partial hash-expression session/subject, hash exclusion on request_id" \
+v c1 "candidate: BRIN time, partial hash-expression session/subject, hash exclusion on request_id" \
   "$TABLE CREATE INDEX ON audit USING brin (time) WITH (autosummarize = on);
    CREATE INDEX ON audit (hashtextextended(session_name, 0)) WHERE session_name IS NOT NULL;
    CREATE INDEX ON audit (hashtextextended(subject, 0)) WHERE subject IS NOT NULL;

@@ -442,6 +442,15 @@ pub async fn assume_web(
 }
 
 /// Current Unix time.
+/// The response's `Content-Type` ("" when absent or not text).
+pub fn content_type(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

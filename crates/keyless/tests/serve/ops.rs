@@ -52,12 +52,7 @@ async fn health_ready_and_metrics_count_what_happened() {
         .await
         .expect("metrics");
     assert_eq!(resp.status().as_u16(), 200);
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let ct = content_type(&resp);
     assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
     let text = resp.text().await.expect("body");
     let requests = |outcome: &str| {

@@ -30,12 +30,7 @@ async fn get_form_of_assume_role_with_web_identity() {
         resp.headers().get("x-amzn-requestid").is_some(),
         "x-amzn-RequestId header"
     );
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let ct = content_type(&resp);
     assert!(ct.starts_with("text/xml"), "{ct}");
     let body = resp.text().await.expect("body");
     assert!(body.contains(r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">"#), "{body}");
