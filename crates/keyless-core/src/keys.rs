@@ -57,8 +57,37 @@ fn order_key(
 /// this node keeps rotating meanwhile (the follower then tries again at its next poll).
 const APPLY_TRIES: usize = 3;
 
-fn keys_busy() -> CoreError {
-    CoreError::Unavailable("the keys changed on this node while applying changes; retrying".into())
+/// Counts this node's own key changes (bumped under the key lock), so that keys read from the
+/// store *before* taking the lock — a slow database must never hold up sealing or signing —
+/// are installed only if no local rotation made them stale in between.
+#[derive(Default)]
+struct Generation(std::sync::atomic::AtomicU64);
+
+impl Generation {
+    /// Marks a local change; call with the key lock held.
+    fn bump(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Runs `read` (no lock held), then `install` with what it read and a check that no local
+    /// change happened since; `install` takes the lock, and answers `false` (installing nothing)
+    /// when the check fails, and the read starts over, at most [`APPLY_TRIES`] times.
+    fn read_then_install<T>(
+        &self,
+        mut read: impl FnMut() -> Result<T, CoreError>,
+        mut install: impl FnMut(T, &dyn Fn() -> bool) -> Result<bool, CoreError>,
+    ) -> Result<(), CoreError> {
+        for _ in 0..APPLY_TRIES {
+            let seen = self.0.load(std::sync::atomic::Ordering::Acquire);
+            let fresh = || self.0.load(std::sync::atomic::Ordering::Acquire) == seen;
+            if install(read()?, &fresh)? {
+                return Ok(());
+            }
+        }
+        Err(CoreError::Unavailable(
+            "the keys changed on this node while applying changes; retrying".into(),
+        ))
+    }
 }
 
 fn internal<E: std::fmt::Display>(e: E) -> CoreError {
@@ -72,7 +101,7 @@ pub struct SealingKeys {
     /// Seconds a new key waits before it seals (see [`SealingKeys::set_activation_delay`]).
     activation_delay: std::sync::atomic::AtomicU64,
     /// Bumped by every local rotation, under the write lock (see [`SealingKeys::apply_changes`]).
-    generation: std::sync::atomic::AtomicU64,
+    generation: Generation,
 }
 
 impl std::fmt::Debug for SealingKeys {
@@ -94,7 +123,7 @@ impl SealingKeys {
             keys: RwLock::new(Vec::new()),
             store,
             activation_delay: std::sync::atomic::AtomicU64::new(0),
-            generation: std::sync::atomic::AtomicU64::new(0),
+            generation: Generation::default(),
         };
         if records.is_empty() {
             records.push(this.initial_record(now)?);
@@ -154,8 +183,7 @@ impl SealingKeys {
         if ids.is_empty() {
             return Ok(());
         }
-        for _ in 0..APPLY_TRIES {
-            let seen = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        let read = || {
             let mut fetched = Vec::new();
             for id in &ids {
                 let record = match self.store.get(Kind::SealingKey, id)? {
@@ -169,9 +197,12 @@ impl SealingKeys {
                 };
                 fetched.push((*id, record));
             }
+            Ok(fetched)
+        };
+        self.generation.read_then_install(read, |fetched, fresh| {
             let mut keys = self.keys.write().map_err(internal)?;
-            if self.generation.load(std::sync::atomic::Ordering::Acquire) != seen {
-                continue;
+            if !fresh() {
+                return Ok(false);
             }
             let mut next = keys.clone();
             for (id, record) in fetched {
@@ -179,15 +210,13 @@ impl SealingKeys {
                 next.extend(record);
             }
             Self::install(&mut keys, next);
-            return Ok(());
-        }
-        Err(keys_busy())
+            Ok(true)
+        })
     }
 
     /// Replaces every key with what the store holds (after the change feed lost entries).
     pub fn reload(&self) -> Result<(), CoreError> {
-        for _ in 0..APPLY_TRIES {
-            let seen = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        let read = || {
             let mut next = Vec::new();
             for (kind, _, json) in self.store.load()?.entities {
                 if kind == Kind::SealingKey {
@@ -196,13 +225,16 @@ impl SealingKeys {
                     next.push((record, Arc::new(key)));
                 }
             }
+            Ok(next)
+        };
+        self.generation.read_then_install(read, |next, fresh| {
             let mut keys = self.keys.write().map_err(internal)?;
-            if self.generation.load(std::sync::atomic::Ordering::Acquire) == seen {
-                Self::install(&mut keys, next);
-                return Ok(());
+            if !fresh() {
+                return Ok(false);
             }
-        }
-        Err(keys_busy())
+            Self::install(&mut keys, next);
+            Ok(true)
+        })
     }
 
     /// Sorts and installs `next`, unless it is empty (a node never stops sealing).
@@ -330,8 +362,7 @@ impl SealingKeys {
         }
         next.push((record, key));
         Self::install(&mut keys, next);
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.generation.bump();
         Ok(id)
     }
 
@@ -352,7 +383,7 @@ pub struct IssuerKeys {
     activation_delay: std::sync::atomic::AtomicU64,
     /// Bumped by every local change of the keys, under the write lock (see
     /// [`IssuerKeys::apply_changes`]).
-    generation: std::sync::atomic::AtomicU64,
+    generation: Generation,
 }
 
 /// One issuer key and the store key its record lives under (its kid, except for the first key
@@ -393,7 +424,7 @@ impl IssuerKeys {
             inner: RwLock::new(state),
             store,
             activation_delay: std::sync::atomic::AtomicU64::new(0),
-            generation: std::sync::atomic::AtomicU64::new(0),
+            generation: Generation::default(),
         })
     }
 
@@ -469,8 +500,7 @@ impl IssuerKeys {
         keys.retain(|e| e.store_key != entry.store_key);
         keys.push(entry);
         *s = Self::state(keys)?;
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.generation.bump();
         Ok(())
     }
 
@@ -506,8 +536,7 @@ impl IssuerKeys {
         if store_keys.is_empty() {
             return Ok(());
         }
-        for _ in 0..APPLY_TRIES {
-            let seen = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        let read = || {
             let mut fetched = Vec::new();
             for store_key in &store_keys {
                 let record = match self.store.get(Kind::IssuerKey, store_key)? {
@@ -520,9 +549,12 @@ impl IssuerKeys {
                 };
                 fetched.push((*store_key, record));
             }
+            Ok(fetched)
+        };
+        self.generation.read_then_install(read, |fetched, fresh| {
             let mut s = self.inner.write().map_err(internal)?;
-            if self.generation.load(std::sync::atomic::Ordering::Acquire) != seen {
-                continue;
+            if !fresh() {
+                return Ok(false);
             }
             let mut keys = s.keys.clone();
             for (store_key, fetched) in fetched {
@@ -541,23 +573,23 @@ impl IssuerKeys {
                 keys.push(entry);
             }
             *s = Self::state(keys)?;
-            return Ok(());
-        }
-        Err(keys_busy())
+            Ok(true)
+        })
     }
 
     /// Replaces every key with what the store holds (after the change feed lost entries).
     pub fn reload(&self) -> Result<(), CoreError> {
-        for _ in 0..APPLY_TRIES {
-            let seen = self.generation.load(std::sync::atomic::Ordering::Acquire);
-            let keys = Self::stored(&*self.store)?;
-            let mut s = self.inner.write().map_err(internal)?;
-            if self.generation.load(std::sync::atomic::Ordering::Acquire) == seen {
+        self.generation.read_then_install(
+            || Self::stored(&*self.store),
+            |keys, fresh| {
+                let mut s = self.inner.write().map_err(internal)?;
+                if !fresh() {
+                    return Ok(false);
+                }
                 *s = Self::state(keys)?;
-                return Ok(());
-            }
-        }
-        Err(keys_busy())
+                Ok(true)
+            },
+        )
     }
 
     /// The current signing key.
@@ -689,8 +721,7 @@ impl IssuerKeys {
             }
         }
         *s = Self::state(kept)?;
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.generation.bump();
         Ok(kid)
     }
 }
