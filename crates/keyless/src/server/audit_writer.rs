@@ -1,8 +1,11 @@
 //! Group commit for audit records: handlers hand a record over and wait until it is committed;
 //! a writer thread commits everything that queued up meanwhile in a single transaction, so
-//! durability costs one commit per batch, not per request. On SQLite one writer does it all; on
-//! PostgreSQL two take turns gathering batches, so one batch is sent while the other waits for
-//! its commit.
+//! durability costs one commit per batch, not per request.
+//!
+//! One writer, on either store: the records that arrive while a commit is under way make the
+//! next batch. On PostgreSQL a second writer taking turns was tried: each commit then carried
+//! half as many records, and the database's cost per commit (a WAL flush, a round trip) made
+//! every request dearer (BENCHMARKS.md, "Session E").
 //!
 //! # The spool (nodes on PostgreSQL)
 //!
@@ -117,8 +120,8 @@ pub struct AuditWriter {
     waiting: Gauge,
     /// Calls begun and not yet handed over their record (see [`AuditWriter::begin`]).
     computing: Arc<AtomicUsize>,
-    /// The writer threads, woken when the last call being computed hands over its record.
-    threads: Arc<[std::thread::Thread]>,
+    /// The writer thread, woken when the last call being computed hands over its record.
+    writer: Option<std::thread::Thread>,
 }
 
 /// A call that will hand over an audit record (or end without one). While any exists, a busy
@@ -126,16 +129,15 @@ pub struct AuditWriter {
 #[must_use = "a call counts as being computed until this is dropped or handed to `append`"]
 pub struct Computing {
     computing: Arc<AtomicUsize>,
-    threads: Arc<[std::thread::Thread]>,
+    writer: Option<std::thread::Thread>,
 }
 
 impl Drop for Computing {
     fn drop(&mut self) {
-        if self.computing.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // Only the writer gathering a batch is parked; waking the other costs nothing.
-            for t in self.threads.iter() {
-                t.unpark();
-            }
+        if self.computing.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Some(writer) = &self.writer
+        {
+            writer.unpark();
         }
     }
 }
@@ -329,37 +331,24 @@ impl AuditWriter {
     }
 
     fn start_on(target: Target, sink: Option<JsonLines>, waiting: Gauge) -> Self {
-        // PostgreSQL answers a commit after a network round trip and its own WAL flush, a
-        // millisecond or more during which every request of a busy node may be waiting on
-        // it: a second writer gathers and sends the next batch meanwhile (on another of the
-        // store's connections). SQLite commits one at a time, so one writer is enough there.
-        let writers = match target {
-            Target::Store(_) => 1,
-            Target::Spooled(_) => 2,
-        };
         let (tx, rx) = mpsc::channel::<(AuditRow, Ack)>(8192);
-        // Held while gathering a batch, released while committing it.
-        let rx = Arc::new(Mutex::new(rx));
-        let target = Arc::new(target);
-        let sink = Arc::new(Mutex::new(sink));
         let computing = Arc::new(AtomicUsize::new(0));
-        let mut threads = Vec::new();
-        for i in 0..writers {
-            let (rx, target, sink, seen) =
-                (rx.clone(), target.clone(), sink.clone(), computing.clone());
-            match std::thread::Builder::new()
-                .name(format!("keyless-audit-{i}"))
-                .spawn(move || write_batches(&rx, &target, &sink, &seen))
-            {
-                Ok(h) => threads.push(h.thread().clone()),
-                Err(e) => tracing::error!(error = %e, "cannot start an audit writer thread"),
+        let seen = computing.clone();
+        let writer = match std::thread::Builder::new()
+            .name("keyless-audit".into())
+            .spawn(move || write_batches(rx, &target, sink, &seen))
+        {
+            Ok(h) => Some(h.thread().clone()),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the audit writer thread");
+                None
             }
-        }
+        };
         Self {
             tx,
             waiting,
             computing,
-            threads: threads.into(),
+            writer,
         }
     }
 
@@ -369,7 +358,7 @@ impl AuditWriter {
         self.computing.fetch_add(1, Ordering::AcqRel);
         Computing {
             computing: self.computing.clone(),
-            threads: self.threads.clone(),
+            writer: self.writer.clone(),
         }
     }
 
@@ -393,32 +382,22 @@ impl AuditWriter {
     }
 }
 
-/// One writer thread: gathers a batch (holding `rx`, so writers take turns), commits it, and
-/// acknowledges every record in it, until the channel closes.
+/// The writer thread: gathers a batch, commits it, and acknowledges every record in it, until
+/// the channel closes.
 fn write_batches(
-    rx: &Mutex<mpsc::Receiver<(AuditRow, Ack)>>,
+    mut rx: mpsc::Receiver<(AuditRow, Ack)>,
     target: &Target,
-    sink: &Mutex<Option<JsonLines>>,
+    mut sink: Option<JsonLines>,
     computing: &AtomicUsize,
 ) {
-    loop {
-        let batch = {
-            let Ok(mut rx) = rx.lock() else {
-                return;
-            };
-            let Some(first) = rx.blocking_recv() else {
-                return;
-            };
-            let since = std::time::Instant::now();
-            let mut batch = vec![first];
-            drain(&mut rx, &mut batch);
-            linger(&mut rx, &mut batch, since, computing);
-            batch
-        };
+    while let Some(first) = rx.blocking_recv() {
+        let since = std::time::Instant::now();
+        let mut batch = vec![first];
+        drain(&mut rx, &mut batch);
+        linger(&mut rx, &mut batch, since, computing);
         let (rows, acks): (Vec<AuditRow>, Vec<Ack>) = batch.into_iter().unzip();
         let result = target.commit(&rows);
         if result.is_ok()
-            && let Ok(mut sink) = sink.lock()
             && let Some(sink) = sink.as_mut()
         {
             write_lines(sink, &rows);
