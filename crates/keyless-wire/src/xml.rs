@@ -113,12 +113,17 @@ fn push_name(buf: &mut String, name: &str) {
 /// return; U+FFFE, U+FFFF) become U+FFFD so the document stays well-formed.
 pub fn escape_text_into(buf: &mut String, text: &str) {
     let bytes = text.as_bytes();
-    // Runs that need no escaping (all of a session token) are copied whole. Every byte that
-    // starts an escape is ASCII or the lead byte of U+FFFE/U+FFFF, so `start` and `i` are
-    // always char boundaries.
+    // Runs that need no escaping (all of a session token) are copied whole; the scan for the
+    // next byte that may need it is one table lookup per byte. Every such byte is ASCII or the
+    // lead byte of U+FFFE/U+FFFF, so `start` and `i` are always char boundaries.
     let mut start = 0;
-    let mut iter = bytes.iter().enumerate();
-    while let Some((i, &b)) = iter.next() {
+    let mut i = 0;
+    while let Some(skip) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| may_escape(b)))
+    {
+        i += skip;
+        let b = bytes.get(i).copied().unwrap_or_default();
         let (replacement, len) = match b {
             b'&' => ("&amp;", 1),
             b'<' => ("&lt;", 1),
@@ -126,19 +131,36 @@ pub fn escape_text_into(buf: &mut String, text: &str) {
             b'"' => ("&quot;", 1),
             b'\'' => ("&apos;", 1),
             b'\r' => ("&#xD;", 1),
-            b'\t' | b'\n' => continue,
-            0..=0x1f => ("\u{FFFD}", 1),
-            0xEF if matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => {
-                iter.nth(1);
-                ("\u{FFFD}", 3)
+            0xEF if matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => ("\u{FFFD}", 3),
+            0xEF => {
+                i += 1;
+                continue;
             }
-            _ => continue,
+            _ => ("\u{FFFD}", 1),
         };
         buf.push_str(text.get(start..i).unwrap_or_default());
         buf.push_str(replacement);
-        start = i + len;
+        i += len;
+        start = i;
     }
     buf.push_str(text.get(start..).unwrap_or_default());
+}
+
+/// Whether [`escape_text_into`] must look at byte `b`: markup, carriage return, C0 controls
+/// other than tab and newline, and 0xEF (which starts U+FFFE and U+FFFF, among others). Below
+/// 64 it is one bit of a mask, so the scan costs a shift and a test per byte.
+fn may_escape(b: u8) -> bool {
+    const LOW: u64 = (0xFFFF_FFFF & !(1 << b'\t') & !(1 << b'\n'))
+        | 1 << b'&'
+        | 1 << b'<'
+        | 1 << b'>'
+        | 1 << b'"'
+        | 1 << b'\'';
+    if b < 64 {
+        (LOW >> b) & 1 == 1
+    } else {
+        b == 0xEF
+    }
 }
 
 /// Escapes text content into a new string (see [`escape_text_into`]).
