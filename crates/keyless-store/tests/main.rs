@@ -10,14 +10,13 @@
 )]
 
 mod postgres {
-    use std::io::{Read, Write};
-    use std::net::{Shutdown, TcpListener, TcpStream};
-    use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Barrier, Mutex};
     use std::time::{Duration, Instant};
 
     use keyless_core::store::{AuditFilter, AuditRow, Kind, Store, StoreError};
-    use keyless_store::testing::{TestSchema, URL_VAR};
+    use keyless_store::testing::{Proxy, ProxyMode, TestSchema, URL_VAR};
     use keyless_store::{PgOptions, PgStore};
 
     fn schema() -> Option<TestSchema> {
@@ -655,112 +654,8 @@ mod postgres {
         }
     }
 
-    /// A TCP proxy in front of the server that can cut every connection, or stall them.
-    struct Proxy {
-        port: u16,
-        state: Arc<ProxyState>,
-    }
-
-    struct ProxyState {
-        /// 0 forward, 1 refuse (and cut), 2 stall.
-        mode: AtomicU8,
-        stop: AtomicBool,
-        conns: Mutex<Vec<TcpStream>>,
-    }
-
-    impl Proxy {
-        fn start(upstream: (String, u16)) -> Proxy {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.set_nonblocking(true).unwrap();
-            let port = listener.local_addr().unwrap().port();
-            let state = Arc::new(ProxyState {
-                mode: AtomicU8::new(0),
-                stop: AtomicBool::new(false),
-                conns: Mutex::new(Vec::new()),
-            });
-            let st = state.clone();
-            std::thread::spawn(move || {
-                while !st.stop.load(Ordering::SeqCst) {
-                    let Ok((client, _)) = listener.accept() else {
-                        std::thread::sleep(Duration::from_millis(5));
-                        continue;
-                    };
-                    if st.mode.load(Ordering::SeqCst) == 1 {
-                        drop(client);
-                        continue;
-                    }
-                    let _ = client.set_nonblocking(false);
-                    let Ok(server) = TcpStream::connect((upstream.0.as_str(), upstream.1)) else {
-                        continue;
-                    };
-                    {
-                        let mut conns = st.conns.lock().unwrap();
-                        conns.push(client.try_clone().unwrap());
-                        conns.push(server.try_clone().unwrap());
-                    }
-                    for (from, to) in [
-                        (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                        (server, client),
-                    ] {
-                        let st = st.clone();
-                        std::thread::spawn(move || pump(from, to, &st));
-                    }
-                }
-            });
-            Proxy { port, state }
-        }
-
-        fn set(&self, mode: u8) {
-            self.state.mode.store(mode, Ordering::SeqCst);
-            if mode == 1 {
-                for c in self.state.conns.lock().unwrap().drain(..) {
-                    let _ = c.shutdown(Shutdown::Both);
-                }
-            }
-        }
-    }
-
-    impl Drop for Proxy {
-        fn drop(&mut self) {
-            self.state.stop.store(true, Ordering::SeqCst);
-            self.set(1);
-        }
-    }
-
-    fn pump(mut from: TcpStream, mut to: TcpStream, st: &ProxyState) {
-        let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
-        let mut buf = [0u8; 16384];
-        loop {
-            if st.stop.load(Ordering::SeqCst) {
-                break;
-            }
-            let n = match from.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    continue;
-                }
-                Err(_) => break,
-            };
-            // Stalled: hold the bytes, as a server that stopped answering would.
-            while st.mode.load(Ordering::SeqCst) == 2 && !st.stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if st.mode.load(Ordering::SeqCst) == 1 || to.write_all(&buf[..n]).is_err() {
-                break;
-            }
-        }
-        let _ = from.shutdown(Shutdown::Both);
-        let _ = to.shutdown(Shutdown::Both);
-    }
-
     fn via_proxy(schema: &TestSchema, connect: u64, statement: u64) -> (Proxy, PgStore) {
-        let proxy = Proxy::start(schema.host_port().expect("a TCP server URL"));
+        let proxy = Proxy::start(schema.host_port().expect("a TCP server URL")).unwrap();
         let url = schema.via("127.0.0.1", proxy.port).unwrap();
         let store = PgStore::open(
             &url,
@@ -782,17 +677,17 @@ mod postgres {
 
         // A restart while the store is idle: its open connections are dead, and the next call
         // still succeeds (dead connections are noticed and replaced, once, before any effect).
-        proxy.set(1);
-        proxy.set(0);
+        proxy.set(ProxyMode::Refuse);
+        proxy.set(ProxyMode::Forward);
         store.put(Kind::Role, "before", "{\"v\":2}").unwrap();
-        proxy.set(1);
-        proxy.set(0);
+        proxy.set(ProxyMode::Refuse);
+        proxy.set(ProxyMode::Forward);
         store.append_audit(&[audit(1, "before")]).unwrap();
-        proxy.set(1);
-        proxy.set(0);
+        proxy.set(ProxyMode::Refuse);
+        proxy.set(ProxyMode::Forward);
         assert_eq!(store.load().unwrap().entities.len(), 1);
 
-        proxy.set(1);
+        proxy.set(ProxyMode::Refuse);
         let started = Instant::now();
         assert_unavailable(store.put(Kind::Role, "during", "{}"));
         assert_unavailable(store.append_audit(&[audit(2, "during")]));
@@ -804,7 +699,7 @@ mod postgres {
         );
         assert_unavailable(store.ping());
 
-        proxy.set(0);
+        proxy.set(ProxyMode::Forward);
         // The very first call after the database returns succeeds: the store reconnects itself.
         store.put(Kind::Role, "after", "{}").unwrap();
         store.append_audit(&[audit(3, "after")]).unwrap();
@@ -831,12 +726,12 @@ mod postgres {
         let Some(schema) = schema() else { return };
         let (proxy, store) = via_proxy(&schema, 800, 800);
         store.put(Kind::Role, "before", "{}").unwrap();
-        proxy.set(2);
+        proxy.set(ProxyMode::Stall);
         let started = Instant::now();
         assert_unavailable(store.load());
         let took = started.elapsed();
         assert!(took < Duration::from_millis(2500), "{took:?}");
-        proxy.set(0);
+        proxy.set(ProxyMode::Forward);
         let mut ok = false;
         for _ in 0..3 {
             if store.load().is_ok() {

@@ -17,8 +17,6 @@
 
 #[path = "serve/harness.rs"]
 mod harness;
-#[path = "serve/pgproxy.rs"]
-mod pgproxy;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -26,7 +24,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_sts::operation::RequestId as _;
 use harness::*;
 use keyless_core::Store as _;
-use pgproxy::{Mode, Proxy};
+use keyless_store::testing::{Proxy, ProxyMode};
 
 /// Status of `GET url`, with a generous client timeout (the server bounds `/ready` itself).
 async fn status(url: &str) -> u16 {
@@ -122,9 +120,10 @@ async fn database_slow_down_and_back() {
     schema
         .scalar(&format!("CREATE SCHEMA \"{}\"", schema.name()))
         .unwrap();
-    let upstream = schema.host_port().expect("a TCP server URL");
-    let proxy = Proxy::start(upstream.clone());
-    let url = pgproxy::url_via(schema.url(), &upstream, proxy.port, schema.name());
+    let proxy = Proxy::start(schema.host_port().expect("a TCP server URL")).unwrap();
+    let url = schema
+        .url_via(proxy.port)
+        .expect("the test URL names host:port");
     let dir = tempfile::tempdir().unwrap();
     let node = Server::start_with(
         dir.path(),
@@ -150,7 +149,7 @@ async fn database_slow_down_and_back() {
 
     // Stalled: the first batch waits for PostgreSQL at most 2 s (plus a grace) and is spooled;
     // later ones go straight to the spool behind it.
-    proxy.set(Mode::Stall);
+    proxy.set(ProxyMode::Stall);
     // An IAM write waits for the stalled database (until the connection is cut below); the
     // node's readers do not wait for it.
     let stalled_write = {
@@ -180,7 +179,7 @@ async fn database_slow_down_and_back() {
     assert_eq!(ready, 503);
 
     // Down: connections cut and refused.
-    proxy.set(Mode::Refuse);
+    proxy.set(ProxyMode::Refuse);
     let (r, took) = stalled_write.await.unwrap();
     let (code, _) = r.expect_err("an IAM write during the stall");
     assert_eq!(code, "ServiceUnavailable");
@@ -236,7 +235,7 @@ async fn database_slow_down_and_back() {
 
     // Back: ready again by itself, IAM writes work (the refused one was not half-made), and
     // every acknowledged record reaches PostgreSQL exactly once.
-    proxy.set(Mode::Forward);
+    proxy.set(ProxyMode::Forward);
     let back = Instant::now();
     while status(&format!("{}/ready", node.url)).await != 200 {
         assert!(
@@ -325,9 +324,10 @@ async fn a_spool_left_by_a_killed_node_reaches_the_database_at_restart() {
     schema
         .scalar(&format!("CREATE SCHEMA \"{}\"", schema.name()))
         .unwrap();
-    let upstream = schema.host_port().expect("a TCP server URL");
-    let proxy = Proxy::start(upstream.clone());
-    let url = pgproxy::url_via(schema.url(), &upstream, proxy.port, schema.name());
+    let proxy = Proxy::start(schema.host_port().expect("a TCP server URL")).unwrap();
+    let url = schema
+        .url_via(proxy.port)
+        .expect("the test URL names host:port");
     let dir = tempfile::tempdir().unwrap();
     let args = ["--database", url.as_str(), "--sync-interval", "200ms"];
     let mut node = Server::start_with(dir.path(), &args);
@@ -337,7 +337,7 @@ async fn a_spool_left_by_a_killed_node_reaches_the_database_at_restart() {
     let quick = Duration::from_secs(2);
     let creds = assume_ok(&node, &role_arn, "warm", &token, quick, &mut acked).await;
 
-    proxy.set(Mode::Refuse);
+    proxy.set(ProxyMode::Refuse);
     for i in 0..5 {
         assume_ok(
             &node,
@@ -358,7 +358,7 @@ async fn a_spool_left_by_a_killed_node_reaches_the_database_at_restart() {
         .unwrap();
     assert!(left >= 10, "{left} records in the spool of the killed node");
 
-    proxy.set(Mode::Forward);
+    proxy.set(ProxyMode::Forward);
     let node = Server::start_with(dir.path(), &args);
     let store = schema.open().unwrap();
     let started = Instant::now();
