@@ -19,9 +19,8 @@ use keyless_core::store::{
     StoreError,
 };
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
 /// Schema migrations, applied in order inside one transaction that holds an advisory lock; the
@@ -475,9 +474,9 @@ struct Stmts {
     load: Statement,
     put: Statement,
     delete: Statement,
-    /// Plain copy of a batch: the common case, no record of it stored yet.
+    /// Plain insert of a batch: the common case, no record of it stored yet.
     append: Statement,
-    /// An insert skipping records already stored (by `requestID`): for a batch whose plain copy
+    /// The same, skipping records already stored (by `requestID`): for a batch whose plain insert
     /// hit one.
     append_once: Statement,
     put_if_absent: Statement,
@@ -663,8 +662,11 @@ async fn connect(shared: &Shared) -> Result<Conn, StoreError> {
     Ok(conn)
 }
 
-/// The audit columns a node writes (`id` is generated).
+/// The audit columns a node writes (`id` is generated), and the rows of a batch for them: one
+/// array per column, so a batch of any size is one prepared statement.
 const AUDIT_COLUMNS: &str = "time, session_name, subject, denied, record, request_id";
+const AUDIT_ROWS: &str = "SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], \
+                          $4::BOOLEAN[], $5::TEXT[], $6::TEXT[])";
 
 async fn prepare(client: &Client) -> Result<Stmts, tokio_postgres::Error> {
     Ok(Stmts {
@@ -681,14 +683,11 @@ async fn prepare(client: &Client) -> Result<Stmts, tokio_postgres::Error> {
             .prepare("DELETE FROM entities WHERE kind = $1 AND key = $2")
             .await?,
         append: client
-            .prepare(&format!(
-                "COPY audit ({AUDIT_COLUMNS}) FROM STDIN (FORMAT binary)"
-            ))
+            .prepare(&format!("INSERT INTO audit ({AUDIT_COLUMNS}) {AUDIT_ROWS}"))
             .await?,
         append_once: client
             .prepare(&format!(
-                "INSERT INTO audit ({AUDIT_COLUMNS})
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[], $5::TEXT[], $6::TEXT[])
+                "INSERT INTO audit ({AUDIT_COLUMNS}) {AUDIT_ROWS}
                  ON CONFLICT (request_id) DO NOTHING"
             ))
             .await?,
@@ -809,7 +808,7 @@ async fn execute(shared: &Shared, conn: &mut Conn, op: &Op) -> Result<Reply, Fai
         Op::ChangesSince(since) => changes_since(client, stmts, *since).await,
         Op::Append(rows) => {
             // INVARIANT: a record is stored at most once per `requestID`; the unique index
-            // guarantees it either way. The batch is first copied in plainly, and redone with
+            // guarantees it either way. The batch is first inserted plainly, and redone with
             // `ON CONFLICT DO NOTHING` only when it meets a stored record (rare: a batch moved
             // again from the spool), since that clause costs PostgreSQL about as much per row as
             // the insert itself (it probes the index, inserts speculatively, then confirms).
@@ -822,10 +821,10 @@ async fn execute(shared: &Shared, conn: &mut Conn, op: &Op) -> Result<Reply, Fai
                 maybe_applied: error.as_db_error().is_none(),
                 error,
             };
-            match copy_audit(client, &stmts.append, rows).await {
+            match insert_audit(client, &stmts.append, rows).await {
                 Ok(()) => {}
                 Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                    insert_audit_once(client, &stmts.append_once, rows)
+                    insert_audit(client, &stmts.append_once, rows)
                         .await
                         .map_err(unknown_if_lost)?;
                 }
@@ -837,44 +836,11 @@ async fn execute(shared: &Shared, conn: &mut Conn, op: &Op) -> Result<Reply, Fai
     }
 }
 
-/// The types of [`AUDIT_COLUMNS`], for the binary copy.
-const AUDIT_TYPES: [Type; 6] = [
-    Type::INT8,
-    Type::TEXT,
-    Type::TEXT,
-    Type::BOOL,
-    Type::TEXT,
-    Type::TEXT,
-];
-
-/// Copies a batch in with `COPY … FROM STDIN (FORMAT binary)`. Per row it costs PostgreSQL
-/// much less than an `INSERT` of the same rows: no plan, no array to take apart, and the heap
-/// takes the rows a page at a time (one WAL record per page instead of one per row), which
-/// outweighs the extra round trip COPY needs before the data. PostgreSQL reports an error
-/// (such as a unique violation) when the copy finishes and stores none of the rows.
-async fn copy_audit(
-    client: &Client,
-    copy: &Statement,
-    rows: &[AuditRow],
-) -> Result<(), tokio_postgres::Error> {
-    let sink = client.copy_in(copy).await?;
-    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &AUDIT_TYPES));
-    for r in rows {
-        let time = i64::try_from(r.time).unwrap_or(i64::MAX);
-        let session = r.session_name.as_deref().map(no_nul);
-        let subject = r.subject.as_deref().map(no_nul);
-        let record = no_nul(&r.record);
-        let request_id = crate::spool::request_id(&r.record);
-        writer
-            .as_mut()
-            .write(&[&time, &session, &subject, &r.denied, &record, &request_id])
-            .await?;
-    }
-    writer.finish().await.map(|_| ())
-}
-
-/// Inserts a batch, skipping the records already stored (by `requestID`).
-async fn insert_audit_once(
+/// Inserts a batch with `insert` ([`Stmts::append`] or [`Stmts::append_once`]).
+///
+/// A binary `COPY` of the batch was measured against this (BENCHMARKS.md, "Session E"):
+/// PostgreSQL's CPU per record came out the same, and `COPY` takes a second round trip.
+async fn insert_audit(
     client: &Client,
     insert: &Statement,
     rows: &[AuditRow],

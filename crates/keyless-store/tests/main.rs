@@ -599,7 +599,7 @@ mod postgres {
         check_filters(&store, &rows);
     }
 
-    /// The plain copy tried first fails on a record already stored; the batch is then redone
+    /// The plain insert tried first fails on a record already stored; the batch is then redone
     /// with `ON CONFLICT DO NOTHING`, in one transaction, keeping the batch's new records.
     #[test]
     fn a_batch_repeating_stored_records_adds_only_the_new_ones() {
@@ -830,20 +830,33 @@ mod postgres {
     }
 
     /// CloudTrail-sized records (1.5 KB, UUID-form request ids), a session name per four and 97
-    /// subjects, as AssumeRoleWithWebIdentity writes them.
-    fn cloudtrail_rows(from: u64, n: u64) -> Vec<AuditRow> {
+    /// subjects, as AssumeRoleWithWebIdentity writes them. Request ids are random (version 4, as
+    /// nodes sent them before) or `time_ordered` (version 7, as they send them now).
+    fn cloudtrail_rows(from: u64, n: u64, time_ordered: bool) -> Vec<AuditRow> {
         let filler = "x".repeat(1350);
         (from..from + n)
             .map(|i| {
                 let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                let id = format!(
-                    "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
-                    h >> 32,
-                    (h >> 16) & 0xffff,
-                    h & 0xfff,
-                    (h >> 20) & 0xfff,
-                    i
-                );
+                let id = if time_ordered {
+                    let ms = 1_796_299_547_000 + i / 10;
+                    format!(
+                        "{:08x}-{:04x}-7{:03x}-a{:03x}-{:012x}",
+                        ms >> 16,
+                        ms & 0xffff,
+                        h & 0xfff,
+                        (h >> 20) & 0xfff,
+                        h >> 16
+                    )
+                } else {
+                    format!(
+                        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+                        h >> 32,
+                        (h >> 16) & 0xffff,
+                        h & 0xfff,
+                        (h >> 20) & 0xfff,
+                        i
+                    )
+                };
                 AuditRow {
                     time: 1_796_299_547 + i / 10_000,
                     session_name: Some(format!("gha-{}", 7_000_000_000 + i / 4)),
@@ -855,11 +868,68 @@ mod postgres {
             .collect()
     }
 
-    /// PostgreSQL's CPU per audit record through the real client, before and after migration 4:
-    /// the version-3 schema with `ON CONFLICT (request_id) DO NOTHING` (what the previous version
-    /// sent, in BEGIN … COMMIT) against the store as it is now, batches of 32 (or `BATCH`) into
-    /// empty tables, interleaved. Counts every PostgreSQL process, so run it on an otherwise idle
-    /// server: `cargo test -p keyless-store --test main -- --ignored --nocapture audit_row_cost`.
+    /// Inserts `rows` in batches of `size` with `sql` (an `INSERT … SELECT * FROM UNNEST(…)`),
+    /// the way earlier versions of the store did: in `BEGIN` … `COMMIT` when `in_transaction`,
+    /// else as one statement per batch.
+    fn insert_as_before(
+        schema: &TestSchema,
+        rows: &[AuditRow],
+        size: usize,
+        sql: &str,
+        in_transaction: bool,
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (mut client, connection) =
+                tokio_postgres::connect(schema.url(), tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+            let driver = tokio::spawn(connection);
+            client
+                .batch_execute(&format!("SET search_path TO \"{}\"", schema.name()))
+                .await
+                .unwrap();
+            let stmt = client.prepare(sql).await.unwrap();
+            for batch in rows.chunks(size) {
+                let times: Vec<i64> = batch.iter().map(|r| r.time as i64).collect();
+                let sessions: Vec<Option<&str>> =
+                    batch.iter().map(|r| r.session_name.as_deref()).collect();
+                let subjects: Vec<Option<&str>> =
+                    batch.iter().map(|r| r.subject.as_deref()).collect();
+                let denied: Vec<bool> = batch.iter().map(|r| r.denied).collect();
+                let records: Vec<&str> = batch.iter().map(|r| r.record.as_str()).collect();
+                let ids: Vec<Option<&str>> = batch
+                    .iter()
+                    .map(|r| keyless_store::spool::request_id(&r.record))
+                    .collect();
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+                    [&times, &sessions, &subjects, &denied, &records, &ids];
+                if in_transaction {
+                    let tx = client.transaction().await.unwrap();
+                    tx.execute(&stmt, &params).await.unwrap();
+                    tx.commit().await.unwrap();
+                } else {
+                    client.execute(&stmt, &params).await.unwrap();
+                }
+            }
+            drop(client);
+            let _ = driver.await;
+        });
+    }
+
+    /// PostgreSQL's CPU per audit record through the real client, three ways, interleaved, in
+    /// batches of 32 (or `BATCH`) into empty tables:
+    /// - v3: the version-3 schema, random (version 4) request ids, `INSERT … ON CONFLICT
+    ///   (request_id) DO NOTHING` in `BEGIN` … `COMMIT`;
+    /// - v4: migration 4's schema, random request ids, a plain `INSERT` sent as one statement;
+    /// - now: the store as it is (migration 5's schema, the same plain `INSERT`), time-ordered
+    ///   (version 7) request ids.
+    ///
+    /// Counts every PostgreSQL process, so run it on an otherwise idle server:
+    /// `cargo test -p keyless-store --test main -- --ignored --nocapture audit_row_cost`.
     #[test]
     #[ignore = "measurement"]
     fn audit_row_cost() {
@@ -869,80 +939,49 @@ mod postgres {
             .ok()
             .and_then(|b| b.parse().ok())
             .unwrap_or(32);
+        let insert = "INSERT INTO audit (time, session_name, subject, denied, record, request_id)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[],
+                                  $5::TEXT[], $6::TEXT[])";
+        let per_record = |ns: u64| ns as f64 / n as f64 / 1000.0;
         for round in 0..2u64 {
-            let Some(old) = schema() else { return };
-            old.scalar(&format!(
+            let base = round * 10_000_000;
+
+            let Some(v3) = schema() else { return };
+            v3.scalar(&format!(
                 "CREATE SCHEMA \"{0}\"; SET search_path TO \"{0}\"; {SCHEMA_V3}",
-                old.name()
+                v3.name()
             ))
             .unwrap();
-            let url = old.url().to_owned();
-            let name = old.name().to_owned();
-            let rows = cloudtrail_rows(round * 1_000_000, n);
+            let rows = cloudtrail_rows(base, n, false);
             let before = postgres_cpu_ns();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .unwrap();
-                let driver = tokio::spawn(connection);
-                client
-                    .batch_execute(&format!("SET search_path TO \"{name}\""))
-                    .await
-                    .unwrap();
-                let stmt = client
-                    .prepare(
-                        "INSERT INTO audit (time, session_name, subject, denied, record, request_id)
-                         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BOOLEAN[],
-                                              $5::TEXT[], $6::TEXT[])
-                         ON CONFLICT (request_id) DO NOTHING",
-                    )
-                    .await
-                    .unwrap();
-                for batch in rows.chunks(size) {
-                    let times: Vec<i64> = batch.iter().map(|r| r.time as i64).collect();
-                    let sessions: Vec<Option<&str>> =
-                        batch.iter().map(|r| r.session_name.as_deref()).collect();
-                    let subjects: Vec<Option<&str>> =
-                        batch.iter().map(|r| r.subject.as_deref()).collect();
-                    let denied: Vec<bool> = batch.iter().map(|r| r.denied).collect();
-                    let records: Vec<&str> = batch.iter().map(|r| r.record.as_str()).collect();
-                    let ids: Vec<Option<&str>> = batch
-                        .iter()
-                        .map(|r| keyless_store::spool::request_id(&r.record))
-                        .collect();
-                    let tx = client.transaction().await.unwrap();
-                    tx.execute(
-                        &stmt,
-                        &[&times, &sessions, &subjects, &denied, &records, &ids],
-                    )
-                    .await
-                    .unwrap();
-                    tx.commit().await.unwrap();
-                }
-                drop(client);
-                let _ = driver.await;
-            });
-            let old_ns = postgres_cpu_ns() - before;
-            assert_eq!(old.scalar("SELECT count(*) FROM audit").unwrap(), n as i64);
+            let on_conflict = format!("{insert} ON CONFLICT (request_id) DO NOTHING");
+            insert_as_before(&v3, &rows, size, &on_conflict, true);
+            let v3_ns = postgres_cpu_ns() - before;
+            assert_eq!(v3.scalar("SELECT count(*) FROM audit").unwrap(), n as i64);
 
-            let Some(new) = schema() else { return };
-            let store = new.open().unwrap();
-            let rows = cloudtrail_rows(round * 1_000_000 + 500_000, n);
+            let Some(v4) = schema() else { return };
+            drop(v4.open().unwrap());
+            let rows = cloudtrail_rows(base + 1_000_000, n, false);
+            let before = postgres_cpu_ns();
+            insert_as_before(&v4, &rows, size, insert, false);
+            let v4_ns = postgres_cpu_ns() - before;
+            assert_eq!(v4.scalar("SELECT count(*) FROM audit").unwrap(), n as i64);
+
+            let Some(now) = schema() else { return };
+            let store = now.open().unwrap();
+            let rows = cloudtrail_rows(base + 2_000_000, n, true);
             let before = postgres_cpu_ns();
             for batch in rows.chunks(size) {
                 store.append_audit(batch).unwrap();
             }
-            let new_ns = postgres_cpu_ns() - before;
-            assert_eq!(new.scalar("SELECT count(*) FROM audit").unwrap(), n as i64);
+            let now_ns = postgres_cpu_ns() - before;
+            assert_eq!(now.scalar("SELECT count(*) FROM audit").unwrap(), n as i64);
             eprintln!(
-                "round {round}, batches of {size}: PostgreSQL CPU per record: version-3 schema \
-                 with ON CONFLICT {:.1} µs, now {:.1} µs",
-                old_ns as f64 / n as f64 / 1000.0,
-                new_ns as f64 / n as f64 / 1000.0
+                "round {round}, batches of {size}: PostgreSQL CPU per record: v3 {:.1} µs, \
+                 v4 {:.1} µs, now {:.1} µs",
+                per_record(v3_ns),
+                per_record(v4_ns),
+                per_record(now_ns)
             );
         }
     }
