@@ -3,9 +3,9 @@
 //! durability costs one commit per batch, not per request.
 //!
 //! One writer, on either store: the records that arrive while a commit is under way make the
-//! next batch. On PostgreSQL a second writer taking turns was tried: each commit then carried
-//! half as many records, and the database's cost per commit (a WAL flush, a round trip) made
-//! every request dearer (BENCHMARKS.md, "Session E").
+//! next batch, and batches are committed (and written as JSON lines) in order. On PostgreSQL two
+//! writers taking turns, so that one batch is sent while the other waits for its commit, gained
+//! nothing measurable (BENCHMARKS.md, "Session E").
 //!
 //! # The spool (nodes on PostgreSQL)
 //!
