@@ -114,7 +114,7 @@ fn push_name(buf: &mut String, name: &str) {
 pub fn escape_text_into(buf: &mut String, text: &str) {
     let bytes = text.as_bytes();
     // Runs that need no escaping (all of a session token) are copied whole; the scan for the
-    // next byte that may need it is one table lookup per byte. Every such byte is ASCII or the
+    // next byte that may need it is one bit test per byte. Every such byte is ASCII or the
     // lead byte of U+FFFE/U+FFFF, so `start` and `i` are always char boundaries.
     let mut start = 0;
     let mut i = 0;
