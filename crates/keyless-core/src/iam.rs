@@ -493,10 +493,10 @@ impl Iam {
     /// DeleteOpenIDConnectProvider.
     pub fn delete_provider(&self, account: &str, arn: &str) -> Result<(), CoreError> {
         let state = self.write()?;
-        if !state
+        if state
             .providers
             .get(arn)
-            .is_some_and(|p| p.account == account)
+            .is_none_or(|p| p.account != account)
         {
             return Err(no_provider(arn));
         }
@@ -584,16 +584,16 @@ impl Iam {
         check_path(&path, "path")?;
         let max = input.max_session_duration.unwrap_or(3600);
         check_max_session(max)?;
-        if let Some(d) = &input.description {
-            if d.chars().count() > 1000 {
-                return Err(CoreError::Validation(keyless_wire::validation_message(&[
-                    (
-                        d.clone(),
-                        "description".into(),
-                        "Member must have length less than or equal to 1000".into(),
-                    ),
-                ])));
-            }
+        if let Some(d) = &input.description
+            && d.chars().count() > 1000
+        {
+            return Err(CoreError::Validation(keyless_wire::validation_message(&[
+                (
+                    d.clone(),
+                    "description".into(),
+                    "Member must have length less than or equal to 1000".into(),
+                ),
+            ])));
         }
         check_tags(&input.tags)?;
         let trust = check_trust_policy(&input.trust_policy)?;
@@ -1062,10 +1062,10 @@ impl Iam {
     /// DeletePolicy.
     pub fn delete_policy(&self, account: &str, arn: &str) -> Result<(), CoreError> {
         let state = self.write()?;
-        if !state
+        if state
             .policies
             .get(arn)
-            .is_some_and(|p| p.policy.account == account)
+            .is_none_or(|p| p.policy.account != account)
         {
             return Err(CoreError::NoSuchEntity(format!(
                 "Policy {arn} was not found."

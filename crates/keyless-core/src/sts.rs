@@ -977,8 +977,11 @@ fn claim_string(claims: &serde_json::Map<String, Value>, key: &str) -> Option<St
     }
 }
 
+/// Session tags (key, value) and the keys of the transitive ones.
+type SessionTags = (Vec<(String, String)>, Vec<String>);
+
 /// Session tags from the `https://aws.amazon.com/tags` claim.
-fn token_tags(token: &VerifiedToken) -> Result<(Vec<(String, String)>, Vec<String>), CoreError> {
+fn token_tags(token: &VerifiedToken) -> Result<SessionTags, CoreError> {
     let Some(claim) = token.claims.get(TAGS_CLAIM) else {
         return Ok((vec![], vec![]));
     };

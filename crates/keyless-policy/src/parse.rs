@@ -1106,6 +1106,15 @@ pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyErrors> {
     }
 }
 
+/// `a trust`, `an identity`: the article that reads right before a kind name.
+fn with_article(name: &str) -> String {
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {name}")
+    } else {
+        format!("a {name}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1181,14 +1190,5 @@ mod tests {
         assert!(check_principal(PrincipalKind::Aws, "12345678901").is_err());
         assert!(check_principal(PrincipalKind::Service, "ec2.*.com").is_err());
         assert!(check_principal(PrincipalKind::Federated, "*").is_ok());
-    }
-}
-
-/// `a trust`, `an identity`: the article that reads right before a kind name.
-fn with_article(name: &str) -> String {
-    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        format!("an {name}")
-    } else {
-        format!("a {name}")
     }
 }

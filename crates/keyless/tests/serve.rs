@@ -2,6 +2,13 @@
 //! `aws-sdk-sts` and `aws-sdk-iam` crates, raw HTTP for bad input, and `keyless audit`.
 
 #![allow(deprecated)] // PackedPolicySize is deprecated in the SDK model but still what STS returns.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 
 #[path = "serve/harness.rs"]
 mod harness;

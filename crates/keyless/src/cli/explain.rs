@@ -1,7 +1,7 @@
 //! `keyless explain`: evaluate one request against policy documents and print the decision with
 //! its trace.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use keyless_policy::{
@@ -56,7 +56,7 @@ struct Loaded {
     policy: Policy,
 }
 
-fn load(path: &PathBuf, kind: PolicyKind) -> anyhow::Result<Loaded> {
+fn load(path: &Path, kind: PolicyKind) -> anyhow::Result<Loaded> {
     let text = read_file(path)?;
     let name = path.display().to_string();
     match keyless_policy::parse(&text, kind) {

@@ -324,7 +324,15 @@ pub(crate) fn which_subjects(args: &ExplainArgs) -> anyhow::Result<u8> {
         .ok_or_else(|| anyhow::anyhow!("--repo `{repo}` must be OWNER/REPO"))?;
     let other_repo = format!("{owner}/{name}-other");
     let fork = format!("attacker/{name}");
-    let cases: Vec<(String, String, Option<&str>, Option<&str>, Option<&str>)> = vec![
+    // (label, repository, ref, event, environment)
+    type Case<'a> = (
+        String,
+        String,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let cases: Vec<Case<'_>> = vec![
         (
             "default branch".into(),
             repo.into(),

@@ -84,13 +84,13 @@ async fn lint_live(endpoint_url: Option<&str>, outcome: &mut Outcome) -> anyhow:
             .and_then(|m| u64::try_from(m).ok());
         match keyless_lint::lint_role(name, &trust, &attached, max) {
             Ok(found) => {
-                if !found.is_empty() {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&trust) {
-                        outcome.sources.insert(
-                            format!("iam:role/{name}"),
-                            serde_json::to_string_pretty(&v).unwrap_or_default(),
-                        );
-                    }
+                if !found.is_empty()
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&trust)
+                {
+                    outcome.sources.insert(
+                        format!("iam:role/{name}"),
+                        serde_json::to_string_pretty(&v).unwrap_or_default(),
+                    );
                 }
                 outcome.findings.extend(found);
             }

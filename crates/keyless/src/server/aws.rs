@@ -269,14 +269,14 @@ async fn serve_call(
     seen.service = service.label();
     seen.action = action_name;
     let ns = service.namespace();
-    if let Some(v) = q.version() {
-        if v != ns.version() {
-            return error_response(
-                &AwsError::invalid_action_for_version(&action, v),
-                ns,
-                &request_id,
-            );
-        }
+    if let Some(v) = q.version()
+        && v != ns.version()
+    {
+        return error_response(
+            &AwsError::invalid_action_for_version(&action, v),
+            ns,
+            &request_id,
+        );
     }
 
     let user_agent = headers

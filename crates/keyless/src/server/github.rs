@@ -22,6 +22,10 @@ fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// Anyone who reaches the minting endpoints can mint tokens, so they answer loopback only.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the refusal to send, built only for a refused request and handed straight to axum"
+)]
 fn loopback_only(state: &AppState, peer: &SocketAddr) -> Result<(), Response> {
     if peer.ip().is_loopback() || state.config.danger_allow_remote_issuer {
         Ok(())
@@ -113,6 +117,10 @@ async fn wait_for_signing_key(state: &AppState) -> Result<(), Response> {
     ))
 }
 
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the refusal to send, built only for a refused request and handed straight to axum"
+)]
 fn mint(
     state: &AppState,
     ctx: &JobContext,

@@ -113,10 +113,10 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         let health = format!("{}/health", self.url);
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!("server exited early with {status}"));
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(format!("server exited early with {status}"));
             }
             if let Ok(resp) = blocking_get(&health) {
                 // Another test's server may hold the port this one failed to bind (tests run in
@@ -225,7 +225,7 @@ impl Server {
             "--server".into(),
             self.url.clone(),
         ];
-        let has = |flag: &str| extra.iter().any(|a| *a == flag);
+        let has = |flag: &str| extra.contains(&flag);
         if !has("--repo") {
             args.extend(["--repo".into(), "acme/app".into()]);
         }
