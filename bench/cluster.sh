@@ -4,7 +4,8 @@
 #   pg1     — one node on PostgreSQL;
 #   pg2     — two nodes on one PostgreSQL database, the load split evenly between them
 #             (two wrk processes at once, each with half the threads and connections).
-# Each scenario starts from an empty database (a fresh data dir, or a fresh PostgreSQL database),
+# Each scenario starts from an empty database (a fresh data dir, or a fresh PostgreSQL database)
+# and a quiet disk (the previous scenario's files deleted, PostgreSQL checkpointed, `sync`),
 # creates the provider and the role through node A (bench/setup.py, boto3), mints a token from
 # A's dev issuer, waits for node B to follow the change feed, checks every node answers 200, warms
 # up, then measures with `wrk --latency`. Server CPU per request is utime+stime of all nodes
@@ -81,6 +82,9 @@ check() {
 printf 'run\tscenario\trps\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\tcpu_us_per_req\tdb_cpu_us_per_req\n' >"$OUT/results.tsv"
 for run in $(seq 1 "$RUNS"); do
     for sc in $SCENARIOS; do
+        # Start with the previous scenario's writes on disk, not being flushed under this one.
+        "$PSQL" -q "$PG_BASE/postgres" -c "CHECKPOINT" >/dev/null || true
+        sync
         dir="$OUT/$sc-run$run"
         mkdir -p "$dir"
         ports=("$PORT_A")

@@ -379,7 +379,9 @@ fn postgres_keeps_one_record_per_request_id() {
     store.append_audit(&[row("a", 1), row("b", 2)]).unwrap();
     // A batch moved again from the spool: the copies already stored win, the new one is added.
     store
-        .append_audit_within(
+        .audit_connection()
+        .unwrap()
+        .append_within(
             &[row("a", 3), row("b", 4), row("c", 5)],
             std::time::Duration::from_secs(2),
         )

@@ -30,7 +30,7 @@ mod pg;
 pub mod spool;
 mod sqlite;
 
-pub use pg::{PgOptions, PgStore};
+pub use pg::{PgAuditConnection, PgOptions, PgStore};
 pub use spool::AuditSpool;
 pub use sqlite::SqliteStore;
 

@@ -654,6 +654,16 @@ mod postgres {
         }
     }
 
+    /// The `time` of every stored audit record, in order.
+    fn audit_times(store: &PgStore) -> Vec<u64> {
+        store
+            .query_audit(&AuditFilter::default())
+            .unwrap()
+            .iter()
+            .map(|r| r.time)
+            .collect()
+    }
+
     fn via_proxy(schema: &TestSchema, connect: u64, statement: u64) -> (Proxy, PgStore) {
         let proxy = Proxy::start(schema.host_port().expect("a TCP server URL")).unwrap();
         let url = schema.via("127.0.0.1", proxy.port).unwrap();
@@ -712,13 +722,7 @@ mod postgres {
             .map(|(_, k, _)| k)
             .collect();
         assert_eq!(keys, vec!["after".to_string(), "before".to_string()]);
-        let times: Vec<u64> = store
-            .query_audit(&AuditFilter::default())
-            .unwrap()
-            .iter()
-            .map(|r| r.time)
-            .collect();
-        assert_eq!(times, vec![1, 1, 3]);
+        assert_eq!(audit_times(&store), vec![1, 1, 3]);
     }
 
     #[test]
@@ -741,6 +745,33 @@ mod postgres {
         }
         assert!(ok, "no recovery after the stall");
         assert_eq!(store.load().unwrap().entities.len(), 1);
+    }
+
+    #[test]
+    fn audit_connection_rides_out_outages_within_its_bound() {
+        let Some(schema) = schema() else { return };
+        let (proxy, store) = via_proxy(&schema, 800, 800);
+        let mut conn = store.audit_connection().unwrap();
+        let wait = Duration::from_secs(2);
+        conn.append_within(&[audit(1, "before")], wait).unwrap();
+
+        // Restarted while idle: the dead connection is replaced before anything is sent.
+        proxy.set(ProxyMode::Refuse);
+        proxy.set(ProxyMode::Forward);
+        conn.append_within(&[audit(2, "again")], wait).unwrap();
+
+        proxy.set(ProxyMode::Refuse);
+        let started = Instant::now();
+        assert_unavailable(conn.append_within(&[audit(3, "down")], wait));
+        proxy.set(ProxyMode::Stall);
+        assert_unavailable(conn.append_within(&[audit(4, "stalled")], Duration::from_millis(600)));
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(2500), "{took:?}");
+
+        proxy.set(ProxyMode::Forward);
+        conn.append_within(&[audit(5, "after")], wait).unwrap();
+        // A stalled batch never reached the database (the proxy held it); nothing is doubled.
+        assert_eq!(audit_times(&store), vec![1, 2, 5]);
     }
 
     /// Rough figures, not a pass/fail check:

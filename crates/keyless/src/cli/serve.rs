@@ -118,8 +118,11 @@ fn audit_writer(
     let path = data.join("audit-spool.db");
     let spool = keyless_store::AuditSpool::open(&path)
         .with_context(|| format!("opening the audit spool `{}`", path.display()))?;
+    let primary = pg
+        .audit_connection()
+        .context("starting the audit writer's PostgreSQL connection")?;
     Ok(AuditWriter::start_spooled(
-        pg,
+        Arc::new(std::sync::Mutex::new(primary)),
         spool,
         sink,
         waiting,

@@ -5,7 +5,10 @@
 //! One writer, on either store: the records that arrive while a commit is under way make the
 //! next batch, and batches are committed (and written as JSON lines) in order. On PostgreSQL two
 //! writers taking turns, so that one batch is sent while the other waits for its commit, gained
-//! nothing measurable (BENCHMARKS.md, "Session E").
+//! nothing measurable (BENCHMARKS.md, sessions E and F: the batches halve, the commits double).
+//! On PostgreSQL the writer drives a connection of its own ([`PgAuditConnection`]) rather than
+//! handing each batch to the store's worker thread: every request waits for its batch's commit,
+//! and on busy cores the two extra thread wake-ups cost more than the commit.
 //!
 //! # The spool (nodes on PostgreSQL)
 //!
@@ -44,7 +47,7 @@ use std::time::Duration;
 
 use keyless_core::Store;
 use keyless_core::store::{AuditRow, StoreError};
-use keyless_store::{AuditSpool, PgStore};
+use keyless_store::{AuditSpool, PgAuditConnection};
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, oneshot};
 
@@ -149,9 +152,13 @@ pub trait Primary: Send + Sync {
     fn append_within(&self, rows: &[AuditRow], within: Duration) -> Result<(), StoreError>;
 }
 
-impl Primary for PgStore {
+/// The writer's own connection, shared with the drain thread (which moves records only while
+/// the writer spools, so they hardly ever wait for each other).
+impl Primary for Mutex<PgAuditConnection> {
     fn append_within(&self, rows: &[AuditRow], within: Duration) -> Result<(), StoreError> {
-        self.append_audit_within(rows, within)
+        self.lock()
+            .map_err(|_| StoreError::Unavailable("audit connection lock poisoned".into()))?
+            .append_within(rows, within)
     }
 }
 
