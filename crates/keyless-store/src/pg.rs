@@ -540,9 +540,9 @@ async fn run_by(
 /// A connection of its own for the audit writer, driven by the calling thread.
 ///
 /// Why: a batch handed to the store's worker thread costs two more thread wake-ups on the way
-/// to the database and back, and on busy cores each wake-up waits for a time slice (0.4 ms on
-/// average, measured with `perf sched` under load): more than the commit itself. Every request
-/// waits for its batch's commit, so that wait is the node's throughput (BENCHMARKS.md).
+/// to the database and back, and on busy cores each wake-up waited 0.4 ms on average for a core
+/// (`perf sched` under load), a large part of a commit's 1–1.5 ms. Every request waits for its
+/// batch's commit, so that wait bounds the node's throughput (BENCHMARKS.md, session F).
 pub struct PgAuditConnection {
     // Dropped before the runtime, which drives its socket.
     conn: Option<Conn>,

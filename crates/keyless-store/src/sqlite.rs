@@ -41,10 +41,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO changes_pruned (id, through) VALUES (1, 0);",
     // Cheaper audit inserts: every call commits a record, and the table's indexes and its
-    // AUTOINCREMENT counter were a third of SQLite's work per record, yet the query used none of
-    // them (its `?1 IS NULL OR session_name = ?1` terms cannot use an index). Per record, in
-    // batches of ten (`sqlite_audit_row_cost`, BENCHMARKS.md session F): 23.9 → 19.9 µs with a
-    // session and subject, 20.9 → 14.0 µs without.
+    // AUTOINCREMENT counter were a sixth to a third of SQLite's work per record, yet the query
+    // used none of them (its `?1 IS NULL OR session_name = ?1` terms cannot use an index). Per
+    // record, in batches of ten (`sqlite_audit_row_cost`, BENCHMARKS.md session F): 23.9 →
+    // 19.9 µs with a session and subject, 20.9 → 14.0 µs without.
     // - Plain INTEGER PRIMARY KEY: audit rows are never deleted, so a new row's id is still one
     //   past the largest, without updating `sqlite_sequence` in every commit.
     // - No index on `time`: records are appended in the order they happen, so `--since` finds
