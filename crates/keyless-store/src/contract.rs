@@ -415,6 +415,35 @@ fn sqlite_file_survives_reopen() {
     assert_eq!(store.query_audit(&AuditFilter::default()).unwrap().len(), 3);
 }
 
+/// Audit batches commit at `synchronous=NORMAL` without switching modes on every batch, so the
+/// connection must be back at `NORMAL` after every entity write (committed at `FULL`), even one
+/// that failed.
+#[test]
+fn sqlite_entity_writes_leave_the_audit_mode_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_dir(dir.path()).unwrap();
+    let mode = |store: &SqliteStore| -> i64 {
+        store
+            .conn()
+            .unwrap()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    };
+    const NORMAL: i64 = 1;
+    assert_eq!(mode(&store), NORMAL, "after open");
+    store.put(Kind::Role, "a", "{}").unwrap();
+    assert_eq!(mode(&store), NORMAL, "after an entity write");
+    // A write that fails inside its transaction: the change feed's table is gone.
+    store
+        .conn()
+        .unwrap()
+        .execute_batch("ALTER TABLE changes RENAME TO changes_gone")
+        .unwrap();
+    assert!(store.put(Kind::Role, "b", "{}").is_err());
+    assert_eq!(mode(&store), NORMAL, "after a failed entity write");
+    assert!(store.get(Kind::Role, "b").unwrap().is_none(), "nothing half-written");
+}
+
 #[test]
 fn postgres_keeps_the_contract() {
     let Some(schema) = crate::testing::TestSchema::from_env() else {
@@ -522,7 +551,7 @@ fn postgres_keeps_one_record_per_request_id() {
 fn sqlite_audit_row_cost() {
     fn per_record(dir: &std::path::Path, migrations: &[&str], named: bool) -> f64 {
         let path = dir.join(format!("cost-{}-{named}.db", migrations.len()));
-        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
         conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
             .unwrap();
         conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
@@ -547,7 +576,7 @@ fn sqlite_audit_row_cost() {
             .collect();
         let started = std::time::Instant::now();
         for (n, batch) in rows.chunks(10).enumerate() {
-            crate::sqlite::append_rows(&mut conn, crate::sqlite::AuditTable::Audit, batch).unwrap();
+            crate::sqlite::append_rows(&conn, crate::sqlite::AuditTable::Audit, batch).unwrap();
             if n % 200 == 199 {
                 conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                     .unwrap();

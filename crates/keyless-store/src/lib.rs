@@ -1,8 +1,9 @@
 //! `Store` implementations: SQLite (embedded default) and PostgreSQL (several nodes).
 //!
-//! SQLite runs in WAL mode with `synchronous=FULL`, because an acknowledged IAM
-//! change or audit record must survive a crash; batching audit records into one transaction keeps
-//! that affordable.
+//! SQLite runs in WAL mode. IAM changes commit with `synchronous=FULL` (an acknowledged change
+//! survives a power cut); audit batches with `NORMAL` (written to the WAL before the call is
+//! acknowledged, so a killed process loses none, and made durable on disk by the next checkpoint
+//! or entity write), batched so that one commit serves many calls.
 //!
 //! PostgreSQL is for several `keyless serve` nodes sharing state. The `Store` trait is synchronous
 //! and is called from inside tokio handlers, so [`PgStore`] keeps its connections on a dedicated

@@ -79,7 +79,7 @@ impl AuditSpool {
 
     /// Appends `rows` in one durable transaction.
     pub fn push(&self, rows: &[AuditRow]) -> Result<(), StoreError> {
-        crate::sqlite::append_rows(&mut *self.conn()?, crate::sqlite::AuditTable::Spool, rows)
+        crate::sqlite::append_rows(&*self.conn()?, crate::sqlite::AuditTable::Spool, rows)
     }
 
     /// The oldest `limit` records with their positions, oldest first.

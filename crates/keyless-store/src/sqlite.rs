@@ -229,6 +229,10 @@ impl SqliteStore {
                 .map_err(db_err)?;
         }
         tx.commit().map_err(db_err)?;
+        // The connection's standing mode is the audit log's (see `append_audit`); the rare
+        // entity writes switch to `FULL` for their own transaction (`write`).
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
         Ok(Self {
             conn: Mutex::new(conn),
             _checkpointer: None,
@@ -242,18 +246,27 @@ impl SqliteStore {
     }
 
     /// Runs `f` in one IMMEDIATE transaction (the file's write lock is taken first, so another
-    /// process writing at the same time makes this wait rather than fail).
+    /// process writing at the same time makes this wait rather than fail), committed with
+    /// `synchronous=FULL`: an acknowledged IAM change survives a power cut, not just a killed
+    /// process.
     fn write<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, rusqlite::Error>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err)?;
-        let out = f(&tx).map_err(db_err)?;
-        tx.commit().map_err(db_err)?;
-        Ok(out)
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })()
+        .map_err(db_err);
+        // Back to the audit log's mode whatever happened; if even that fails, audit commits
+        // stay at `FULL`: slower, never less durable.
+        let _ = conn.pragma_update(None, "synchronous", "NORMAL");
+        out
     }
 }
 
@@ -433,17 +446,12 @@ impl Store for SqliteStore {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn()?;
-        // Audit batches commit with `synchronous=NORMAL`: in WAL mode the commit is written to
-        // the WAL file (so the OS holds it and a killed process loses nothing acknowledged) but
-        // not fsynced, which would cost an fsync per batch on the request path; the next entity
-        // write (`FULL`) or checkpoint makes it durable on disk too.
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db_err)?;
-        let result = append_rows(&mut conn, AuditTable::Audit, rows);
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db_err)?;
-        result
+        // Audit batches commit with `synchronous=NORMAL`, the connection's standing mode: in
+        // WAL mode the commit is written to the WAL file (so the OS holds it and a killed
+        // process loses nothing acknowledged) but not fsynced, which would cost an fsync per
+        // batch on the request path; the next entity write (`FULL`) or checkpoint makes it
+        // durable on disk too.
+        append_rows(&*self.conn()?, AuditTable::Audit, rows)
     }
 
     fn query_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
@@ -599,7 +607,7 @@ pub(crate) enum AuditTable {
 
 /// One transaction inserting every row into `table`.
 pub(crate) fn append_rows(
-    conn: &mut Connection,
+    conn: &Connection,
     table: AuditTable,
     rows: &[AuditRow],
 ) -> Result<(), StoreError> {
@@ -611,9 +619,13 @@ pub(crate) fn append_rows(
             "INSERT INTO spool (time, session_name, subject, denied, record) VALUES (?1, ?2, ?3, ?4, ?5)"
         }
     };
-    let tx = conn.transaction().map_err(db_err)?;
-    {
-        let mut stmt = tx.prepare_cached(sql).map_err(db_err)?;
+    // BEGIN and COMMIT as cached statements rather than a `Transaction` (which parses both
+    // again on every batch): this runs once per audit batch, on the path requests wait on.
+    conn.prepare_cached("BEGIN")
+        .and_then(|mut s| s.execute([]))
+        .map_err(db_err)?;
+    let inserted = (|| {
+        let mut stmt = conn.prepare_cached(sql)?;
         for row in rows {
             stmt.execute(params![
                 i64::try_from(row.time).unwrap_or(i64::MAX),
@@ -621,9 +633,16 @@ pub(crate) fn append_rows(
                 row.subject,
                 row.denied,
                 row.record
-            ])
-            .map_err(db_err)?;
+            ])?;
         }
+        conn.prepare_cached("COMMIT")?.execute([])
+    })();
+    if let Err(e) = inserted {
+        // All or nothing: a failed insert or COMMIT leaves the transaction open.
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        return Err(db_err(e));
     }
-    tx.commit().map_err(db_err)
+    Ok(())
 }
