@@ -441,7 +441,10 @@ fn sqlite_entity_writes_leave_the_audit_mode_in_place() {
         .unwrap();
     assert!(store.put(Kind::Role, "b", "{}").is_err());
     assert_eq!(mode(&store), NORMAL, "after a failed entity write");
-    assert!(store.get(Kind::Role, "b").unwrap().is_none(), "nothing half-written");
+    assert!(
+        store.get(Kind::Role, "b").unwrap().is_none(),
+        "nothing half-written"
+    );
 }
 
 #[test]
