@@ -318,26 +318,27 @@ fn sqlite_audit_records_of_version_2_survive_the_table_rebuild() {
         .unwrap();
     assert_eq!(a.iter().map(|r| r.time).collect::<Vec<_>>(), [10, 30, 40]);
     let conn = store.conn().unwrap();
-    let ids: Vec<i64> = conn
-        .prepare("SELECT id FROM audit ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let ids: Vec<i64> = column(&conn, "SELECT id FROM audit ORDER BY id");
     assert_eq!(ids, [1, 2, 3, 4]);
-    let indexes: Vec<String> = conn
-        .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let indexes: Vec<String> = column(
+        &conn,
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit'",
+    );
     assert_eq!(indexes.len(), 2, "{indexes:?}");
     assert!(
         indexes.iter().all(|i| i.contains("IS NOT NULL")),
         "{indexes:?}"
     );
+}
+
+/// The first column of every row `sql` returns.
+fn column<T: rusqlite::types::FromSql>(conn: &rusqlite::Connection, sql: &str) -> Vec<T> {
+    conn.prepare(sql)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 #[test]
