@@ -1,7 +1,7 @@
 //! The embedded SQLite store.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use keyless_core::store::{
     AuditFilter, AuditRow, CHANGE_PAGE, CHANGES_KEPT, Change, ChangePage, Kind, Snapshot, Store,
@@ -81,7 +81,8 @@ const PRUNE_EVERY: u64 = 100;
 pub struct SqliteStore {
     // INVARIANT: one connection, serialised by the mutex; IAM writes are rare and audit writes are
     // batched, so one writer is enough and avoids SQLITE_BUSY handling.
-    conn: Mutex<Connection>,
+    // Shared with the checkpointer, which holds it while the WAL starts over.
+    conn: Arc<Mutex<Connection>>,
     /// Moves WAL frames into the database file off the request path (file databases only).
     _checkpointer: Option<Checkpointer>,
 }
@@ -89,13 +90,24 @@ pub struct SqliteStore {
 /// How often the checkpointer copies committed WAL frames into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// WAL size (4 KiB frames, so 8 MiB) past which the checkpointer makes writers wait once so
+/// WAL size (4 KiB frames, so 32 MiB) past which the checkpointer makes writers wait once so
 /// the WAL can start over: a sustained load never leaves a quiet moment for a passive checkpoint
-/// to catch up, and the WAL must stay bounded. That wait stalls the audit commits (and so the
-/// requests) for as long as the remaining copy and an `fsync` take, which grows with the WAL:
-/// a small cap makes the stalls short (AssumeRoleWithWebIdentity p99 under `bench/load.sh`:
-/// 512 MiB ≈ 150–200 ms, 128 MiB ≈ 60 ms, 32 MiB ≈ 22 ms, 8 MiB ≈ 16–21 ms).
-const WAL_FRAMES_CAP: i64 = 2_048;
+/// to catch up, and the WAL must stay bounded. The wait stalls the audit commits, and so the
+/// requests, for as long as the restart's copy of the last frames and its two `fsync`s take:
+/// about 2–4 ms on this project's test machine once the passes before it have done the rest
+/// (see [`Checkpoints::restart`]), however large the WAL. A larger cap makes those stalls rarer
+/// (one every half second or so under `bench/load.sh`); `journal_size_limit` (64 MiB) stays
+/// above it, so a restart never truncates the file either.
+const WAL_FRAMES_CAP: i64 = 8_192;
+
+/// A catch-up pass before a restart that found fewer new frames than this leaves the restart
+/// little to copy and flush, so the passes stop there.
+const CATCH_UP_FRAMES: i64 = 256;
+
+/// Most catch-up passes before a restart: under a load that writes frames as fast as a pass
+/// copies them, the restart goes ahead anyway, and at once when the WAL has grown to twice its
+/// cap meanwhile.
+const CATCH_UP_PASSES: usize = 4;
 
 /// A thread with its own connection running checkpoints, so that the copy of the WAL into the
 /// database file and its `fsync` — the slow part of SQLite's automatic checkpoint, which runs
@@ -106,8 +118,92 @@ struct Checkpointer {
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
+/// What the checkpointer thread works with.
+struct Checkpoints {
+    conn: Connection,
+    /// The store's own connection, the only writer in the process: held during a restart.
+    writer: Arc<Mutex<Connection>>,
+    /// The database file, flushed after each pass that copied frames into it.
+    db: std::fs::File,
+    /// The WAL file, flushed before a restart.
+    wal: std::path::PathBuf,
+    /// Frames copied into the database file as of the last pass.
+    copied: i64,
+}
+
+impl Checkpoints {
+    /// One passive checkpoint, then a flush of the pages it copied. Returns the WAL's size in
+    /// frames.
+    ///
+    /// Why flush here: SQLite's passive checkpoint flushes the database file only when it has
+    /// copied the whole WAL, which under a steady load it never has (frames keep arriving while
+    /// it copies). Every page copied since the last restart then waited for the restart's own
+    /// flush, taken while writers are blocked: with an 8 MiB WAL that stalled the audit
+    /// commits 6–16 ms several times a second, most of AssumeRoleWithWebIdentity's p99. An
+    /// extra `fdatasync` outside any lock moves that work off the stall; it never weakens
+    /// SQLite's ordering (the file only reaches the disk sooner).
+    fn pass(&mut self) -> i64 {
+        let (log, copied) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })
+            .unwrap_or((0, self.copied));
+        if copied != self.copied {
+            // Best effort: SQLite's own checkpoints flush again before the WAL starts over.
+            let _ = self.db.sync_data();
+            self.copied = copied;
+        }
+        log
+    }
+
+    /// Starts the WAL over (`log` frames long now). A RESTART checkpoint blocks writers while
+    /// it flushes the WAL, copies what the passes have not and flushes the database file, so
+    /// first passes copy and flush until few new frames remain, then the WAL's frames are
+    /// flushed: the restart itself is left with the last few frames.
+    ///
+    /// The restart runs holding the store's connection. SQLite's write lock has no queue: a
+    /// checkpoint waiting for it polls, and against commits that follow each other with no
+    /// gap (a busy audit writer, or several threads) it could poll for seconds while the WAL
+    /// grows. Holding the connection, which every write in the process goes through, it gets
+    /// the lock at once, and the writers wait on a mutex rather than polling.
+    fn restart(&mut self, mut log: i64) {
+        for _ in 0..CATCH_UP_PASSES {
+            let now = self.pass();
+            let new_frames = now - log;
+            log = now;
+            if new_frames < CATCH_UP_FRAMES || log > 2 * WAL_FRAMES_CAP {
+                break;
+            }
+        }
+        // fdatasync works on a descriptor opened for reading.
+        if let Ok(wal) = std::fs::File::open(&self.wal) {
+            let _ = wal.sync_data();
+        }
+        let Ok(_writer) = self.writer.lock() else {
+            return;
+        };
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+    }
+}
+
 impl Checkpointer {
-    fn start(conn: Connection) -> std::io::Result<Self> {
+    fn start(
+        conn: Connection,
+        writer: Arc<Mutex<Connection>>,
+        db_path: &Path,
+    ) -> std::io::Result<Self> {
+        let mut wal = db_path.as_os_str().to_owned();
+        wal.push("-wal");
+        let mut work = Checkpoints {
+            conn,
+            writer,
+            db: std::fs::File::open(db_path)?,
+            wal: wal.into(),
+            copied: 0,
+        };
         let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
@@ -122,14 +218,12 @@ impl Checkpointer {
                         },
                         Err(_) => true,
                     };
-                    let log_frames = conn
-                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
-                        .unwrap_or(0);
+                    let log = work.pass();
                     if stopped {
                         break;
                     }
-                    if log_frames > WAL_FRAMES_CAP {
-                        let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+                    if log > WAL_FRAMES_CAP {
+                        work.restart(log);
                     }
                 }
             })?;
@@ -186,9 +280,9 @@ impl SqliteStore {
         // Checkpoints move to their own thread; if it cannot start, SQLite's automatic
         // checkpoint (inside commits) stays on.
         let checkpointer = open().ok().and_then(|c| {
-            c.busy_timeout(std::time::Duration::from_secs(5)).ok()?;
+            c.busy_handler(Some(wait_for_readers)).ok()?;
             c.pragma_update(None, "synchronous", "FULL").ok()?;
-            Checkpointer::start(c).ok()
+            Checkpointer::start(c, store.conn.clone(), path).ok()
         });
         if let Some(c) = checkpointer {
             let conn = store.conn()?;
@@ -234,7 +328,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            conn: Arc::new(Mutex::new(conn)),
             _checkpointer: None,
         })
     }
@@ -551,11 +645,12 @@ const BUSY_STEP: std::time::Duration = std::time::Duration::from_millis(1);
 /// Retries in all: about 5 s.
 const BUSY_TRIES: i32 = BUSY_FIRST_TRIES + 4_995;
 
-/// Busy handler of the store's connection, in place of SQLite's `busy_timeout`. The usual lock
-/// holder is the checkpointer restarting the WAL, for a few milliseconds; SQLite's own handler
-/// sleeps 1, 2, 5, 10… ms between tries, so a 3 ms restart would keep the audit commit — and
-/// every request waiting for it — blocked 8 ms, or 18. Trying every 0.1 ms for the first 5 ms
-/// ends the wait when the lock is free; after that, every millisecond up to about 5 s.
+/// Busy handler of the store's connection, in place of SQLite's `busy_timeout`. The lock
+/// holder it waits for is another process (the checkpointer's restarts hold the store's mutex
+/// instead), usually for a few milliseconds; SQLite's own handler sleeps 1, 2, 5, 10… ms
+/// between tries, so a 3 ms hold would keep the audit commit — and every request waiting for
+/// it — blocked 8 ms, or 18. Trying every 0.1 ms for the first 5 ms ends the wait when the lock
+/// is free; after that, every millisecond up to about 5 s.
 fn wait_briefly(tries: i32) -> bool {
     if tries >= BUSY_TRIES {
         return false;
@@ -565,6 +660,18 @@ fn wait_briefly(tries: i32) -> bool {
     } else {
         BUSY_STEP
     });
+    true
+}
+
+/// Busy handler of the checkpointer's connection. It only waits during a restart, which holds
+/// the store's connection (see [`Checkpoints::restart`]), so for another process's reader or
+/// writer (`keyless audit` reading the same file); every request waits meanwhile, so the restart
+/// gives up after 500 tries 0.1 ms apart (50–80 ms) and is tried again at the next checkpoint.
+fn wait_for_readers(tries: i32) -> bool {
+    if tries >= 500 {
+        return false;
+    }
+    std::thread::sleep(BUSY_FIRST_STEP);
     true
 }
 

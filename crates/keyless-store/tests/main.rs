@@ -1112,4 +1112,69 @@ mod sqlite_checkpoints {
             .unwrap();
         assert_eq!(back.len(), 2000);
     }
+
+    /// The checkpoint sequence number in a WAL file's header (bytes 12..16, big-endian), which
+    /// SQLite increments each time the WAL starts over.
+    fn wal_generation(wal: &std::path::Path) -> Option<u32> {
+        let mut head = [0u8; 16];
+        let mut file = std::fs::File::open(wal).ok()?;
+        std::io::Read::read_exact(&mut file, &mut head).ok()?;
+        Some(u32::from_be_bytes([head[12], head[13], head[14], head[15]]))
+    }
+
+    /// Writes that never pause leave no quiet moment for a passive checkpoint to catch up and
+    /// the WAL to start over by itself; the checkpointer must restart it once past its cap
+    /// (32 MiB), or the WAL would grow without bound. Two threads keep the store's connection
+    /// busy, commit after commit, while about 150 MB of WAL frames are written: the WAL must
+    /// start over after passing the cap, before the writers are done.
+    #[test]
+    fn the_wal_starts_over_under_writes_that_never_pause() {
+        const WRITERS: u64 = 2;
+        const BATCHES: u64 = 800;
+        const CAP: u64 = 32 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        let wal = dir.path().join("keyless.db-wal");
+        let done = std::sync::atomic::AtomicU64::new(0);
+        // The WAL's generation when its file first passed the cap, and the last one seen.
+        let (mut past_cap, mut last) = (None, None);
+        std::thread::scope(|s| {
+            for w in 0..WRITERS {
+                let (store, done) = (&store, &done);
+                s.spawn(move || {
+                    for b in 0..BATCHES {
+                        let rows: Vec<AuditRow> = (0..100)
+                            .map(|i| AuditRow {
+                                time: (w * BATCHES + b) * 100 + i,
+                                session_name: Some("s".into()),
+                                subject: Some("repo:acme/app:ref:refs/heads/main".into()),
+                                denied: false,
+                                record: format!("{{\"w\":{w},\"pad\":\"{}\"}}", "x".repeat(1500)),
+                            })
+                            .collect();
+                        store.append_audit(&rows).unwrap();
+                    }
+                    done.fetch_add(1, std::sync::atomic::Ordering::Release);
+                });
+            }
+            while done.load(std::sync::atomic::Ordering::Acquire) < WRITERS {
+                let len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+                last = wal_generation(&wal);
+                if past_cap.is_none() && len > CAP {
+                    past_cap = last;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        let past_cap = past_cap.expect("the WAL never passed its cap: the test wrote too little");
+        assert_ne!(
+            last,
+            Some(past_cap),
+            "the WAL did not start over after passing its cap while writes went on"
+        );
+        let back = store
+            .query_audit(&keyless_core::store::AuditFilter::default())
+            .unwrap();
+        assert_eq!(back.len() as u64, WRITERS * BATCHES * 100);
+    }
 }
