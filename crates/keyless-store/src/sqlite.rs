@@ -114,7 +114,7 @@ const CATCH_UP_PASSES: usize = 4;
 /// inside whichever commit crosses the threshold — never run inside an audit commit a request
 /// is waiting for. Passive checkpoints do not block writers.
 struct Checkpointer {
-    stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+    stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -204,7 +204,7 @@ impl Checkpointer {
             wal: wal.into(),
             copied: 0,
         };
-        let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("keyless-checkpoint".into())

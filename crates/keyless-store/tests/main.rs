@@ -1065,10 +1065,22 @@ mod postgres {
 }
 
 mod sqlite_checkpoints {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::{Duration, Instant};
 
     use keyless_core::store::{AuditRow, Store};
     use keyless_store::SqliteStore;
+
+    /// A record at `time` whose JSON carries `pad` bytes of padding, with session name `s`.
+    fn padded(time: u64, subject: Option<&str>, pad: usize) -> AuditRow {
+        AuditRow {
+            time,
+            session_name: Some("s".into()),
+            subject: subject.map(Into::into),
+            denied: false,
+            record: format!("{{\"t\":{time},\"pad\":\"{}\"}}", "x".repeat(pad)),
+        }
+    }
 
     /// Audit commits never copy the WAL into the database file themselves (no automatic
     /// checkpoint inside a commit a request waits for); the checkpointer thread does, shortly
@@ -1079,15 +1091,7 @@ mod sqlite_checkpoints {
         let store = SqliteStore::open_dir(dir.path()).unwrap();
         let db = dir.path().join("keyless.db");
         let before = std::fs::metadata(&db).unwrap().len();
-        let rows: Vec<AuditRow> = (0..2000)
-            .map(|t| AuditRow {
-                time: t,
-                session_name: Some("s".into()),
-                subject: None,
-                denied: false,
-                record: format!("{{\"t\":{t},\"pad\":\"{}\"}}", "x".repeat(500)),
-            })
-            .collect();
+        let rows: Vec<AuditRow> = (0..2000).map(|t| padded(t, None, 500)).collect();
         for chunk in rows.chunks(100) {
             store.append_audit(chunk).unwrap();
         }
@@ -1135,9 +1139,9 @@ mod sqlite_checkpoints {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open_dir(dir.path()).unwrap();
         let wal = dir.path().join("keyless.db-wal");
-        let done = std::sync::atomic::AtomicU64::new(0);
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let written = std::sync::atomic::AtomicU64::new(0);
+        let done = AtomicU64::new(0);
+        let stop = AtomicBool::new(false);
+        let written = AtomicU64::new(0);
         // The WAL's generation when its file first passed the cap, and the last one seen.
         let (mut past_cap, mut last) = (None, None);
         std::thread::scope(|s| {
@@ -1145,32 +1149,29 @@ mod sqlite_checkpoints {
                 let (store, done, stop, written) = (&store, &done, &stop, &written);
                 s.spawn(move || {
                     for b in 0..BATCHES {
-                        if stop.load(std::sync::atomic::Ordering::Acquire) {
+                        if stop.load(Ordering::Acquire) {
                             break;
                         }
                         let rows: Vec<AuditRow> = (0..100)
-                            .map(|i| AuditRow {
-                                time: (w * BATCHES + b) * 100 + i,
-                                session_name: Some("s".into()),
-                                subject: Some("repo:acme/app:ref:refs/heads/main".into()),
-                                denied: false,
-                                record: format!("{{\"w\":{w},\"pad\":\"{}\"}}", "x".repeat(1500)),
+                            .map(|i| {
+                                let subject = "repo:acme/app:ref:refs/heads/main";
+                                padded((w * BATCHES + b) * 100 + i, Some(subject), 1500)
                             })
                             .collect();
                         store.append_audit(&rows).unwrap();
-                        written.fetch_add(100, std::sync::atomic::Ordering::Release);
+                        written.fetch_add(100, Ordering::Release);
                     }
-                    done.fetch_add(1, std::sync::atomic::Ordering::Release);
+                    done.fetch_add(1, Ordering::Release);
                 });
             }
-            while done.load(std::sync::atomic::Ordering::Acquire) < WRITERS {
+            while done.load(Ordering::Acquire) < WRITERS {
                 let len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
                 last = wal_generation(&wal);
                 if past_cap.is_none() && len > CAP {
                     past_cap = last;
                 }
                 if past_cap.is_some() && last != past_cap {
-                    stop.store(true, std::sync::atomic::Ordering::Release);
+                    stop.store(true, Ordering::Release);
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -1184,9 +1185,6 @@ mod sqlite_checkpoints {
         let back = store
             .query_audit(&keyless_core::store::AuditFilter::default())
             .unwrap();
-        assert_eq!(
-            back.len() as u64,
-            written.load(std::sync::atomic::Ordering::Acquire)
-        );
+        assert_eq!(back.len() as u64, written.load(Ordering::Acquire));
     }
 }
