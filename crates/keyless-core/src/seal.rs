@@ -123,9 +123,7 @@ fn aad(key_id: &str) -> String {
 /// Seals `payload` with `key`.
 pub fn seal_bytes(key: &SealingKey, payload: &[u8]) -> Result<String, SealError> {
     let mut nonce_bytes = [0u8; NONCE_LEN];
-    SystemRandom::new()
-        .fill(&mut nonce_bytes)
-        .map_err(|_| SealError::Crypto)?;
+    keyless_wire::random_fill(&mut nonce_bytes);
     let mut buf = payload.to_vec();
     key.key
         .seal_in_place_append_tag(

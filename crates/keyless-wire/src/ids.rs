@@ -12,15 +12,64 @@ const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 /// The 64-character alphabet of secret access keys.
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// Fills `buf` from the operating system's CSPRNG.
+/// How many bytes of CSPRNG output a thread fetches at a time.
+///
+/// Why buffer: each call into aws-lc's generator reseeds from the CPU's `RDRAND` for prediction
+/// resistance and runs its DRBG once, a fixed cost of about half a microsecond on this kind of
+/// virtual machine, and one `AssumeRoleWithWebIdentity` took six such calls (request id, event
+/// id, access key id, secret, sealing nonce, …): 3 % of its CPU time (BENCHMARKS.md, session I).
+/// One call now serves several requests. Every byte is handed out once and wiped from the buffer
+/// as it is, so the buffer never holds output that has already been used.
+const RANDOM_POOL: usize = 512;
+
+struct RandomPool {
+    bytes: [u8; RANDOM_POOL],
+    /// Bytes at the start of `bytes` already handed out (and wiped).
+    used: usize,
+}
+
+thread_local! {
+    static POOL: std::cell::RefCell<RandomPool> = const {
+        std::cell::RefCell::new(RandomPool { bytes: [0; RANDOM_POOL], used: RANDOM_POOL })
+    };
+}
+
+/// Fills `out` from the CSPRNG (aws-lc's, seeded by the operating system), through a
+/// per-thread buffer (see [`RANDOM_POOL`]).
 #[expect(
     clippy::expect_used,
     reason = "a failing OS random generator is unrecoverable, and handing out predictable \
               credentials instead would be worse than stopping"
 )]
+pub fn random_fill(out: &mut [u8]) {
+    if out.len() > RANDOM_POOL / 4 {
+        aws_lc_rs::rand::fill(out).expect("the operating system's random generator failed");
+        return;
+    }
+    POOL.with_borrow_mut(|pool| {
+        if RANDOM_POOL - pool.used < out.len() {
+            aws_lc_rs::rand::fill(&mut pool.bytes)
+                .expect("the operating system's random generator failed");
+            pool.used = 0;
+        }
+        let end = pool.used + out.len();
+        match pool.bytes.get_mut(pool.used..end) {
+            Some(taken) => {
+                out.copy_from_slice(taken);
+                taken.fill(0);
+                pool.used = end;
+            }
+            // Not reached (refilled above); never hand out unfilled bytes.
+            None => {
+                aws_lc_rs::rand::fill(out).expect("the operating system's random generator failed")
+            }
+        }
+    });
+}
+
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    aws_lc_rs::rand::fill(&mut buf).expect("the operating system's random generator failed");
+    random_fill(&mut buf);
     buf
 }
 
@@ -303,6 +352,22 @@ pub fn amz_date(unix_secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Buffered output is still fresh output: no piece is handed out twice or left unfilled,
+    /// whether a request fits in the pool, crosses a refill, or bypasses it.
+    #[test]
+    fn random_fill_never_repeats_across_refills() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..2_000usize {
+            let mut piece = vec![0u8; [10, 16, 40, 12, 7, 128, 300][i % 7]];
+            random_fill(&mut piece);
+            assert!(piece.iter().any(|b| *b != 0), "piece {i} left unfilled");
+            // 7 bytes collide by chance with odds of about 2^-40 here.
+            assert!(seen.insert(piece), "piece {i} handed out twice");
+        }
+        let pool_left = POOL.with_borrow(|p| p.bytes[..p.used].iter().all(|b| *b == 0));
+        assert!(pool_left, "bytes handed out stay in the pool");
+    }
 
     #[test]
     fn id_formats() {
