@@ -12,6 +12,7 @@ use keyless_core::{Clock, Store, SystemClock};
 use keyless_store::SqliteStore;
 
 use crate::server::audit_writer::{AuditWriter, JsonLines};
+use crate::server::connections::{Counting, OpenConnections};
 use crate::server::keysource::ServerKeySource;
 use crate::server::{AppState, ServeConfig, router};
 
@@ -108,10 +109,16 @@ fn audit_writer(
     pg: Option<Arc<keyless_store::PgStore>>,
     sink: Option<JsonLines>,
     metrics: &crate::server::metrics::Metrics,
+    connections: &OpenConnections,
 ) -> anyhow::Result<AuditWriter> {
     let waiting = metrics.audit_queue.clone();
     let Some(pg) = pg else {
-        return Ok(AuditWriter::start(store, sink, waiting));
+        return Ok(AuditWriter::start(
+            store,
+            sink,
+            waiting,
+            connections.clone(),
+        ));
     };
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the --data directory `{}`", data.display()))?;
@@ -200,7 +207,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
         )),
     };
     let request_token_key = sealing.derive_key("runner-request-token")?;
-    let audit = audit_writer(&args.data, store.clone(), pg, sink, &metrics)?;
+    let connections = OpenConnections::default();
+    let audit = audit_writer(&args.data, store.clone(), pg, sink, &metrics, &connections)?;
     let state = Arc::new(AppState {
         sts,
         iam,
@@ -255,7 +263,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
     }
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        Counting::new(
+            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+            connections,
+        ),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;

@@ -41,13 +41,16 @@
 //! drained. If the spool cannot be written either, the batch's calls get `ServiceUnavailable`.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicIsize, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use keyless_core::Store;
 use keyless_core::store::{AuditRow, StoreError};
 use keyless_store::{AuditSpool, PgAuditConnection};
+
+use super::connections::OpenConnections;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, oneshot};
 
@@ -72,8 +75,9 @@ const MAX_BATCH: usize = 1024;
 /// kilobytes of WAL per request — so under load gathering for up to a millisecond makes each
 /// commit serve tens of requests.
 ///
-/// The writer gathers only while some call is still being computed (it will hand over a record
-/// soon, see [`AuditWriter::begin`]): once every call in the process waits for this commit,
+/// The writer gathers while some call is still being computed (it will hand over a record
+/// soon, see [`AuditWriter::begin`]), and a busy SQLite writer also while a connection could
+/// still send one (see [`GATHER_TO`]): once every call that can come waits for this commit,
 /// waiting longer only leaves the cores idle, so the commit starts at once. A single client
 /// therefore never waits, and a server whose clients all wait on audit commits runs commit
 /// after commit instead of sleeping out a fixed delay.
@@ -89,16 +93,84 @@ fn drain<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
     }
 }
 
-/// Gathers for up to [`LINGER`] after `since`, while calls are still being computed. Records
-/// queue up in the channel meanwhile; the thread sleeps until the last call being computed
-/// hands over its record (it unparks the thread) or the bound passes, then takes them all.
-fn linger<T>(
+/// Records a busy SQLite writer gathers before committing (within [`LINGER`]).
+///
+/// Why: SQLite's work per record falls steeply with the batch, since every commit rewrites the
+/// table's last page and each index's last leaf, at two syscalls per WAL frame: 12 µs per record
+/// in batches of 5, 9 µs in batches of 10, 7.7 µs in batches of 20, 5.6 µs in batches of 50
+/// (BENCHMARKS.md, session I). Waiting only until no call is being computed gave batches of
+/// about 10 under full load: with two workers, that moment comes every few requests.
+const GATHER_TO: usize = 32;
+
+/// A writer is busy, and gathers towards [`GATHER_TO`], when its previous batch held at least
+/// this many records or this one starts with as many (they queued while the previous batch was
+/// being committed). A writer that is not busy never waits for records: a lone client is
+/// answered at once. Going by the previous batch too keeps a busy writer busy: after a large
+/// batch, whose commit is over sooner per record, few records may have queued.
+const BUSY_AT: usize = 4;
+
+/// What the writer thread sleeps for, so that handlers wake it only when that has happened.
+const AWAKE: u8 = 0;
+/// Until no call is being computed.
+const UNTIL_COMPUTED: u8 = 1;
+/// Until [`Gather::short`] more records are queued.
+const UNTIL_FILLED: u8 = 2;
+
+/// What handlers and the writer thread share about the batch being gathered.
+struct Gather {
+    /// Calls begun and not yet handed over their record (see [`AuditWriter::begin`]).
+    computing: AtomicUsize,
+    /// [`AWAKE`], [`UNTIL_COMPUTED`] or [`UNTIL_FILLED`].
+    phase: AtomicU8,
+    /// While [`UNTIL_FILLED`]: records still wanted (goes below zero when more arrive).
+    short: AtomicIsize,
+    /// The writer thread, set once it runs.
+    writer: OnceLock<std::thread::Thread>,
+    /// Records a busy writer gathers (0: never waits for records that are not being computed,
+    /// as on PostgreSQL, whose commits wait for a flush during which the next batch grows).
+    gather_to: usize,
+    /// The server's open connections, which bound how many more records can come (see
+    /// [`more_may_come`]).
+    connections: OpenConnections,
+    /// Each batch's size, and whether gathering it ran out of time while filling.
+    #[cfg(test)]
+    batches: Mutex<Vec<(usize, bool)>>,
+}
+
+impl Gather {
+    fn wake(&self) {
+        if let Some(writer) = self.writer.get() {
+            writer.unpark();
+        }
+    }
+}
+
+/// How many more records a busy writer holding `have` waits for: up to `gather_to`, but no more
+/// than the open connections can still send. Each connection has at most one call in flight
+/// (HTTP/1.1; an HTTP/2 connection with several only makes the writer stop sooner), and every
+/// connection whose call is in the batch waits for its commit, so with `connections` at or below
+/// `have` nothing else can come: the batch is committed instead of sleeping out [`LINGER`]
+/// (eight clients would otherwise wait a millisecond per call). Idle keep-alive connections
+/// count as possible senders, so they can make a busy writer wait, at most until [`LINGER`].
+fn more_may_come(gather_to: usize, connections: usize, have: usize) -> usize {
+    gather_to.min(connections).saturating_sub(have)
+}
+
+/// Gathers for up to [`LINGER`] after `since`: while calls are still being computed, and then,
+/// for a `busy` writer (see [`BUSY_AT`]), while more records may come (see [`more_may_come`]).
+/// Records queue up in the channel meanwhile; the thread sleeps until a handler wakes it (the
+/// last call being computed hands over its record, or the record the batch waits for is queued)
+/// or the bound passes. Returns whether filling the batch ran out of time.
+fn gather<T>(
     rx: &mut mpsc::Receiver<T>,
     batch: &mut Vec<T>,
     since: std::time::Instant,
-    computing: &AtomicUsize,
-) {
-    while computing.load(Ordering::Acquire) > 0 {
+    g: &Gather,
+    busy: bool,
+) -> bool {
+    let mut ran_out = false;
+    g.phase.store(UNTIL_COMPUTED, Ordering::SeqCst);
+    while g.computing.load(Ordering::SeqCst) > 0 {
         let Some(left) = LINGER.checked_sub(since.elapsed()) else {
             break;
         };
@@ -106,6 +178,32 @@ fn linger<T>(
         std::thread::park_timeout(left);
     }
     drain(rx, batch);
+    if busy {
+        loop {
+            let wanted = more_may_come(g.gather_to, g.connections.get(), batch.len());
+            if wanted == 0 {
+                break;
+            }
+            let Some(left) = LINGER.checked_sub(since.elapsed()) else {
+                ran_out = true;
+                break;
+            };
+            g.short.store(
+                isize::try_from(wanted).unwrap_or(isize::MAX),
+                Ordering::SeqCst,
+            );
+            g.phase.store(UNTIL_FILLED, Ordering::SeqCst);
+            // Records queued before the phase changed were not counted down: take them first.
+            let before = batch.len();
+            drain(rx, batch);
+            if batch.len() == before {
+                std::thread::park_timeout(left);
+                drain(rx, batch);
+            }
+        }
+    }
+    g.phase.store(AWAKE, Ordering::SeqCst);
+    ran_out
 }
 
 /// Where audit records are also written as JSON lines.
@@ -121,26 +219,23 @@ pub enum JsonLines {
 pub struct AuditWriter {
     tx: mpsc::Sender<(AuditRow, Ack)>,
     waiting: Gauge,
-    /// Calls begun and not yet handed over their record (see [`AuditWriter::begin`]).
-    computing: Arc<AtomicUsize>,
-    /// The writer thread, woken when the last call being computed hands over its record.
-    writer: Option<std::thread::Thread>,
+    gather: Arc<Gather>,
 }
 
 /// A call that will hand over an audit record (or end without one). While any exists, a busy
 /// writer gathers records before committing; see [`LINGER`].
 #[must_use = "a call counts as being computed until this is dropped or handed to `append`"]
 pub struct Computing {
-    computing: Arc<AtomicUsize>,
-    writer: Option<std::thread::Thread>,
+    gather: Arc<Gather>,
 }
 
 impl Drop for Computing {
     fn drop(&mut self) {
-        if self.computing.fetch_sub(1, Ordering::AcqRel) == 1
-            && let Some(writer) = &self.writer
+        let g = &self.gather;
+        if g.computing.fetch_sub(1, Ordering::SeqCst) == 1
+            && g.phase.load(Ordering::SeqCst) == UNTIL_COMPUTED
         {
-            writer.unpark();
+            g.wake();
         }
     }
 }
@@ -298,8 +393,14 @@ impl Target {
 impl AuditWriter {
     /// Starts the writer thread.
     /// `waiting` counts the records handed over and not yet committed (a metric).
-    pub fn start(store: Arc<dyn Store>, sink: Option<JsonLines>, waiting: Gauge) -> Self {
-        Self::start_on(Target::Store(store), sink, waiting)
+    /// `connections` counts the server's open connections (see [`more_may_come`]).
+    pub fn start(
+        store: Arc<dyn Store>,
+        sink: Option<JsonLines>,
+        waiting: Gauge,
+        connections: OpenConnections,
+    ) -> Self {
+        Self::start_on(Target::Store(store), sink, waiting, GATHER_TO, connections)
     }
 
     /// Starts the writer thread for a node on PostgreSQL, with the local `spool` taking batches
@@ -334,38 +435,57 @@ impl AuditWriter {
         {
             tracing::error!(error = %e, "cannot start the audit spool's drain thread");
         }
-        Self::start_on(Target::Spooled(spooled), sink, waiting)
+        // Gathering more on top made the node slower (BENCHMARKS.md, session F).
+        Self::start_on(
+            Target::Spooled(spooled),
+            sink,
+            waiting,
+            0,
+            OpenConnections::default(),
+        )
     }
 
-    fn start_on(target: Target, sink: Option<JsonLines>, waiting: Gauge) -> Self {
+    fn start_on(
+        target: Target,
+        sink: Option<JsonLines>,
+        waiting: Gauge,
+        gather_to: usize,
+        connections: OpenConnections,
+    ) -> Self {
         let (tx, rx) = mpsc::channel::<(AuditRow, Ack)>(8192);
-        let computing = Arc::new(AtomicUsize::new(0));
-        let seen = computing.clone();
-        let writer = match std::thread::Builder::new()
+        let gather = Arc::new(Gather {
+            computing: AtomicUsize::new(0),
+            phase: AtomicU8::new(AWAKE),
+            short: AtomicIsize::new(0),
+            writer: OnceLock::new(),
+            gather_to,
+            connections,
+            #[cfg(test)]
+            batches: Mutex::default(),
+        });
+        let g = gather.clone();
+        match std::thread::Builder::new()
             .name("keyless-audit".into())
-            .spawn(move || write_batches(rx, &target, sink, &seen))
+            .spawn(move || write_batches(rx, &target, sink, &g))
         {
-            Ok(h) => Some(h.thread().clone()),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot start the audit writer thread");
-                None
+            Ok(h) => {
+                let _ = gather.writer.set(h.thread().clone());
             }
-        };
+            Err(e) => tracing::error!(error = %e, "cannot start the audit writer thread"),
+        }
         Self {
             tx,
             waiting,
-            computing,
-            writer,
+            gather,
         }
     }
 
     /// Marks the start of a call that will hand over a record; hand the result to
     /// [`AuditWriter::append`] (dropping it instead is fine for a call ending without one).
     pub fn begin(&self) -> Computing {
-        self.computing.fetch_add(1, Ordering::AcqRel);
+        self.gather.computing.fetch_add(1, Ordering::SeqCst);
         Computing {
-            computing: self.computing.clone(),
-            writer: self.writer.clone(),
+            gather: self.gather.clone(),
         }
     }
 
@@ -385,6 +505,12 @@ impl AuditWriter {
         let queued = self.tx.send((row, ack)).await;
         drop(call);
         queued.map_err(|_| "audit writer stopped".to_owned())?;
+        let g = &self.gather;
+        if g.phase.load(Ordering::SeqCst) == UNTIL_FILLED
+            && g.short.fetch_sub(1, Ordering::SeqCst) == 1
+        {
+            g.wake();
+        }
         done.await.map_err(|_| "audit writer stopped".to_owned())?
     }
 }
@@ -395,13 +521,20 @@ fn write_batches(
     mut rx: mpsc::Receiver<(AuditRow, Ack)>,
     target: &Target,
     mut sink: Option<JsonLines>,
-    computing: &AtomicUsize,
+    g: &Gather,
 ) {
+    let mut previous = 0;
     while let Some(first) = rx.blocking_recv() {
         let since = std::time::Instant::now();
         let mut batch = vec![first];
         drain(&mut rx, &mut batch);
-        linger(&mut rx, &mut batch, since, computing);
+        let busy = batch.len().max(previous) >= BUSY_AT;
+        let _ran_out = gather(&mut rx, &mut batch, since, g, busy);
+        previous = batch.len();
+        #[cfg(test)]
+        if let Ok(mut b) = g.batches.lock() {
+            b.push((batch.len(), _ran_out));
+        }
         let (rows, acks): (Vec<AuditRow>, Vec<Ack>) = batch.into_iter().unzip();
         let result = target.commit(&rows);
         if result.is_ok()
@@ -516,15 +649,88 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
             Arc::new(keyless_store::SqliteStore::open_dir(dir.path()).unwrap());
-        let w = AuditWriter::start(store.clone(), None, Default::default());
+        let w = AuditWriter::start(
+            store.clone(),
+            None,
+            Default::default(),
+            OpenConnections::default(),
+        );
         let (a, b) = (w.begin(), w.begin());
-        assert_eq!(w.computing.load(Ordering::SeqCst), 2);
+        assert_eq!(w.gather.computing.load(Ordering::SeqCst), 2);
         drop(b); // a call that ends without a record
-        assert_eq!(w.computing.load(Ordering::SeqCst), 1);
+        assert_eq!(w.gather.computing.load(Ordering::SeqCst), 1);
         w.append(row("a"), a).await.unwrap();
-        assert_eq!(w.computing.load(Ordering::SeqCst), 0);
+        assert_eq!(w.gather.computing.load(Ordering::SeqCst), 0);
         let stored = store.query_audit(&Default::default()).unwrap();
         assert_eq!(stored.len(), 1);
+    }
+
+    #[test]
+    fn a_busy_writer_waits_only_for_records_open_connections_can_send() {
+        assert_eq!(more_may_come(32, 64, 10), 22);
+        assert_eq!(more_may_come(32, 8, 5), 3);
+        assert_eq!(more_may_come(32, 8, 8), 0);
+        // An HTTP/2 connection may have sent several: never a negative wait.
+        assert_eq!(more_may_come(32, 2, 8), 0);
+        assert_eq!(more_may_come(0, 64, 1), 0);
+    }
+
+    /// `clients` calls in a closed loop (each sends its next record once the last is committed),
+    /// each on a connection of its own, beside `idle` open connections that send nothing;
+    /// returns the writer's batches.
+    async fn closed_loop(clients: usize, idle: usize, rounds: usize) -> Vec<(usize, bool)> {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(keyless_store::SqliteStore::open_dir(dir.path()).unwrap());
+        let connections = OpenConnections::default();
+        let w = AuditWriter::start(store.clone(), None, Default::default(), connections.clone());
+        let idle: Vec<_> = (0..idle).map(|_| connections.open()).collect();
+        let calls: Vec<_> = (0..clients)
+            .map(|c| {
+                let w = w.clone();
+                let connection = connections.open();
+                tokio::spawn(async move {
+                    for r in 0..rounds {
+                        w.append(row(&format!("{c}-{r}")), w.begin()).await.unwrap();
+                    }
+                    drop(connection);
+                })
+            })
+            .collect();
+        for c in calls {
+            c.await.unwrap();
+        }
+        drop(idle);
+        let stored = store.query_audit(&Default::default()).unwrap();
+        assert_eq!(
+            stored.len(),
+            clients * rounds,
+            "every record committed once"
+        );
+        w.gather.batches.lock().unwrap().clone()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_writer_commits_once_every_connections_call_is_in_the_batch() {
+        let batches = closed_loop(8, 0, 60).await;
+        assert!(
+            batches.iter().any(|(n, _)| *n >= BUSY_AT),
+            "the writer never got busy: {batches:?}"
+        );
+        assert!(
+            batches.iter().all(|(_, ran_out)| !ran_out),
+            "eight clients were held for the linger: {batches:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn idle_connections_hold_a_busy_batch_at_most_for_the_linger() {
+        let batches = closed_loop(8, 56, 30).await;
+        assert!(
+            batches.iter().any(|(_, ran_out)| *ran_out),
+            "a busy writer never waited for the idle connections: {batches:?}"
+        );
+        assert!(batches.iter().all(|(n, _)| *n <= 8));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 
 pub mod audit_writer;
 mod aws;
+pub mod connections;
 mod github;
 mod iam;
 pub mod keysource;
