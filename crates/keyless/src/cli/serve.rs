@@ -134,6 +134,7 @@ fn audit_writer(
         sink,
         waiting,
         metrics.audit_spooled.clone(),
+        connections.clone(),
     ))
 }
 

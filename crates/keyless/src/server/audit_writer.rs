@@ -93,13 +93,16 @@ fn drain<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
     }
 }
 
-/// Records a busy SQLite writer gathers before committing (within [`LINGER`]).
+/// Records a busy writer gathers before committing (within [`LINGER`]).
 ///
-/// Why: SQLite's work per record falls steeply with the batch, since every commit rewrites the
-/// table's last page and each index's last leaf, at two syscalls per WAL frame: 12 µs per record
-/// in batches of 5, 9 µs in batches of 10, 7.7 µs in batches of 20, 5.6 µs in batches of 50
-/// (BENCHMARKS.md, session I). Waiting only until no call is being computed gave batches of
-/// about 10 under full load: with two workers, that moment comes every few requests.
+/// Why: a store's work per record falls steeply with the batch. SQLite rewrites the table's
+/// last page and each index's last leaf in every commit, at two syscalls per WAL frame: 12 µs
+/// per record in batches of 5, 9 µs in batches of 10, 7.7 µs in batches of 20, 5.6 µs in
+/// batches of 50 (BENCHMARKS.md, session I); PostgreSQL flushes its WAL once per commit.
+/// Waiting only until no call is being computed gave batches of about 10 under full load: with
+/// two workers, that moment comes every few requests. Gathering bounded by the open
+/// connections made a node on SQLite 5–10 % and one on PostgreSQL 8 % faster (session I), where
+/// gathering up to a size regardless of them had made the PostgreSQL node slower (session F).
 const GATHER_TO: usize = 32;
 
 /// A writer is busy, and gathers towards [`GATHER_TO`], when its previous batch held at least
@@ -126,9 +129,6 @@ struct Gather {
     short: AtomicIsize,
     /// The writer thread, set once it runs.
     writer: OnceLock<std::thread::Thread>,
-    /// Records a busy writer gathers (0: never waits for records that are not being computed,
-    /// as on PostgreSQL, whose commits wait for a flush during which the next batch grows).
-    gather_to: usize,
     /// The server's open connections, which bound how many more records can come (see
     /// [`more_may_come`]).
     connections: OpenConnections,
@@ -180,7 +180,7 @@ fn gather<T>(
     drain(rx, batch);
     if busy {
         loop {
-            let wanted = more_may_come(g.gather_to, g.connections.get(), batch.len());
+            let wanted = more_may_come(GATHER_TO, g.connections.get(), batch.len());
             if wanted == 0 {
                 break;
             }
@@ -400,18 +400,19 @@ impl AuditWriter {
         waiting: Gauge,
         connections: OpenConnections,
     ) -> Self {
-        Self::start_on(Target::Store(store), sink, waiting, GATHER_TO, connections)
+        Self::start_on(Target::Store(store), sink, waiting, connections)
     }
 
     /// Starts the writer thread for a node on PostgreSQL, with the local `spool` taking batches
     /// PostgreSQL cannot (see the module documentation), and the thread that drains it —
-    /// at once if a previous run left records in it.
+    /// at once if a previous run left records in it. `connections` as for [`AuditWriter::start`].
     pub fn start_spooled(
         primary: Arc<dyn Primary>,
         spool: AuditSpool,
         sink: Option<JsonLines>,
         waiting: Gauge,
         spooled: Gauge,
+        connections: OpenConnections,
     ) -> Self {
         let left = spool.len().unwrap_or(1);
         spooled.set(i64::try_from(left).unwrap_or(i64::MAX));
@@ -435,21 +436,13 @@ impl AuditWriter {
         {
             tracing::error!(error = %e, "cannot start the audit spool's drain thread");
         }
-        // Gathering more on top made the node slower (BENCHMARKS.md, session F).
-        Self::start_on(
-            Target::Spooled(spooled),
-            sink,
-            waiting,
-            0,
-            OpenConnections::default(),
-        )
+        Self::start_on(Target::Spooled(spooled), sink, waiting, connections)
     }
 
     fn start_on(
         target: Target,
         sink: Option<JsonLines>,
         waiting: Gauge,
-        gather_to: usize,
         connections: OpenConnections,
     ) -> Self {
         let (tx, rx) = mpsc::channel::<(AuditRow, Ack)>(8192);
@@ -458,7 +451,6 @@ impl AuditWriter {
             phase: AtomicU8::new(AWAKE),
             short: AtomicIsize::new(0),
             writer: OnceLock::new(),
-            gather_to,
             connections,
             #[cfg(test)]
             batches: Mutex::default(),
@@ -640,6 +632,7 @@ mod tests {
             None,
             Default::default(),
             spooled.clone(),
+            OpenConnections::default(),
         );
         (w, spooled)
     }
