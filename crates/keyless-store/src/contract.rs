@@ -604,3 +604,45 @@ fn sqlite_audit_row_cost() {
         }
     }
 }
+
+/// SQLite's time and WAL bytes per audit record by batch size (1 to 200 records per commit),
+/// through the store's own insert, WAL not checkpointed meanwhile: why the audit writer gathers
+/// records under load. Figures, not a pass/fail check:
+/// `cargo test --release -p keyless-store --lib -- --ignored --nocapture sqlite_audit_batch_cost`.
+#[test]
+#[ignore = "measurement"]
+fn sqlite_audit_batch_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let filler = "x".repeat(1_450);
+    let rows: Vec<AuditRow> = (0..40_000u64)
+        .map(|i| AuditRow {
+            time: 1_700_000_000 + i / 1_000,
+            session_name: Some("gha-1".into()),
+            subject: Some("repo:acme/app:ref:refs/heads/main".into()),
+            denied: false,
+            record: format!("{{\"requestID\":\"{i:036}\",\"x\":\"{filler}\"}}"),
+        })
+        .collect();
+    for batch in [1usize, 2, 5, 10, 20, 50, 200] {
+        let path = dir.path().join(format!("batch-{batch}.db"));
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+            .unwrap();
+        conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        for sql in crate::sqlite::MIGRATIONS {
+            conn.execute_batch(sql).unwrap();
+        }
+        let started = std::time::Instant::now();
+        for chunk in rows.chunks(batch) {
+            crate::sqlite::append_rows(&conn, crate::sqlite::AuditTable::Audit, chunk).unwrap();
+        }
+        let micros = started.elapsed().as_secs_f64() * 1e6 / 40_000.0;
+        let wal = std::fs::metadata(dir.path().join(format!("batch-{batch}.db-wal")))
+            .map_or(0, |m| m.len());
+        eprintln!(
+            "batches of {batch}: {micros:.1} µs and {:.0} WAL bytes per record",
+            wal as f64 / 40_000.0
+        );
+    }
+}
