@@ -49,10 +49,10 @@ use std::time::Duration;
 use keyless_core::Store;
 use keyless_core::store::{AuditRow, StoreError};
 use keyless_store::{AuditSpool, PgAuditConnection};
-
-use super::connections::OpenConnections;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, oneshot};
+
+use super::connections::OpenConnections;
 
 /// A record count as a gauge step.
 fn count(n: usize) -> i64 {
@@ -76,8 +76,8 @@ const MAX_BATCH: usize = 1024;
 /// commit serve tens of requests.
 ///
 /// The writer gathers while some call is still being computed (it will hand over a record
-/// soon, see [`AuditWriter::begin`]), and a busy SQLite writer also while a connection could
-/// still send one (see [`GATHER_TO`]): once every call that can come waits for this commit,
+/// soon, see [`AuditWriter::begin`]), and a busy writer also while a connection could still
+/// send one (see [`GATHER_TO`]): once every call that can come waits for this commit,
 /// waiting longer only leaves the cores idle, so the commit starts at once. A single client
 /// therefore never waits, and a server whose clients all wait on audit commits runs commit
 /// after commit instead of sleeping out a fixed delay.
