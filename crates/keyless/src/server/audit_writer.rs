@@ -101,8 +101,9 @@ fn drain<T>(rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>) {
 /// batches of 50 (BENCHMARKS.md, session I); PostgreSQL flushes its WAL once per commit.
 /// Waiting only until no call is being computed gave batches of about 10 under full load: with
 /// two workers, that moment comes every few requests. Gathering bounded by the open
-/// connections made a node on SQLite 5–10 % and one on PostgreSQL 8 % faster (session I), where
-/// gathering up to a size regardless of them had made the PostgreSQL node slower (session F).
+/// connections cut the SQLite writer's CPU per request by a quarter and made a node on
+/// PostgreSQL 8 % faster (session I), where gathering up to a size regardless of them had made
+/// the PostgreSQL node slower (session F).
 const GATHER_TO: usize = 32;
 
 /// A writer is busy, and gathers towards [`GATHER_TO`], when its previous batch held at least
