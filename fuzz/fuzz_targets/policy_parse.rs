@@ -9,7 +9,11 @@ use keyless_policy::{
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    for kind in [PolicyKind::Identity, PolicyKind::Resource, PolicyKind::Trust] {
+    for kind in [
+        PolicyKind::Identity,
+        PolicyKind::Resource,
+        PolicyKind::Trust,
+    ] {
         match parse_bytes(data, kind) {
             Ok(policy) => {
                 let mut context = Context::new();
@@ -17,10 +21,19 @@ fuzz_target!(|data: &[u8]| {
                 context.insert("aws:SourceIp", "10.0.0.1");
                 context.insert("aws:CurrentTime", "2026-01-01T00:00:00Z");
                 let principal = [PrincipalId::new(PrincipalKind::Aws, "123456789012")];
-                let named = Named { name: "fuzz", policy: &policy };
+                let named = Named {
+                    name: "fuzz",
+                    policy: &policy,
+                };
                 let set = match kind {
-                    PolicyKind::Identity => PolicySet { identity: vec![named], ..PolicySet::default() },
-                    _ => PolicySet { resource: Some(named), ..PolicySet::default() },
+                    PolicyKind::Identity => PolicySet {
+                        identity: vec![named],
+                        ..PolicySet::default()
+                    },
+                    _ => PolicySet {
+                        resource: Some(named),
+                        ..PolicySet::default()
+                    },
                 };
                 let e = evaluate(
                     &set,

@@ -10,5 +10,9 @@ fuzz_target!(|input: (&str, &str, bool)| {
     let _ = action_matches(pattern, value);
     let _ = arn_matches(pattern, value);
     assert!(wildcard_match("*", value, case_insensitive));
-    assert!(wildcard_match(value.replace(['*', '?'], "").as_str(), &value.replace(['*', '?'], ""), false));
+    assert!(wildcard_match(
+        value.replace(['*', '?'], "").as_str(),
+        &value.replace(['*', '?'], ""),
+        false
+    ));
 });
