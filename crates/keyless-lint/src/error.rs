@@ -31,6 +31,16 @@ pub enum LintError {
         /// The parser's message.
         message: String,
     },
+    /// The parser did not finish within its time budget (a document built to make it slow).
+    #[error("{file}: cannot parse {format}: {reason}")]
+    TooComplex {
+        /// Display name of the input.
+        file: String,
+        /// What the input was parsed as.
+        format: &'static str,
+        /// What took too long, and the likely cause.
+        reason: String,
+    },
     /// The document parsed but holds nothing this linter understands (no trust policy, no role).
     #[error(
         "{file}: no trust policy found (expected an IAM policy, `aws iam get-role` output, a CloudFormation template, Terraform source or a Terraform plan)"

@@ -4,7 +4,8 @@
 //! `!Ref P` is `${P}`, `!GetAtt A.B` is `${A.B}`, `!Join` joins, `!If` takes the first branch.
 //! That keeps ARNs like `arn:aws:iam::${AWS::AccountId}:oidc-provider/token.actions…` readable.
 
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -122,9 +123,53 @@ fn yaml_to_json(y: &serde_yaml::Value) -> Value {
     }
 }
 
-/// Loads a YAML CloudFormation template.
-pub fn load_yaml(name: &str, text: &str) -> Result<Vec<Unit>, LintError> {
-    let y: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+/// Longest a YAML document may take to parse.
+///
+/// Why: the YAML parser (libyaml, under serde_yaml) looks at every open flow collection for
+/// each token it reads, and its nesting limit applies only once the whole document has been
+/// read, so a document of nested `[` takes time quadratic in its size: 100,000 levels (200 KB)
+/// took 19 s, a megabyte would take minutes. Real templates parse in milliseconds. No scan of
+/// the text can bound the nesting beforehand without parsing YAML itself (a `]` inside a quoted
+/// string closes nothing), so the parse runs on a thread of its own and is given up on after
+/// this long; that thread finishes in the background and its result is dropped.
+const YAML_PARSE_BUDGET: Duration = Duration::from_secs(5);
+
+/// Parses `text` as YAML within `budget`.
+fn parse_yaml(name: &str, text: &str, budget: Duration) -> Result<serde_yaml::Value, LintError> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let owned = text.to_owned();
+    std::thread::Builder::new()
+        .name("keyless-lint-yaml".into())
+        .spawn(move || {
+            // The receiver is gone if the budget ran out: nothing to report to.
+            let _ = tx.send(serde_yaml::from_str::<serde_yaml::Value>(&owned));
+        })
+        .map_err(|e| LintError::TooComplex {
+            file: name.to_string(),
+            format: "YAML",
+            reason: format!("cannot start the parser's thread: {e}"),
+        })?;
+    let parsed = match rx.recv_timeout(budget) {
+        Ok(parsed) => parsed,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            return Err(LintError::TooComplex {
+                file: name.to_string(),
+                format: "YAML",
+                reason: format!(
+                    "not parsed within {} s (flow collections `[` or `{{` nested too deeply?)",
+                    budget.as_secs_f64()
+                ),
+            });
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            return Err(LintError::TooComplex {
+                file: name.to_string(),
+                format: "YAML",
+                reason: "the parser stopped without an answer".into(),
+            });
+        }
+    };
+    parsed.map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         LintError::Syntax {
             file: name.to_string(),
@@ -133,7 +178,12 @@ pub fn load_yaml(name: &str, text: &str) -> Result<Vec<Unit>, LintError> {
             column,
             message: e.to_string(),
         }
-    })?;
+    })
+}
+
+/// Loads a YAML CloudFormation template.
+pub fn load_yaml(name: &str, text: &str) -> Result<Vec<Unit>, LintError> {
+    let y = parse_yaml(name, text, YAML_PARSE_BUDGET)?;
     let value = yaml_to_json(&y);
     if value.get("Resources").is_none() {
         if value.get("Statement").is_some() {
@@ -242,4 +292,48 @@ pub fn units(value: &Value, text: &str, index: Option<&Arc<jsonpos::Index>>) -> 
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// A document built to keep the parser busy (time quadratic in its nesting) is given up on
+    /// once the budget runs out, with an error naming the file and the likely cause. (15,000
+    /// levels take the parser about 0.4 s in a test build, twenty times the budget.)
+    #[test]
+    fn a_yaml_document_too_slow_to_parse_is_refused_after_the_budget() {
+        let depth = 15_000;
+        let text = format!("Resources: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        let started = std::time::Instant::now();
+        let err = parse_yaml("deep.yaml", &text, Duration::from_millis(20)).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let message = err.to_string();
+        assert!(matches!(err, LintError::TooComplex { .. }), "{message}");
+        assert!(
+            message.starts_with("deep.yaml: cannot parse YAML: not parsed within 0.02 s"),
+            "{message}"
+        );
+    }
+
+    /// Within the budget, the parser's own errors come through with their position.
+    #[test]
+    fn yaml_syntax_errors_keep_their_position() {
+        let err = parse_yaml("bad.yaml", "a: b\n  c: [d\n", YAML_PARSE_BUDGET).unwrap_err();
+        match err {
+            LintError::Syntax { line, format, .. } => {
+                assert_eq!(format, "YAML");
+                assert!(line >= 2, "line {line}");
+            }
+            other => panic!("{other}"),
+        }
+        let ok = parse_yaml("ok.yaml", "a: [1, {b: c}]\n", YAML_PARSE_BUDGET).unwrap();
+        assert_eq!(ok["a"][1]["b"].as_str(), Some("c"));
+    }
 }
