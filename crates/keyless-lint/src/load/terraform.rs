@@ -159,13 +159,22 @@ fn block_end(text: &str, start: usize) -> usize {
     .map_or(text.len(), |i| start + 1 + i)
 }
 
+/// Longest source line an HCL syntax error quotes.
+const MAX_QUOTED_LINE: usize = 200;
+
 /// Loads a `.tf` file.
 pub fn load(name: &str, text: &str) -> Result<Vec<Unit>, LintError> {
     let body: Body = hcl::parse(text).map_err(|e| {
-        let msg = e.to_string();
-        let (line, column) = match &e {
-            hcl::Error::Parse(p) => (p.location().line(), p.location().column()),
-            _ => (1, 1),
+        let (line, column, msg) = match &e {
+            // The parser's message quotes the whole offending line under a caret, which for a
+            // long (say minified or generated) line floods the terminal: then the message alone.
+            hcl::Error::Parse(p) if p.line().len() > MAX_QUOTED_LINE => (
+                p.location().line(),
+                p.location().column(),
+                p.message().to_owned(),
+            ),
+            hcl::Error::Parse(p) => (p.location().line(), p.location().column(), e.to_string()),
+            _ => (1, 1, e.to_string()),
         };
         LintError::Syntax {
             file: name.to_string(),
@@ -319,4 +328,49 @@ pub fn load(name: &str, text: &str) -> Result<Vec<Unit>, LintError> {
         Locator::Fixed(o) => *o,
     });
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn syntax(text: &str) -> (usize, usize, String) {
+        match load("main.tf", text).unwrap_err() {
+            LintError::Syntax {
+                line,
+                column,
+                message,
+                format,
+                ..
+            } => {
+                assert_eq!(format, "HCL");
+                (line, column, message)
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    /// A short offending line is quoted under a caret; a long one is not, so a minified or
+    /// generated file cannot flood the terminal, and the position still says where.
+    #[test]
+    fn syntax_errors_quote_short_lines_only() {
+        let (line, _, message) = syntax("a = 1\nb = = 2\n");
+        assert_eq!(line, 2);
+        assert!(message.contains("b = = 2"), "{message}");
+
+        let depth = 100_000;
+        let text = format!("x = {}1{}\n", "{a = ".repeat(depth), "}".repeat(depth));
+        let (line, column, message) = syntax(&text);
+        assert_eq!(line, 1);
+        assert!(column > 1, "{column}");
+        assert!(
+            message.len() < 300,
+            "{} bytes: {}",
+            message.len(),
+            message.chars().take(300).collect::<String>()
+        );
+        assert!(message.contains("nesting depth"), "{message}");
+    }
 }
