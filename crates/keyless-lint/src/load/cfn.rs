@@ -138,7 +138,7 @@ const YAML_PARSE_BUDGET: Duration = Duration::from_secs(5);
 fn parse_yaml(name: &str, text: &str, budget: Duration) -> Result<serde_yaml::Value, LintError> {
     let (tx, rx) = mpsc::sync_channel(1);
     let owned = text.to_owned();
-    std::thread::Builder::new()
+    let parser = std::thread::Builder::new()
         .name("keyless-lint-yaml".into())
         .spawn(move || {
             // The receiver is gone if the budget ran out: nothing to report to.
@@ -150,7 +150,11 @@ fn parse_yaml(name: &str, text: &str, budget: Duration) -> Result<serde_yaml::Va
             reason: format!("cannot start the parser's thread: {e}"),
         })?;
     let parsed = match rx.recv_timeout(budget) {
-        Ok(parsed) => parsed,
+        Ok(parsed) => {
+            // It is past its last step: waiting for it to end leaves no thread behind.
+            let _ = parser.join();
+            parsed
+        }
         Err(mpsc::RecvTimeoutError::Timeout) => {
             return Err(LintError::TooComplex {
                 file: name.to_string(),
