@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end: the real `@actions/core` (npm) getIDToken() against the runner endpoint of a real
 # `keyless serve`, and an independent verifier (PyJWT + cryptography) checking the token against
-# the served JWKS, for each event type. Needs KEYLESS, node/npm and python3 with PyJWT[crypto].
+# the served JWKS, for each event type; then what `configure-aws-credentials` does, with
+# `@aws-sdk/client-sts` (scripts/e2e-sdk-js.mjs). Needs KEYLESS, node/npm and python3 with
+# PyJWT[crypto].
 set -uo pipefail
 
 KEYLESS=$(realpath "${KEYLESS:-target/debug/keyless}")
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
@@ -19,8 +22,8 @@ pid=$!
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.05; done
 SERVER=http://127.0.0.1:$PORT
 
-(cd "$work" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund @actions/core >/dev/null 2>&1) \
-  || { echo "npm install @actions/core failed"; exit 1; }
+(cd "$work" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund @actions/core @aws-sdk/client-sts @aws-sdk/client-iam >/dev/null 2>&1) \
+  || { echo "npm install @actions/core @aws-sdk/client-sts @aws-sdk/client-iam failed"; exit 1; }
 cat >"$work/get.mjs" <<'JS'
 import * as core from '@actions/core';
 const token = await core.getIDToken(process.argv[2] || undefined);
@@ -74,6 +77,23 @@ if out=$(cd "$work" && node get.mjs sts.amazonaws.com 2>&1); then
 else
   grep -q "ACTIONS_ID_TOKEN_REQUEST_URL" <<<"$out" && ok "no id-token permission → no request URL" || fail "no id-token permission" "$out"
 fi
+
+# configure-aws-credentials' path with the AWS SDK for JavaScript: a push to main gets credentials.
+unset ACTIONS_ID_TOKEN_REQUEST_URL ACTIONS_ID_TOKEN_REQUEST_TOKEN
+eval "$("$KEYLESS" github env --server "$SERVER" --repo acme/app --ref refs/heads/main)"
+token() { "$KEYLESS" github token --server "$SERVER" --repo acme/app --audience sts.amazonaws.com "$@"; }
+cp "$here/e2e-sdk-js.mjs" "$work/"
+(cd "$work" && AWS_ENDPOINT_URL=$SERVER PULL_REQUEST=$(token --event pull_request) \
+  EXPIRED=$(token --ref refs/heads/main --claim exp=1700000000 --claim iat=1699999700 --claim nbf=1699999400) \
+  timeout 120 node e2e-sdk-js.mjs >"$work/sdk.out" 2>"$work/sdk.err")
+status=$?
+grep -v '^::' "$work/sdk.out"
+[ "$status" -eq 0 ] || cat "$work/sdk.err"
+sdk_ok=$(grep -c '^ok ' "$work/sdk.out")
+sdk_failed=$(grep -c '^FAIL ' "$work/sdk.out")
+passed=$((passed + sdk_ok)) failed=$((failed + sdk_failed))
+if [ "$status" -ne 0 ] && [ "$sdk_failed" -eq 0 ]; then fail "e2e-sdk-js.mjs exited with $status"; fi
+[ "$sdk_ok" -ge 9 ] || fail "e2e-sdk-js.mjs: $sdk_ok checks passed, 9 expected"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
