@@ -91,13 +91,50 @@ pub fn unique_id(prefix: &str) -> String {
     s
 }
 
-/// An access key id: `prefix` + 16 characters of `A–Z2–7` (`ASIA` + 16 = 20 characters for
-/// temporary credentials).
-pub fn access_key_id(prefix: &str) -> String {
+/// Bits of an account number in an access key id (12 decimal digits fit in 40).
+const KEY_ACCOUNT_BITS: u32 = 40;
+
+/// An access key id as AWS makes them today: `prefix` + 16 characters of `A–Z2–7` (20 in all
+/// for `ASIA…`), i.e. 80 bits whose first is set (a key of the current generation), whose next
+/// 40 are the number of `account` and whose last 39 are random. AWS's `GetAccessKeyInfo` reads
+/// the account from the id alone, and so do the tools people use to triage a leaked key; keys
+/// issued here answer both the same way ([`access_key_account`]). An `account` that is not a
+/// 12-digit number is encoded as account 0.
+pub fn access_key_id(prefix: &str, account: &str) -> String {
+    let number = account
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n < 1 << KEY_ACCOUNT_BITS)
+        .unwrap_or(0);
+    let random = random_bytes::<5>()
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+        >> 1;
+    let bits = (1u128 << 79) | (u128::from(number) << 39) | u128::from(random);
     let mut s = String::with_capacity(prefix.len() + 16);
     s.push_str(prefix);
-    s.push_str(&random_chars::<16>(BASE32));
+    for group in (0..16u32).rev() {
+        let index = usize::try_from((bits >> (group * 5)) & 31).unwrap_or(0);
+        s.push(char::from(BASE32.get(index).copied().unwrap_or(b'A')));
+    }
     s
+}
+
+/// The account an access key id of the current generation names (see [`access_key_id`]), as
+/// 12 digits; `None` for any other string, including keys of AWS's earlier generation, which
+/// carry no account.
+pub fn access_key_account(id: &str) -> Option<String> {
+    let payload = id.get(4..).filter(|p| p.len() == 16)?;
+    let mut bits = 0u128;
+    for c in payload.bytes() {
+        let value = BASE32.iter().position(|a| *a == c)?;
+        bits = (bits << 5) | u128::try_from(value).ok()?;
+    }
+    if bits >> 79 == 0 {
+        return None;
+    }
+    let number = (bits >> 39) & ((1 << KEY_ACCOUNT_BITS) - 1);
+    (number <= 999_999_999_999).then(|| format!("{number:012}"))
 }
 
 /// A secret access key: 40 characters of `A–Za–z0–9+/`, as AWS issues them (240 bits).
@@ -375,13 +412,54 @@ mod tests {
         assert_eq!(r.len(), 21);
         assert!(r.starts_with("AROA"));
         assert!(r.bytes().skip(4).all(|b| BASE32.contains(&b)));
-        let k = access_key_id("ASIA");
+        let k = access_key_id("ASIA", "123456789012");
         assert_eq!(k.len(), 20);
         assert!(k.bytes().skip(4).all(|b| BASE32.contains(&b)));
         let s = secret_access_key();
         assert_eq!(s.len(), 40);
         assert!(s.bytes().all(|b| BASE64.contains(&b)));
         assert_ne!(unique_id("ANPA"), unique_id("ANPA"));
+    }
+
+    #[test]
+    fn access_key_ids_name_their_account() {
+        // A temporary key AWS issued to account 609629065308 (published in write-ups of the
+        // format): the decoding agrees with AWS's `GetAccessKeyInfo` on it.
+        assert_eq!(
+            access_key_account("ASIAY34FZKBOKMUTVV7A").as_deref(),
+            Some("609629065308")
+        );
+        for account in [
+            "000000000000",
+            "000000000001",
+            "123456789012",
+            "999999999999",
+        ] {
+            let ids: Vec<String> = (0..50).map(|_| access_key_id("ASIA", account)).collect();
+            for id in &ids {
+                assert_eq!(access_key_account(id).as_deref(), Some(account), "{id}");
+                // The first character after the prefix carries the generation bit: Q–Z or 2–7.
+                assert!(
+                    id.as_bytes()
+                        .get(4)
+                        .is_some_and(|c| b"QRSTUVWXYZ234567".contains(c))
+                );
+            }
+            // The last 39 bits are random: 50 keys of one account are 50 keys.
+            let distinct: std::collections::HashSet<_> = ids.iter().collect();
+            assert_eq!(distinct.len(), ids.len());
+        }
+        // Keys of the earlier generation (first payload bit clear) and strings that are not
+        // keys name no account.
+        for id in [
+            "AKIAIOSFODNN7EXAMPLE",
+            "ASIAY34FZKBOKMUTVV7",
+            "ASIAY34FZKBOKMUTVV7a",
+            "test",
+            "",
+        ] {
+            assert_eq!(access_key_account(id), None, "{id}");
+        }
     }
 
     #[test]

@@ -16,8 +16,8 @@ pub mod xml;
 
 pub use error::{AwsError, WireError, validation_message, validation_message_nullable};
 pub use ids::{
-    Arn, access_key_id, iso8601, random_fill, request_id, secret_access_key, unique_id,
-    url_encode_document, valid_iam_name, valid_role_session_name,
+    Arn, access_key_account, access_key_id, iso8601, random_fill, request_id, secret_access_key,
+    unique_id, url_encode_document, valid_iam_name, valid_role_session_name,
 };
 pub use query::{MAX_BODY_BYTES, MAX_PARAMETERS, QueryRequest, decode_query};
 pub use sigv4::{HttpRequestParts, SigV4Auth, SigningKeyCache, parse_sigv4, verify_sigv4};

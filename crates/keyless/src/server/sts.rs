@@ -108,10 +108,15 @@ fn get_caller_identity(call: &mut Call<'_>) -> Result<Option<XmlWriter>, ApiErro
 
 fn get_access_key_info(call: &mut Call<'_>) -> Result<Option<XmlWriter>, ApiError> {
     let key = required(call.q, "AccessKeyId")?;
-    let account = if key.starts_with("ASIA") || key == call.state.sts.config().root_access_key {
+    // Keys of the current form carry their account (`ASIA…` keys issued here do); the dev root
+    // key and 12-digit keys are the roots of their accounts; for anything else the caller's
+    // own account is the best answer there is.
+    let account = if key == call.state.sts.config().root_access_key {
         call.state.sts.config().default_account.clone()
     } else if keyless_core::model::is_account_id(&key) {
         key
+    } else if let Some(account) = keyless_wire::access_key_account(&key) {
+        account
     } else {
         call.account()?
     };

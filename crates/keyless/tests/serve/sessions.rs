@@ -459,4 +459,23 @@ async fn cross_account_chaining_with_external_id() {
     // Roles of one account are invisible to the other.
     let (code, _) = aws_err(server.iam().get_role().role_name("prod").send().await);
     assert_eq!(code, "NoSuchEntity");
+
+    // GetAccessKeyInfo names each key's account, whoever asks, as AWS reads it from the id.
+    let hop_key = out.credentials().expect("creds").access_key_id().to_owned();
+    for (key, account) in [
+        (creds.access_key_id.as_str(), "123456789012"),
+        (hop_key.as_str(), "111111111111"),
+        ("test", "123456789012"),
+        ("111111111111", "111111111111"),
+    ] {
+        for asker in [server.sts(), server.sts_with(&prod_root)] {
+            let info = asker
+                .get_access_key_info()
+                .access_key_id(key)
+                .send()
+                .await
+                .expect("GetAccessKeyInfo");
+            assert_eq!(info.account(), Some(account), "{key}");
+        }
+    }
 }
