@@ -6,6 +6,7 @@
 //! any node holding the sealing keys can verify any credential, and the hot path of STS never
 //! touches the database. Configuration (providers, roles, policies, keys) is held in memory and
 //! written through to a [`Store`] on every change.
+#![warn(missing_docs)]
 
 pub mod audit;
 pub mod clock;

@@ -26,6 +26,7 @@
 //! skip records whose request is already stored: a node whose database was unreachable keeps
 //! acknowledged records in a local [`AuditSpool`] and moves them later, possibly twice after a
 //! crash, and each still ends up stored exactly once.
+#![warn(missing_docs)]
 
 mod pg;
 pub mod spool;

@@ -26,6 +26,10 @@ pub struct TestSchema {
 
 impl TestSchema {
     /// A new schema name on the server named by [`URL_VAR`], or `None` when it is unset.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the time only makes the schema name unique across test runs"
+    )]
     pub fn from_env() -> Option<Self> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let url = std::env::var(URL_VAR)

@@ -35,7 +35,8 @@ thread_local! {
 }
 
 /// Fills `out` from the CSPRNG (aws-lc's, seeded by the operating system), through a
-/// per-thread buffer (see [`RANDOM_POOL`]).
+/// per-thread buffer of 512 bytes: each call into the generator has a fixed cost, so one call
+/// serves several requests, and every byte is handed out once and wiped as it is.
 #[expect(
     clippy::expect_used,
     reason = "a failing OS random generator is unrecoverable, and handing out predictable \
@@ -149,6 +150,11 @@ pub fn secret_access_key() -> String {
 /// random. Clients treat the id as opaque (AWS's own are version 4 or version 1), but the audit
 /// store indexes it for exactly-once storage, and an index of ids that grow with time takes
 /// each new one at its right edge instead of at a random leaf of a tree that outgrows memory.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the time only orders ids in the audit index; no rule depends on it (and this pure \
+              crate has no clock of its own)"
+)]
 pub fn request_id() -> String {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

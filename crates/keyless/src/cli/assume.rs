@@ -292,10 +292,7 @@ fn append(var: &str, text: &str) -> anyhow::Result<()> {
 }
 
 fn now_epoch() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    i64::try_from(keyless_core::Clock::now(&keyless_core::SystemClock)).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -260,10 +260,7 @@ fn verify(token: &str, claims: &Map<String, Value>, jwks_url: Option<&str>) -> a
         anyhow::Ok(http.get(&url).send().await?.bytes().await?)
     })?;
     let keys = keyless_oidc::KeySet::from_jwks_json(&jwks)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = keyless_core::Clock::now(&keyless_core::SystemClock);
     keyless_oidc::verify(
         token,
         &keys,
@@ -301,10 +298,7 @@ fn job_claims(
         }
     }
     ctx.environment = environment.map(str::to_owned);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = keyless_core::Clock::now(&keyless_core::SystemClock);
     keyless_oidc::claims(
         &ctx,
         keyless_oidc::GITHUB_ISSUER,

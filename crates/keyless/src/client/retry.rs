@@ -54,6 +54,10 @@ impl RetryPolicy {
 
 /// A uniform number in [0, 1) from the standard library's per-process random hash keys; enough
 /// for jitter (which only has to de-synchronise clients), not for anything secret.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the time only varies the hash's input; no rule depends on it"
+)]
 pub fn jitter_unit() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

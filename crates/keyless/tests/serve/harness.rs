@@ -452,8 +452,5 @@ pub fn content_type(resp: &reqwest::Response) -> String {
 }
 
 pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    keyless_core::Clock::now(&keyless_core::SystemClock)
 }
