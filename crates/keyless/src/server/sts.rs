@@ -108,6 +108,9 @@ fn get_caller_identity(call: &mut Call<'_>) -> Result<Option<XmlWriter>, ApiErro
 
 fn get_access_key_info(call: &mut Call<'_>) -> Result<Option<XmlWriter>, ApiError> {
     let key = required(call.q, "AccessKeyId")?;
+    call.note
+        .request_parameters
+        .insert("accessKeyId".into(), serde_json::Value::String(key.clone()));
     // Keys of the current form carry their account (`ASIA…` keys issued here do); the dev root
     // key and 12-digit keys are the roots of their accounts; for anything else the caller's
     // own account is the best answer there is.

@@ -184,3 +184,27 @@ async fn signature_failures_are_audited() {
         "{records:#?}"
     );
 }
+
+#[tokio::test]
+async fn get_access_key_info_records_the_key_asked_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_in(dir.path());
+    let info = server
+        .sts()
+        .get_access_key_info()
+        .access_key_id("111111111111")
+        .send()
+        .await
+        .expect("GetAccessKeyInfo");
+    assert_eq!(info.account(), Some("111111111111"));
+    let records = audit(dir.path(), &[]);
+    let asked: Vec<_> = records
+        .iter()
+        .filter(|r| r["eventName"] == "GetAccessKeyInfo")
+        .collect();
+    assert_eq!(asked.len(), 1, "{records:#?}");
+    assert_eq!(
+        asked[0].pointer("/requestParameters/accessKeyId"),
+        Some(&Value::from("111111111111"))
+    );
+}
