@@ -22,8 +22,12 @@ pid=$!
 for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.05; done
 SERVER=http://127.0.0.1:$PORT
 
-(cd "$work" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund @actions/core @aws-sdk/client-sts @aws-sdk/client-iam >/dev/null 2>&1) \
-  || { echo "npm install @actions/core @aws-sdk/client-sts @aws-sdk/client-iam failed"; exit 1; }
+# Pinned: these run on the machine's Node.js 20, and the SDK's releases from January 2027 on need
+# Node.js 22. Move the versions on deliberately, with the Node.js they need.
+NPM_PACKAGES="@actions/core@3.0.1 @aws-sdk/client-sts@3.1178.0 @aws-sdk/client-iam@3.1178.0"
+# shellcheck disable=SC2086 # one word per package
+(cd "$work" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund $NPM_PACKAGES >/dev/null 2>&1) \
+  || { echo "npm install $NPM_PACKAGES failed"; exit 1; }
 cat >"$work/get.mjs" <<'JS'
 import * as core from '@actions/core';
 const token = await core.getIDToken(process.argv[2] || undefined);
