@@ -157,6 +157,21 @@ cat >"$work/loose.json" <<'JSON'
 JSON
 expect_code MalformedPolicyDocument "trust policy without sub refused (guardrail)" -- aws iam create-role --role-name loose --assume-role-policy-document "file://$work/loose.json"
 
+# --- A managed policy updated the way tools do it: at most five versions, the oldest deleted -----
+pdoc() { printf '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::deploy-%s/*"}]}' "$1"; }
+POLICY_ARN=$(aws iam create-policy --policy-name deploy-upload --policy-document "$(pdoc 1)" --query Policy.Arn --output text)
+for n in 2 3 4 5; do aws iam create-policy-version --policy-arn "$POLICY_ARN" --policy-document "$(pdoc $n)" --set-as-default >/dev/null; done
+expect_code LimitExceeded "a sixth policy version is refused" -- aws iam create-policy-version --policy-arn "$POLICY_ARN" --policy-document "$(pdoc 6)"
+expect_code DeleteConflict "the default policy version cannot be deleted" -- aws iam delete-policy-version --policy-arn "$POLICY_ARN" --version-id v5
+out=$(aws iam delete-policy-version --policy-arn "$POLICY_ARN" --version-id v1 2>&1 \
+  && aws iam create-policy-version --policy-arn "$POLICY_ARN" --policy-document "$(pdoc 6)" --set-as-default --query PolicyVersion.VersionId --output text 2>&1 \
+  && aws iam get-policy-version --policy-arn "$POLICY_ARN" --version-id v6 --query PolicyVersion.Document.Statement[0].Resource --output text 2>&1)
+[ "$(echo "$out" | tr '\n' ' ')" = "v6 arn:aws:s3:::deploy-6/* " ] && ok "deleting the oldest version makes room; v6 is the default" || fail "policy version rotation" "$out"
+expect_code DeleteConflict "a policy with old versions cannot be deleted" -- aws iam delete-policy --policy-arn "$POLICY_ARN"
+out=$(for v in v2 v3 v4 v5; do aws iam delete-policy-version --policy-arn "$POLICY_ARN" --version-id $v; done 2>&1 \
+  && aws iam delete-policy --policy-arn "$POLICY_ARN" 2>&1)
+[ $? -eq 0 ] && ok "the policy goes once its other versions are gone" || fail "delete policy" "$out"
+
 # --- boto3 ------------------------------------------------------------------------------------
 python3 - "$SERVER" "$ROLE_ARN" "$MAIN" <<'PY' && ok "boto3 assume + get_caller_identity" || fail "boto3"
 import sys, boto3, botocore

@@ -257,6 +257,51 @@ fn check_tags(tags: &[(String, String)]) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// TagRole/TagPolicy/TagOpenIDConnectProvider: adds `tags`, replacing the value of a key the
+/// entity already has (keys compare case-insensitively, as in IAM), then checks the result.
+fn merge_tags(
+    into: &mut Vec<(String, String)>,
+    tags: Vec<(String, String)>,
+) -> Result<(), CoreError> {
+    for (k, v) in tags {
+        if let Some(t) = into.iter_mut().find(|(tk, _)| tk.eq_ignore_ascii_case(&k)) {
+            t.1 = v;
+        } else {
+            into.push((k, v));
+        }
+    }
+    check_tags(into)
+}
+
+/// The Untag* actions: removes `keys` (case-insensitively); a key not present is no error.
+fn remove_tags(from: &mut Vec<(String, String)>, keys: &[String]) {
+    from.retain(|(k, _)| !keys.iter().any(|x| x.eq_ignore_ascii_case(k)));
+}
+
+/// A managed policy version id as IAM accepts it: `v[1-9][0-9]*(\.[A-Za-z0-9-]*)?`.
+fn check_version_id(id: &str) -> Result<(), CoreError> {
+    let rest = id.strip_prefix('v').unwrap_or_default();
+    let (number, suffix) = match rest.split_once('.') {
+        Some((n, s)) => (n, Some(s)),
+        None => (rest, None),
+    };
+    let number_ok = number.starts_with(|c: char| ('1'..='9').contains(&c))
+        && number.bytes().all(|b| b.is_ascii_digit());
+    let suffix_ok =
+        suffix.is_none_or(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    if number_ok && suffix_ok {
+        return Ok(());
+    }
+    Err(CoreError::Validation(keyless_wire::validation_message(&[
+        (
+            id.to_owned(),
+            "versionId".to_owned(),
+            "Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?"
+                .to_owned(),
+        ),
+    ])))
+}
+
 impl Iam {
     /// Loads every entity from the store.
     pub fn load(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, CoreError> {
@@ -575,6 +620,30 @@ impl Iam {
         })
     }
 
+    /// TagOpenIDConnectProvider: adds or replaces tags.
+    pub fn tag_provider(
+        &self,
+        account: &str,
+        arn: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<(), CoreError> {
+        check_tags(&tags)?;
+        self.update_provider(account, arn, |p| merge_tags(&mut p.tags, tags))
+    }
+
+    /// UntagOpenIDConnectProvider.
+    pub fn untag_provider(
+        &self,
+        account: &str,
+        arn: &str,
+        keys: &[String],
+    ) -> Result<(), CoreError> {
+        self.update_provider(account, arn, |p| {
+            remove_tags(&mut p.tags, keys);
+            Ok(())
+        })
+    }
+
     // ---------------------------------------------------------------- roles
 
     /// CreateRole.
@@ -767,28 +836,14 @@ impl Iam {
         tags: Vec<(String, String)>,
     ) -> Result<(), CoreError> {
         check_tags(&tags)?;
-        self.update_role(account, name, |_, r| {
-            for (k, v) in tags {
-                if let Some(t) = r
-                    .tags
-                    .iter_mut()
-                    .find(|(tk, _)| tk.eq_ignore_ascii_case(&k))
-                {
-                    t.1 = v;
-                } else {
-                    r.tags.push((k, v));
-                }
-            }
-            check_tags(&r.tags)
-        })?;
+        self.update_role(account, name, |_, r| merge_tags(&mut r.tags, tags))?;
         Ok(())
     }
 
     /// UntagRole.
     pub fn untag_role(&self, account: &str, name: &str, keys: &[String]) -> Result<(), CoreError> {
         self.update_role(account, name, |_, r| {
-            r.tags
-                .retain(|(k, _)| !keys.iter().any(|x| x.eq_ignore_ascii_case(k)));
+            remove_tags(&mut r.tags, keys);
             Ok(())
         })?;
         Ok(())
@@ -989,6 +1044,25 @@ impl Iam {
             .ok_or_else(|| CoreError::NoSuchEntity(format!("Policy {arn} was not found.")))
     }
 
+    /// GetPolicyVersion: the policy and the version asked for.
+    pub fn policy_version(
+        &self,
+        account: &str,
+        arn: &str,
+        version_id: &str,
+    ) -> Result<(Arc<PolicyEntry>, PolicyVersion), CoreError> {
+        check_version_id(version_id)?;
+        let p = self.policy(account, arn)?;
+        let v = p
+            .policy
+            .versions
+            .iter()
+            .find(|v| v.id == version_id)
+            .cloned()
+            .ok_or_else(|| no_policy_version(arn, version_id))?;
+        Ok((p, v))
+    }
+
     /// ListPolicies (customer-managed of `account` and AWS-managed), sorted by name.
     pub fn policies(
         &self,
@@ -1059,17 +1133,135 @@ impl Iam {
         Ok(version)
     }
 
-    /// DeletePolicy.
-    pub fn delete_policy(&self, account: &str, arn: &str) -> Result<(), CoreError> {
+    /// Changes a customer managed policy of `account` (AWS's own policies cannot be changed).
+    fn update_policy(
+        &self,
+        account: &str,
+        arn: &str,
+        change: impl FnOnce(&mut ManagedPolicy) -> Result<(), CoreError>,
+    ) -> Result<Arc<PolicyEntry>, CoreError> {
+        check_iam_arn(arn, "policy/")?;
         let state = self.write()?;
-        if state
+        let mut p = state
             .policies
             .get(arn)
-            .is_none_or(|p| p.policy.account != account)
-        {
+            .filter(|p| p.policy.account == account)
+            .map(|p| p.policy.clone())
+            .ok_or_else(|| CoreError::NoSuchEntity(format!("Policy {arn} was not found.")))?;
+        change(&mut p)?;
+        self.persist_policy(state, p)
+    }
+
+    /// DeletePolicyVersion: any version but the default one (which goes with the policy).
+    pub fn delete_policy_version(
+        &self,
+        account: &str,
+        arn: &str,
+        version_id: &str,
+    ) -> Result<(), CoreError> {
+        check_version_id(version_id)?;
+        self.update_policy(account, arn, |p| {
+            let at = p
+                .versions
+                .iter()
+                .position(|v| v.id == version_id)
+                .ok_or_else(|| no_policy_version(arn, version_id))?;
+            if p.default_version == version_id {
+                return Err(CoreError::DeleteConflict(
+                    "Cannot delete the default version of a policy.".into(),
+                ));
+            }
+            p.versions.remove(at);
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// SetDefaultPolicyVersion: roles attaching the policy are granted what this version says
+    /// from now on.
+    pub fn set_default_policy_version(
+        &self,
+        account: &str,
+        arn: &str,
+        version_id: &str,
+    ) -> Result<(), CoreError> {
+        check_version_id(version_id)?;
+        let now = self.clock.now();
+        self.update_policy(account, arn, |p| {
+            if !p.versions.iter().any(|v| v.id == version_id) {
+                return Err(no_policy_version(arn, version_id));
+            }
+            p.default_version = version_id.to_owned();
+            p.updated = now;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// TagPolicy: adds or replaces tags.
+    pub fn tag_policy(
+        &self,
+        account: &str,
+        arn: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<(), CoreError> {
+        check_tags(&tags)?;
+        self.update_policy(account, arn, |p| merge_tags(&mut p.tags, tags))?;
+        Ok(())
+    }
+
+    /// UntagPolicy.
+    pub fn untag_policy(&self, account: &str, arn: &str, keys: &[String]) -> Result<(), CoreError> {
+        self.update_policy(account, arn, |p| {
+            remove_tags(&mut p.tags, keys);
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// The roles of `account` that attach `arn` (`boundary == false`) or use it as their
+    /// permissions boundary (`true`), as (name, role id), sorted by name.
+    pub fn roles_using_policy(
+        &self,
+        account: &str,
+        arn: &str,
+        boundary: bool,
+    ) -> Result<Vec<(String, String)>, CoreError> {
+        let mut v: Vec<(String, String)> = self
+            .read()?
+            .roles
+            .values()
+            .map(|r| &r.role)
+            .filter(|r| r.account == account)
+            .filter(|r| {
+                if boundary {
+                    r.permissions_boundary.as_deref() == Some(arn)
+                } else {
+                    r.attached.iter().any(|a| a == arn)
+                }
+            })
+            .map(|r| (r.name.clone(), r.role_id.clone()))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// DeletePolicy: once no role attaches it and only its default version is left.
+    pub fn delete_policy(&self, account: &str, arn: &str) -> Result<(), CoreError> {
+        let state = self.write()?;
+        let Some(policy) = state
+            .policies
+            .get(arn)
+            .filter(|p| p.policy.account == account)
+        else {
             return Err(CoreError::NoSuchEntity(format!(
                 "Policy {arn} was not found."
             )));
+        };
+        if policy.policy.versions.len() > 1 {
+            return Err(CoreError::DeleteConflict(
+                "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.".into(),
+            ));
         }
         if state.roles.values().any(|r| {
             r.role.attached.iter().any(|a| a == arn)
@@ -1538,6 +1730,12 @@ fn non_whitespace_len(s: &str) -> usize {
 
 fn no_role(name: &str) -> CoreError {
     CoreError::NoSuchEntity(format!("The role with name {name} cannot be found."))
+}
+
+fn no_policy_version(arn: &str, id: &str) -> CoreError {
+    CoreError::NoSuchEntity(format!(
+        "Policy {arn} version {id} does not exist or is not attachable."
+    ))
 }
 
 fn no_provider(arn: &str) -> CoreError {

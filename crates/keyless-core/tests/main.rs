@@ -506,3 +506,179 @@ fn iam_names_are_unique_case_insensitively_and_delete_conflicts() {
         "NoSuchEntity"
     );
 }
+
+#[test]
+fn policy_versions_delete_set_default_and_gate_policy_deletion() {
+    let w = world();
+    let account = "123456789012";
+    let doc = |action: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#
+        )
+    };
+    let arn = w
+        .iam
+        .create_policy(account, "deploy", None, doc("s3:GetObject"), None, vec![])
+        .unwrap()
+        .policy
+        .arn
+        .clone();
+    for (i, action) in ["s3:PutObject", "s3:ListBucket", "s3:DeleteObject", "sqs:*"]
+        .iter()
+        .enumerate()
+    {
+        let v = w
+            .iam
+            .create_policy_version(account, &arn, doc(action), false)
+            .unwrap();
+        assert_eq!(v.id, format!("v{}", i + 2));
+    }
+    let full = w
+        .iam
+        .create_policy_version(account, &arn, doc("sns:*"), false)
+        .unwrap_err();
+    assert_eq!(full.code(), "LimitExceeded");
+
+    // The default version goes only with the policy; other versions go one by one.
+    let e = w
+        .iam
+        .delete_policy_version(account, &arn, "v1")
+        .unwrap_err();
+    assert_eq!(e.code(), "DeleteConflict");
+    assert_eq!(
+        e.to_string(),
+        "Cannot delete the default version of a policy."
+    );
+    w.iam.delete_policy_version(account, &arn, "v2").unwrap();
+    let gone = w
+        .iam
+        .delete_policy_version(account, &arn, "v2")
+        .unwrap_err();
+    assert_eq!(gone.code(), "NoSuchEntity");
+    assert_eq!(
+        w.iam
+            .policy_version(account, &arn, "v2")
+            .unwrap_err()
+            .code(),
+        "NoSuchEntity"
+    );
+    for bad in ["2", "v0", "v", "v1.a b", "V1", "v01"] {
+        let e = w.iam.delete_policy_version(account, &arn, bad).unwrap_err();
+        assert_eq!(e.code(), "ValidationError", "{bad}");
+        assert!(e.to_string().contains("versionId"), "{e}");
+    }
+    // Deleting freed a slot, and version numbers are never reused.
+    let v6 = w
+        .iam
+        .create_policy_version(account, &arn, doc("sns:Publish"), false)
+        .unwrap();
+    assert_eq!(v6.id, "v6");
+
+    // The default decides what the policy grants, and survives a reload.
+    w.iam
+        .set_default_policy_version(account, &arn, "v5")
+        .unwrap();
+    let p = w.iam.policy(account, &arn).unwrap();
+    assert_eq!(p.policy.default_version, "v5");
+    assert!(format!("{:?}", p.parsed).contains("sqs:*"));
+    let missing = w.iam.set_default_policy_version(account, &arn, "v2");
+    assert_eq!(missing.unwrap_err().code(), "NoSuchEntity");
+    let reloaded = Iam::load(w.store.clone(), w.clock.clone()).unwrap();
+    assert_eq!(
+        reloaded
+            .policy(account, &arn)
+            .unwrap()
+            .policy
+            .default_version,
+        "v5"
+    );
+    // AWS's own policies are not the account's to change.
+    let aws =
+        w.iam
+            .set_default_policy_version(account, "arn:aws:iam::aws:policy/ReadOnlyAccess", "v1");
+    assert_eq!(aws.unwrap_err().code(), "NoSuchEntity");
+
+    // A policy with versions besides the default cannot be deleted.
+    let e = w.iam.delete_policy(account, &arn).unwrap_err();
+    assert_eq!(e.code(), "DeleteConflict");
+    assert!(
+        e.to_string()
+            .starts_with("This policy has more than one version.")
+    );
+    for v in ["v1", "v3", "v4", "v6"] {
+        w.iam.delete_policy_version(account, &arn, v).unwrap();
+    }
+    w.iam.delete_policy(account, &arn).unwrap();
+}
+
+#[test]
+fn tags_on_providers_and_policies_merge_case_insensitively() {
+    let w = world();
+    let account = "123456789012";
+    let tag = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    w.iam
+        .tag_provider(
+            account,
+            PROVIDER,
+            vec![tag("team", "platform"), tag("env", "dev")],
+        )
+        .unwrap();
+    w.iam
+        .tag_provider(account, PROVIDER, vec![tag("Team", "security")])
+        .unwrap();
+    let p = w.iam.provider(account, PROVIDER).unwrap();
+    assert_eq!(p.tags, vec![tag("team", "security"), tag("env", "dev")]);
+    w.iam
+        .untag_provider(account, PROVIDER, &["ENV".to_owned(), "absent".to_owned()])
+        .unwrap();
+    assert_eq!(
+        w.iam.provider(account, PROVIDER).unwrap().tags,
+        vec![tag("team", "security")]
+    );
+    let reserved = w
+        .iam
+        .tag_provider(account, PROVIDER, vec![tag("aws:x", "y")]);
+    assert_eq!(reserved.unwrap_err().code(), "InvalidInput");
+    let other = "arn:aws:iam::123456789012:oidc-provider/example.com";
+    assert_eq!(
+        w.iam
+            .tag_provider(account, other, vec![tag("a", "b")])
+            .unwrap_err()
+            .code(),
+        "NoSuchEntity"
+    );
+
+    let arn = w
+        .iam
+        .create_policy(
+            account,
+            "tagged",
+            None,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#.into(),
+            None,
+            vec![tag("owner", "ci")],
+        )
+        .unwrap()
+        .policy
+        .arn
+        .clone();
+    let many: Vec<_> = (0..50).map(|i| tag(&format!("k{i}"), "v")).collect();
+    let over = w.iam.tag_policy(account, &arn, many);
+    assert_eq!(over.unwrap_err().code(), "LimitExceeded");
+    assert_eq!(
+        w.iam.policy(account, &arn).unwrap().policy.tags,
+        vec![tag("owner", "ci")]
+    );
+    w.iam
+        .tag_policy(account, &arn, vec![tag("cost", "42")])
+        .unwrap();
+    w.iam
+        .untag_policy(account, &arn, &["OWNER".to_owned()])
+        .unwrap();
+    let reloaded = Iam::load(w.store.clone(), w.clock.clone()).unwrap();
+    assert_eq!(
+        reloaded.policy(account, &arn).unwrap().policy.tags,
+        vec![tag("cost", "42")]
+    );
+    assert_eq!(reloaded.provider(account, PROVIDER).unwrap().tags.len(), 1);
+}

@@ -15,6 +15,9 @@ pub(crate) const ACTIONS: &[&str] = &[
     "AddClientIDToOpenIDConnectProvider",
     "RemoveClientIDFromOpenIDConnectProvider",
     "UpdateOpenIDConnectProviderThumbprint",
+    "TagOpenIDConnectProvider",
+    "UntagOpenIDConnectProvider",
+    "ListOpenIDConnectProviderTags",
     "CreateRole",
     "GetRole",
     "ListRoles",
@@ -27,6 +30,7 @@ pub(crate) const ACTIONS: &[&str] = &[
     "TagRole",
     "UntagRole",
     "ListRoleTags",
+    "ListInstanceProfilesForRole",
     "PutRolePolicy",
     "GetRolePolicy",
     "ListRolePolicies",
@@ -38,6 +42,12 @@ pub(crate) const ACTIONS: &[&str] = &[
     "CreatePolicyVersion",
     "GetPolicyVersion",
     "ListPolicyVersions",
+    "DeletePolicyVersion",
+    "SetDefaultPolicyVersion",
+    "TagPolicy",
+    "UntagPolicy",
+    "ListPolicyTags",
+    "ListEntitiesForPolicy",
     "AttachRolePolicy",
     "DetachRolePolicy",
     "ListAttachedRolePolicies",
@@ -200,6 +210,29 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
             )?;
             Ok(None)
         }
+        "TagOpenIDConnectProvider" => {
+            iam.tag_provider(
+                &account,
+                &required(q, "OpenIDConnectProviderArn")?,
+                q.tags("Tags")?,
+            )?;
+            Ok(None)
+        }
+        "UntagOpenIDConnectProvider" => {
+            iam.untag_provider(
+                &account,
+                &required(q, "OpenIDConnectProviderArn")?,
+                &q.list("TagKeys"),
+            )?;
+            Ok(None)
+        }
+        "ListOpenIDConnectProviderTags" => {
+            let p = iam.provider(&account, &required(q, "OpenIDConnectProviderArn")?)?;
+            let mut w = XmlWriter::new();
+            write_tags(&mut w, "Tags", &p.tags);
+            w.elem("IsTruncated", "false");
+            Ok(Some(w))
+        }
         "CreateRole" => {
             let role = iam.create_role(
                 &account,
@@ -292,6 +325,16 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
             let role = iam.role(&account, &required(q, "RoleName")?)?;
             let mut w = XmlWriter::new();
             write_tags(&mut w, "Tags", &role.role.tags);
+            w.elem("IsTruncated", "false");
+            Ok(Some(w))
+        }
+        "ListInstanceProfilesForRole" => {
+            // keyless has no EC2 instance profiles, so no role is in one; the call exists
+            // because tools list them before deleting a role.
+            iam.role(&account, &required(q, "RoleName")?)?;
+            let mut w = XmlWriter::new();
+            w.open("InstanceProfiles");
+            w.close("InstanceProfiles");
             w.elem("IsTruncated", "false");
             Ok(Some(w))
         }
@@ -395,41 +438,25 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
             w.elem("VersionId", &v.id);
             w.elem(
                 "IsDefaultVersion",
-                if p.policy.default_version == v.id {
-                    "true"
-                } else {
-                    "false"
-                },
+                bool_text(p.policy.default_version == v.id),
             );
             w.elem("CreateDate", &keyless_wire::iso8601(v.created));
             w.close("PolicyVersion");
             Ok(Some(w))
         }
         "GetPolicyVersion" => {
-            let arn = required(q, "PolicyArn")?;
-            let id = required(q, "VersionId")?;
-            let p = iam.policy(&account, &arn)?;
-            let v = p
-                .policy
-                .versions
-                .iter()
-                .find(|v| v.id == id)
-                .ok_or_else(|| {
-                    ApiError::Core(keyless_core::CoreError::NoSuchEntity(format!(
-                        "Policy {arn} version {id} does not exist or is not attachable."
-                    )))
-                })?;
+            let (p, v) = iam.policy_version(
+                &account,
+                &required(q, "PolicyArn")?,
+                &required(q, "VersionId")?,
+            )?;
             let mut w = XmlWriter::new();
             w.open("PolicyVersion");
             w.elem("Document", &keyless_wire::url_encode_document(&v.document));
             w.elem("VersionId", &v.id);
             w.elem(
                 "IsDefaultVersion",
-                if p.policy.default_version == v.id {
-                    "true"
-                } else {
-                    "false"
-                },
+                bool_text(p.policy.default_version == v.id),
             );
             w.elem("CreateDate", &keyless_wire::iso8601(v.created));
             w.close("PolicyVersion");
@@ -444,16 +471,97 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
                 w.elem("VersionId", &v.id);
                 w.elem(
                     "IsDefaultVersion",
-                    if p.policy.default_version == v.id {
-                        "true"
-                    } else {
-                        "false"
-                    },
+                    bool_text(p.policy.default_version == v.id),
                 );
                 w.elem("CreateDate", &keyless_wire::iso8601(v.created));
                 w.close("member");
             }
             w.close("Versions");
+            w.elem("IsTruncated", "false");
+            Ok(Some(w))
+        }
+        "DeletePolicyVersion" => {
+            iam.delete_policy_version(
+                &account,
+                &required(q, "PolicyArn")?,
+                &required(q, "VersionId")?,
+            )?;
+            Ok(None)
+        }
+        "SetDefaultPolicyVersion" => {
+            iam.set_default_policy_version(
+                &account,
+                &required(q, "PolicyArn")?,
+                &required(q, "VersionId")?,
+            )?;
+            Ok(None)
+        }
+        "TagPolicy" => {
+            iam.tag_policy(&account, &required(q, "PolicyArn")?, q.tags("Tags")?)?;
+            Ok(None)
+        }
+        "UntagPolicy" => {
+            iam.untag_policy(&account, &required(q, "PolicyArn")?, &q.list("TagKeys"))?;
+            Ok(None)
+        }
+        "ListPolicyTags" => {
+            let p = iam.policy(&account, &required(q, "PolicyArn")?)?;
+            let mut w = XmlWriter::new();
+            write_tags(&mut w, "Tags", &p.policy.tags);
+            w.elem("IsTruncated", "false");
+            Ok(Some(w))
+        }
+        "ListEntitiesForPolicy" => {
+            let arn = required(q, "PolicyArn")?;
+            iam.policy(&account, &arn)?;
+            let filter = q.get("EntityFilter");
+            if let Some(f) = filter
+                && !ENTITY_FILTERS.contains(&f)
+            {
+                return Err(ApiError::Core(keyless_core::CoreError::Validation(
+                    keyless_wire::validation_message(&[(
+                        f.to_owned(),
+                        "entityFilter".to_owned(),
+                        format!(
+                            "Member must satisfy enum value set: [{}]",
+                            ENTITY_FILTERS.join(", ")
+                        ),
+                    )]),
+                )));
+            }
+            let boundary = match q.get("PolicyUsageFilter") {
+                None | Some("PermissionsPolicy") => false,
+                Some("PermissionsBoundary") => true,
+                Some(other) => {
+                    return Err(ApiError::Core(keyless_core::CoreError::Validation(
+                        keyless_wire::validation_message(&[(
+                            other.to_owned(),
+                            "policyUsageFilter".to_owned(),
+                            "Member must satisfy enum value set: [PermissionsPolicy, PermissionsBoundary]"
+                                .to_owned(),
+                        )]),
+                    )));
+                }
+            };
+            // keyless has roles only: no users or groups to list.
+            let roles = if filter.is_none_or(|f| f == "Role") {
+                iam.roles_using_policy(&account, &arn, boundary)?
+            } else {
+                Vec::new()
+            };
+            let mut w = XmlWriter::new();
+            w.open("PolicyGroups");
+            w.close("PolicyGroups");
+            w.open("PolicyUsers");
+            w.close("PolicyUsers");
+            w.open("PolicyRoles");
+            for (name, id) in &roles {
+                w.open("member");
+                w.elem("RoleName", name);
+                w.elem("RoleId", id);
+                w.close("member");
+            }
+            w.close("PolicyRoles");
             w.elem("IsTruncated", "false");
             Ok(Some(w))
         }
@@ -674,6 +782,19 @@ fn write_policy(
         write_tags(w, "Tags", &p.tags);
     }
     w.close(name);
+}
+
+/// `EntityFilter` values of ListEntitiesForPolicy.
+const ENTITY_FILTERS: [&str; 5] = [
+    "User",
+    "Role",
+    "Group",
+    "LocalManagedPolicy",
+    "AWSManagedPolicy",
+];
+
+fn bool_text(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
 }
 
 /// `RoleName` → `roleName`, as CloudTrail records request parameters.

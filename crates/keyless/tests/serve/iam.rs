@@ -1098,3 +1098,235 @@ async fn provider_input_validation() {
         "nothing was created"
     );
 }
+
+/// What a tool updating a managed policy does (Terraform: create a version as default, delete
+/// the oldest once five exist; before deleting the policy, delete every other version).
+#[tokio::test]
+async fn policy_versions_tags_and_entities() {
+    let server = Server::start();
+    let iam = server.iam();
+    let role_arn = tutorial_setup(&server).await;
+    let doc = |action: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#
+        )
+    };
+    let arn = iam
+        .create_policy()
+        .policy_name("deploy-write")
+        .policy_document(doc("s3:GetObject"))
+        .tags(
+            Tag::builder()
+                .key("team")
+                .value("platform")
+                .build()
+                .expect("tag"),
+        )
+        .send()
+        .await
+        .expect("CreatePolicy")
+        .policy()
+        .and_then(|p| p.arn())
+        .expect("arn")
+        .to_owned();
+    iam.attach_role_policy()
+        .role_name("gha-deploy")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("AttachRolePolicy");
+    let v2 = iam
+        .create_policy_version()
+        .policy_arn(&arn)
+        .policy_document(doc("s3:PutObject"))
+        .send()
+        .await
+        .expect("CreatePolicyVersion");
+    assert_eq!(v2.policy_version().and_then(|v| v.version_id()), Some("v2"));
+    let may_put = || async {
+        let out = iam
+            .simulate_principal_policy()
+            .policy_source_arn(&role_arn)
+            .action_names("s3:PutObject")
+            .resource_arns("arn:aws:s3:::bucket/key")
+            .send()
+            .await
+            .expect("SimulatePrincipalPolicy");
+        out.evaluation_results()[0].eval_decision().clone()
+    };
+    assert_eq!(may_put().await, PolicyEvaluationDecisionType::ImplicitDeny);
+    iam.set_default_policy_version()
+        .policy_arn(&arn)
+        .version_id("v2")
+        .send()
+        .await
+        .expect("SetDefaultPolicyVersion");
+    assert_eq!(may_put().await, PolicyEvaluationDecisionType::Allowed);
+    let versions = iam
+        .list_policy_versions()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("ListPolicyVersions");
+    let listed: Vec<(&str, bool)> = versions
+        .versions()
+        .iter()
+        .map(|v| (v.version_id().unwrap_or_default(), v.is_default_version()))
+        .collect();
+    assert_eq!(listed, [("v2", true), ("v1", false)]);
+
+    let (code, message) = aws_err(
+        iam.delete_policy_version()
+            .policy_arn(&arn)
+            .version_id("v2")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "DeleteConflict");
+    assert_eq!(message, "Cannot delete the default version of a policy.");
+    let (code, message) = aws_err(
+        iam.delete_policy_version()
+            .policy_arn(&arn)
+            .version_id("version-1")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ValidationError");
+    assert!(message.contains("versionId"), "{message}");
+    let (code, _) = aws_err(
+        iam.set_default_policy_version()
+            .policy_arn(&arn)
+            .version_id("v7")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "NoSuchEntity");
+
+    // Who uses the policy: the role attaching it, nobody as a boundary.
+    let entities = iam
+        .list_entities_for_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("ListEntitiesForPolicy");
+    let roles: Vec<&str> = entities
+        .policy_roles()
+        .iter()
+        .filter_map(|r| r.role_name())
+        .collect();
+    assert_eq!(roles, ["gha-deploy"]);
+    assert!(
+        entities.policy_roles()[0]
+            .role_id()
+            .expect("id")
+            .starts_with("AROA")
+    );
+    assert!(entities.policy_users().is_empty() && entities.policy_groups().is_empty());
+    let as_boundary = iam
+        .list_entities_for_policy()
+        .policy_arn(&arn)
+        .policy_usage_filter(aws_sdk_iam::types::PolicyUsageType::PermissionsBoundary)
+        .send()
+        .await
+        .expect("ListEntitiesForPolicy boundary");
+    assert!(as_boundary.policy_roles().is_empty());
+
+    // Tags on the policy and on the provider.
+    iam.tag_policy()
+        .policy_arn(&arn)
+        .tags(
+            Tag::builder()
+                .key("cost-centre")
+                .value("42")
+                .build()
+                .expect("tag"),
+        )
+        .send()
+        .await
+        .expect("TagPolicy");
+    iam.untag_policy()
+        .policy_arn(&arn)
+        .tag_keys("TEAM")
+        .send()
+        .await
+        .expect("UntagPolicy");
+    let tags = iam
+        .list_policy_tags()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("ListPolicyTags");
+    let pairs: Vec<(&str, &str)> = tags.tags().iter().map(|t| (t.key(), t.value())).collect();
+    assert_eq!(pairs, [("cost-centre", "42")]);
+    iam.tag_open_id_connect_provider()
+        .open_id_connect_provider_arn(PROVIDER_ARN)
+        .tags(
+            Tag::builder()
+                .key("owner")
+                .value("ci")
+                .build()
+                .expect("tag"),
+        )
+        .send()
+        .await
+        .expect("TagOpenIDConnectProvider");
+    let tags = iam
+        .list_open_id_connect_provider_tags()
+        .open_id_connect_provider_arn(PROVIDER_ARN)
+        .send()
+        .await
+        .expect("ListOpenIDConnectProviderTags");
+    assert_eq!(tags.tags().len(), 1);
+    assert_eq!(tags.tags()[0].key(), "owner");
+    iam.untag_open_id_connect_provider()
+        .open_id_connect_provider_arn(PROVIDER_ARN)
+        .tag_keys("owner")
+        .send()
+        .await
+        .expect("UntagOpenIDConnectProvider");
+    let got = iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(PROVIDER_ARN)
+        .send()
+        .await
+        .expect("GetOpenIDConnectProvider");
+    assert!(got.tags().is_empty());
+
+    // Deleting a role as tools do: instance profiles first (keyless has none).
+    let profiles = iam
+        .list_instance_profiles_for_role()
+        .role_name("gha-deploy")
+        .send()
+        .await
+        .expect("ListInstanceProfilesForRole");
+    assert!(profiles.instance_profiles().is_empty());
+    let (code, _) = aws_err(
+        iam.list_instance_profiles_for_role()
+            .role_name("no-such-role")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "NoSuchEntity");
+
+    // Deleting the policy: detach, delete the other versions, then the policy.
+    iam.detach_role_policy()
+        .role_name("gha-deploy")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("DetachRolePolicy");
+    let (code, message) = aws_err(iam.delete_policy().policy_arn(&arn).send().await);
+    assert_eq!(code, "DeleteConflict");
+    assert!(message.contains("more than one version"), "{message}");
+    iam.delete_policy_version()
+        .policy_arn(&arn)
+        .version_id("v1")
+        .send()
+        .await
+        .expect("DeletePolicyVersion");
+    iam.delete_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("DeletePolicy");
+}
