@@ -1,6 +1,6 @@
 //! IAM actions: decode parameters, authorise, call core, render AWS's XML.
 
-use keyless_core::iam::{NewRole, RoleEntry, SimulationResult};
+use keyless_core::iam::{AuthorizationDetail, DetailFilter, NewRole, RoleEntry, SimulationResult};
 use keyless_policy::{Context, Decision};
 use keyless_wire::{AwsError, XmlWriter};
 
@@ -53,6 +53,7 @@ pub(crate) const ACTIONS: &[&str] = &[
     "ListAttachedRolePolicies",
     "SimulatePrincipalPolicy",
     "SimulateCustomPolicy",
+    "GetAccountAuthorizationDetails",
 ];
 
 type Out = Result<Option<XmlWriter>, ApiError>;
@@ -515,34 +516,18 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
             let arn = required(q, "PolicyArn")?;
             iam.policy(&account, &arn)?;
             let filter = q.get("EntityFilter");
-            if let Some(f) = filter
-                && !ENTITY_FILTERS.contains(&f)
-            {
-                return Err(ApiError::Core(keyless_core::CoreError::Validation(
-                    keyless_wire::validation_message(&[(
-                        f.to_owned(),
-                        "entityFilter".to_owned(),
-                        format!(
-                            "Member must satisfy enum value set: [{}]",
-                            ENTITY_FILTERS.join(", ")
-                        ),
-                    )]),
-                )));
+            if let Some(f) = filter {
+                one_of(f, "entityFilter", &ENTITY_FILTERS)?;
             }
-            let boundary = match q.get("PolicyUsageFilter") {
-                None | Some("PermissionsPolicy") => false,
-                Some("PermissionsBoundary") => true,
-                Some(other) => {
-                    return Err(ApiError::Core(keyless_core::CoreError::Validation(
-                        keyless_wire::validation_message(&[(
-                            other.to_owned(),
-                            "policyUsageFilter".to_owned(),
-                            "Member must satisfy enum value set: [PermissionsPolicy, PermissionsBoundary]"
-                                .to_owned(),
-                        )]),
-                    )));
-                }
-            };
+            let usage = q.get("PolicyUsageFilter");
+            if let Some(u) = usage {
+                one_of(
+                    u,
+                    "policyUsageFilter",
+                    &["PermissionsPolicy", "PermissionsBoundary"],
+                )?;
+            }
+            let boundary = usage == Some("PermissionsBoundary");
             // keyless has roles only: no users or groups to list.
             let roles = if filter.is_none_or(|f| f == "Role") {
                 iam.roles_using_policy(&account, &arn, boundary)?
@@ -563,6 +548,45 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
             }
             w.close("PolicyRoles");
             w.elem("IsTruncated", "false");
+            Ok(Some(w))
+        }
+        "GetAccountAuthorizationDetails" => {
+            let filters = q.list("Filter");
+            for f in &filters {
+                one_of(f, "filter", &ENTITY_FILTERS)?;
+            }
+            let wants = |f: &str| filters.is_empty() || filters.iter().any(|x| x == f);
+            let page = iam.authorization_details(
+                &account,
+                DetailFilter {
+                    roles: wants("Role"),
+                    local_policies: wants("LocalManagedPolicy"),
+                    aws_policies: wants("AWSManagedPolicy"),
+                },
+                q.get("Marker"),
+                q.int("MaxItems")?,
+            )?;
+            let mut w = XmlWriter::new();
+            // keyless has roles only: no users or groups to list.
+            w.open("UserDetailList");
+            w.close("UserDetailList");
+            w.open("GroupDetailList");
+            w.close("GroupDetailList");
+            w.open("RoleDetailList");
+            for d in &page.items {
+                if let AuthorizationDetail::Role(r) = d {
+                    write_role_detail(&mut w, r, &iam.attached_policies(&account, &r.role.name)?);
+                }
+            }
+            w.close("RoleDetailList");
+            w.open("Policies");
+            for d in &page.items {
+                if let AuthorizationDetail::Policy(p, usage) = d {
+                    write_policy_detail(&mut w, &p.policy, *usage);
+                }
+            }
+            w.close("Policies");
+            truncation(&mut w, page.marker);
             Ok(Some(w))
         }
         "AttachRolePolicy" => {
@@ -726,9 +750,8 @@ fn truncation(w: &mut XmlWriter, marker: Option<String>) {
     }
 }
 
-fn write_role(w: &mut XmlWriter, name: &str, entry: &RoleEntry, full: bool) {
-    let r = &entry.role;
-    w.open(name);
+/// What a `Role` and a `RoleDetail` have in common.
+fn write_role_head(w: &mut XmlWriter, r: &keyless_core::model::Role) {
     w.elem("Path", &r.path);
     w.elem("RoleName", &r.name);
     w.elem("RoleId", &r.role_id);
@@ -738,35 +761,108 @@ fn write_role(w: &mut XmlWriter, name: &str, entry: &RoleEntry, full: bool) {
         "AssumeRolePolicyDocument",
         &keyless_wire::url_encode_document(&r.trust_policy),
     );
+}
+
+fn write_role(w: &mut XmlWriter, name: &str, entry: &RoleEntry, full: bool) {
+    let r = &entry.role;
+    w.open(name);
+    write_role_head(w, r);
     w.opt_elem("Description", r.description.as_deref());
     w.elem("MaxSessionDuration", &r.max_session_duration.to_string());
     if full {
-        if let Some(b) = &r.permissions_boundary {
-            w.open("PermissionsBoundary");
-            w.elem("PermissionsBoundaryType", "PermissionsBoundaryPolicy");
-            w.elem("PermissionsBoundaryArn", b);
-            w.close("PermissionsBoundary");
-        }
-        if !r.tags.is_empty() {
-            write_tags(w, "Tags", &r.tags);
-        }
-        w.open("RoleLastUsed");
-        if let Some(t) = r.last_used {
-            w.elem("LastUsedDate", &keyless_wire::iso8601(t));
-            w.elem("Region", "us-east-1");
-        }
-        w.close("RoleLastUsed");
+        write_role_tail(w, r);
     }
     w.close(name);
+}
+
+/// Boundary, tags and last use: in GetRole's `Role` and in a `RoleDetail`, not in ListRoles.
+fn write_role_tail(w: &mut XmlWriter, r: &keyless_core::model::Role) {
+    if let Some(b) = &r.permissions_boundary {
+        w.open("PermissionsBoundary");
+        w.elem("PermissionsBoundaryType", "PermissionsBoundaryPolicy");
+        w.elem("PermissionsBoundaryArn", b);
+        w.close("PermissionsBoundary");
+    }
+    if !r.tags.is_empty() {
+        write_tags(w, "Tags", &r.tags);
+    }
+    w.open("RoleLastUsed");
+    if let Some(t) = r.last_used {
+        w.elem("LastUsedDate", &keyless_wire::iso8601(t));
+        w.elem("Region", "us-east-1");
+    }
+    w.close("RoleLastUsed");
+}
+
+/// A `RoleDetail` of GetAccountAuthorizationDetails: the role with its policies inline.
+fn write_role_detail(w: &mut XmlWriter, entry: &RoleEntry, attached: &[(String, String)]) {
+    let r = &entry.role;
+    w.open("member");
+    write_role_head(w, r);
+    w.open("InstanceProfileList");
+    w.close("InstanceProfileList");
+    w.open("RolePolicyList");
+    for (name, doc) in &r.inline_policies {
+        w.open("member");
+        w.elem("PolicyName", name);
+        w.elem("PolicyDocument", &keyless_wire::url_encode_document(doc));
+        w.close("member");
+    }
+    w.close("RolePolicyList");
+    w.open("AttachedManagedPolicies");
+    for (name, arn) in attached {
+        w.open("member");
+        w.elem("PolicyName", name);
+        w.elem("PolicyArn", arn);
+        w.close("member");
+    }
+    w.close("AttachedManagedPolicies");
+    write_role_tail(w, r);
+    w.close("member");
+}
+
+/// A `ManagedPolicyDetail` of GetAccountAuthorizationDetails: the policy with every version's
+/// document.
+fn write_policy_detail(
+    w: &mut XmlWriter,
+    p: &keyless_core::model::ManagedPolicy,
+    usage: (usize, usize),
+) {
+    w.open("member");
+    write_policy_fields(w, p, usage);
+    w.open("PolicyVersionList");
+    for v in p.versions.iter().rev() {
+        w.open("member");
+        w.elem("Document", &keyless_wire::url_encode_document(&v.document));
+        w.elem("VersionId", &v.id);
+        w.elem("IsDefaultVersion", bool_text(p.default_version == v.id));
+        w.elem("CreateDate", &keyless_wire::iso8601(v.created));
+        w.close("member");
+    }
+    w.close("PolicyVersionList");
+    w.close("member");
 }
 
 fn write_policy(
     w: &mut XmlWriter,
     name: &str,
     p: &keyless_core::model::ManagedPolicy,
-    (attached, boundary): (usize, usize),
+    usage: (usize, usize),
 ) {
     w.open(name);
+    write_policy_fields(w, p, usage);
+    if !p.tags.is_empty() {
+        write_tags(w, "Tags", &p.tags);
+    }
+    w.close(name);
+}
+
+/// What a `Policy` and a `ManagedPolicyDetail` have in common.
+fn write_policy_fields(
+    w: &mut XmlWriter,
+    p: &keyless_core::model::ManagedPolicy,
+    (attached, boundary): (usize, usize),
+) {
     w.elem("PolicyName", &p.name);
     w.elem("PolicyId", &p.policy_id);
     w.elem("Arn", &p.arn);
@@ -778,10 +874,6 @@ fn write_policy(
     w.opt_elem("Description", p.description.as_deref());
     w.elem("CreateDate", &keyless_wire::iso8601(p.created));
     w.elem("UpdateDate", &keyless_wire::iso8601(p.updated));
-    if !p.tags.is_empty() {
-        write_tags(w, "Tags", &p.tags);
-    }
-    w.close(name);
 }
 
 /// `EntityFilter` values of ListEntitiesForPolicy.
@@ -792,6 +884,23 @@ const ENTITY_FILTERS: [&str; 5] = [
     "LocalManagedPolicy",
     "AWSManagedPolicy",
 ];
+
+/// An enumerated parameter: `value` must be one of `allowed` (AWS's ValidationError if not).
+fn one_of(value: &str, field: &str, allowed: &[&str]) -> Result<(), ApiError> {
+    if allowed.contains(&value) {
+        return Ok(());
+    }
+    Err(ApiError::Core(keyless_core::CoreError::Validation(
+        keyless_wire::validation_message(&[(
+            value.to_owned(),
+            field.to_owned(),
+            format!(
+                "Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ),
+        )]),
+    )))
+}
 
 fn bool_text(b: bool) -> &'static str {
     if b { "true" } else { "false" }

@@ -22,6 +22,13 @@ fn decode(s: &str) -> String {
     String::from_utf8(out).expect("utf-8 document")
 }
 
+/// A one-statement identity policy allowing `action` on everything.
+fn doc(action: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#
+    )
+}
+
 fn json_eq(a: &str, b: &str) -> bool {
     let a: serde_json::Value = serde_json::from_str(a).expect("json a");
     let b: serde_json::Value = serde_json::from_str(b).expect("json b");
@@ -1106,11 +1113,6 @@ async fn policy_versions_tags_and_entities() {
     let server = Server::start();
     let iam = server.iam();
     let role_arn = tutorial_setup(&server).await;
-    let doc = |action: &str| {
-        format!(
-            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#
-        )
-    };
     let arn = iam
         .create_policy()
         .policy_name("deploy-write")
@@ -1329,4 +1331,172 @@ async fn policy_versions_tags_and_entities() {
         .send()
         .await
         .expect("DeletePolicy");
+}
+
+/// The snapshot security tools take of an account: every role with its policies inline, every
+/// managed policy in use with all its versions.
+#[tokio::test]
+async fn account_authorization_details() {
+    use aws_sdk_iam::types::EntityType;
+    let server = Server::start();
+    let iam = server.iam();
+    tutorial_setup(&server).await;
+    create_role(
+        &iam,
+        "unused",
+        &github_trust(ACCOUNT, "repo:acme/other:ref:refs/heads/main"),
+        None,
+    )
+    .await;
+    let inline = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:DeleteObject","Resource":"*"}]}"#;
+    iam.put_role_policy()
+        .role_name("gha-deploy")
+        .policy_name("no-delete")
+        .policy_document(inline)
+        .send()
+        .await
+        .expect("PutRolePolicy");
+    let arn = iam
+        .create_policy()
+        .policy_name("ci-boundary")
+        .policy_document(doc("s3:*"))
+        .send()
+        .await
+        .expect("CreatePolicy")
+        .policy()
+        .and_then(|p| p.arn())
+        .expect("arn")
+        .to_owned();
+    iam.create_policy_version()
+        .policy_arn(&arn)
+        .policy_document(doc("s3:Get*"))
+        .set_as_default(true)
+        .send()
+        .await
+        .expect("CreatePolicyVersion");
+    iam.put_role_permissions_boundary()
+        .role_name("gha-deploy")
+        .permissions_boundary(&arn)
+        .send()
+        .await
+        .expect("PutRolePermissionsBoundary");
+
+    let all = iam
+        .get_account_authorization_details()
+        .send()
+        .await
+        .expect("GetAccountAuthorizationDetails");
+    assert!(!all.is_truncated());
+    let roles: Vec<&str> = all
+        .role_detail_list()
+        .iter()
+        .filter_map(|r| r.role_name())
+        .collect();
+    assert_eq!(roles, ["gha-deploy", "unused"]);
+    let deploy = &all.role_detail_list()[0];
+    assert!(decode(deploy.assume_role_policy_document().expect("trust")).contains("repo:acme/app"));
+    let inline_listed = &deploy.role_policy_list()[0];
+    assert_eq!(inline_listed.policy_name(), Some("no-delete"));
+    assert_eq!(
+        decode(inline_listed.policy_document().expect("doc")),
+        inline
+    );
+    let attached: Vec<&str> = deploy
+        .attached_managed_policies()
+        .iter()
+        .filter_map(|a| a.policy_name())
+        .collect();
+    assert_eq!(attached, ["AmazonS3ReadOnlyAccess"]);
+    assert_eq!(
+        deploy
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn()),
+        Some(arn.as_str())
+    );
+    // Policies: the account's own, and the AWS managed ones in use — not the whole catalogue.
+    let policies: Vec<&str> = all
+        .policies()
+        .iter()
+        .filter_map(|p| p.policy_name())
+        .collect();
+    assert_eq!(policies, ["ci-boundary", "AmazonS3ReadOnlyAccess"]);
+    let boundary = &all.policies()[0];
+    assert_eq!(boundary.permissions_boundary_usage_count(), Some(1));
+    assert_eq!(boundary.default_version_id(), Some("v2"));
+    let versions: Vec<(&str, bool, String)> = boundary
+        .policy_version_list()
+        .iter()
+        .map(|v| {
+            (
+                v.version_id().unwrap_or_default(),
+                v.is_default_version(),
+                decode(v.document().unwrap_or_default()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [("v2", true, doc("s3:Get*")), ("v1", false, doc("s3:*"))]
+    );
+    assert_eq!(all.policies()[1].attachment_count(), Some(1));
+
+    // Filters, and pages of one entity each covering the same set.
+    let only_roles = iam
+        .get_account_authorization_details()
+        .filter(EntityType::Role)
+        .send()
+        .await
+        .expect("filter Role");
+    assert_eq!(only_roles.role_detail_list().len(), 2);
+    assert!(only_roles.policies().is_empty());
+    let local = iam
+        .get_account_authorization_details()
+        .filter(EntityType::LocalManagedPolicy)
+        .send()
+        .await
+        .expect("filter LocalManagedPolicy");
+    assert!(local.role_detail_list().is_empty());
+    assert_eq!(local.policies().len(), 1);
+    let (code, message) = aws_err(
+        iam.get_account_authorization_details()
+            .filter(EntityType::from("Roles"))
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ValidationError");
+    assert!(message.contains("'Roles'"), "{message}");
+    let mut seen = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..10 {
+        let page = iam
+            .get_account_authorization_details()
+            .max_items(1)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .expect("page");
+        seen.extend(
+            page.role_detail_list()
+                .iter()
+                .filter_map(|r| r.role_name().map(str::to_owned)),
+        );
+        seen.extend(
+            page.policies()
+                .iter()
+                .filter_map(|p| p.policy_name().map(str::to_owned)),
+        );
+        marker = page.marker().map(str::to_owned);
+        if !page.is_truncated() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "gha-deploy",
+            "unused",
+            "ci-boundary",
+            "AmazonS3ReadOnlyAccess"
+        ]
+    );
 }
