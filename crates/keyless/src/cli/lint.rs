@@ -1,10 +1,12 @@
 //! `keyless lint`: the rules live in `keyless-lint`; this wires them to files and to a live IAM
 //! endpoint (every role, its trust policy and attached policies).
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use aws_sdk_iam::error::ProvideErrorMetadata as _;
 use keyless_lint::{LintArgs, Outcome};
 
 /// Options of `keyless lint`.
@@ -53,6 +55,10 @@ async fn lint_live(endpoint_url: Option<&str>, outcome: &mut Outcome) -> anyhow:
         let page = page.map_err(iam_error).context("listing roles")?;
         roles.extend(page.roles);
     }
+    // Attached policies of every role in a few paged calls instead of one call per role: real
+    // accounts have hundreds of roles and IAM throttles. Callers without
+    // iam:GetAccountAuthorizationDetails get the per-role calls instead.
+    let mut bulk = attachments_in_bulk(&iam).await?;
     let started = Instant::now();
     let show_progress = std::io::stderr().is_terminal();
     let total = roles.len();
@@ -67,18 +73,10 @@ async fn lint_live(endpoint_url: Option<&str>, outcome: &mut Outcome) -> anyhow:
         let trust = percent_encoding::percent_decode_str(encoded)
             .decode_utf8_lossy()
             .into_owned();
-        let attached: Vec<String> = iam
-            .list_attached_role_policies()
-            .role_name(name)
-            .send()
-            .await
-            .map_err(iam_error)
-            .with_context(|| format!("listing the policies attached to role `{name}`"))?
-            .attached_policies
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|p| p.policy_arn)
-            .collect();
+        let attached = match bulk.as_mut().and_then(|b| b.remove(name)) {
+            Some(arns) => arns,
+            None => attached_to(&iam, name).await?,
+        };
         let max = role
             .max_session_duration()
             .and_then(|m| u64::try_from(m).ok());
@@ -101,6 +99,61 @@ async fn lint_live(endpoint_url: Option<&str>, outcome: &mut Outcome) -> anyhow:
         eprintln!();
     }
     Ok(())
+}
+
+/// Every role's attached policy ARNs by role name, from GetAccountAuthorizationDetails; `None`
+/// when the caller may not call it.
+async fn attachments_in_bulk(
+    iam: &aws_sdk_iam::Client,
+) -> anyhow::Result<Option<HashMap<String, Vec<String>>>> {
+    let mut by_role = HashMap::new();
+    let mut pages = iam
+        .get_account_authorization_details()
+        .filter(aws_sdk_iam::types::EntityType::Role)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(e) if e.code() == Some("AccessDenied") => return Ok(None),
+            Err(e) => return Err(iam_error(e)).context("reading the roles' attached policies"),
+        };
+        for role in page.role_detail_list.unwrap_or_default() {
+            let Some(name) = role.role_name else {
+                continue;
+            };
+            let arns = role
+                .attached_managed_policies
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.policy_arn)
+                .collect();
+            by_role.insert(name, arns);
+        }
+    }
+    Ok(Some(by_role))
+}
+
+/// The policy ARNs attached to role `name`, one call (with its pages).
+async fn attached_to(iam: &aws_sdk_iam::Client, name: &str) -> anyhow::Result<Vec<String>> {
+    let mut arns = Vec::new();
+    let mut pages = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .map_err(iam_error)
+            .with_context(|| format!("listing the policies attached to role `{name}`"))?;
+        arns.extend(
+            page.attached_policies
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.policy_arn),
+        );
+    }
+    Ok(arns)
 }
 
 /// An IAM SDK error as one line: `Code: message` for a service error, the full context otherwise

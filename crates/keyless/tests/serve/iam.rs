@@ -1500,3 +1500,98 @@ async fn account_authorization_details() {
         ]
     );
 }
+
+/// `keyless lint --endpoint-url` reads every role's attachments in bulk, and per role when the
+/// caller may not call GetAccountAuthorizationDetails: the same findings either way.
+#[tokio::test]
+async fn live_lint_reads_attachments_in_bulk_or_per_role() {
+    let server = Server::start();
+    let iam = server.iam();
+    tutorial_setup(&server).await;
+    create_role(
+        &iam,
+        "wide",
+        &github_trust(ACCOUNT, "repo:acme/*").replace("StringEquals", "StringLike"),
+        None,
+    )
+    .await;
+    iam.attach_role_policy()
+        .role_name("wide")
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await
+        .expect("AttachRolePolicy");
+    iam.put_role_policy()
+        .role_name("gha-deploy")
+        .policy_name("list-only")
+        .policy_document(allow(&["iam:ListRoles", "iam:ListAttachedRolePolicies"]))
+        .send()
+        .await
+        .expect("PutRolePolicy");
+    let creds = assume_web(
+        &server.sts(),
+        &format!("arn:aws:iam::{ACCOUNT}:role/gha-deploy"),
+        "lint",
+        &server.token(&[]),
+    )
+    .await
+    .expect("assume");
+    let session = Creds::from_sts(creds.credentials().expect("credentials"));
+    let (code, _) = aws_err(
+        server
+            .iam_with(&session)
+            .get_account_authorization_details()
+            .send()
+            .await,
+    );
+    assert_eq!(
+        code, "AccessDenied",
+        "the session must take the per-role path"
+    );
+
+    let lint = |c: &Creds| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["lint", "--endpoint-url", &server.url, "--format", "json"])
+            .env("AWS_ACCESS_KEY_ID", &c.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &c.secret)
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE");
+        match &c.token {
+            Some(t) => cmd.env("AWS_SESSION_TOKEN", t),
+            None => cmd.env_remove("AWS_SESSION_TOKEN"),
+        };
+        let out = cmd.output().expect("run keyless lint");
+        let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "lint output is not JSON ({e}): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let mut rules: Vec<String> = findings
+            .as_array()
+            .expect("an array of findings")
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f["rule"].as_str().unwrap_or_default(),
+                    f["location"]["file"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        rules.sort();
+        (out.status.code(), rules)
+    };
+    let (root_exit, root_rules) = lint(&Creds::new("test", "test", None));
+    assert_eq!(root_exit, Some(1), "findings exit 1");
+    assert!(
+        root_rules
+            .iter()
+            .any(|r| r.starts_with("KL021") && r.contains("wide")),
+        "the admin policy attached to the wide role is found: {root_rules:?}"
+    );
+    let (session_exit, session_rules) = lint(&session);
+    assert_eq!(session_exit, Some(1));
+    assert_eq!(session_rules, root_rules);
+}
