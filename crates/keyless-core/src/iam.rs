@@ -1100,20 +1100,14 @@ impl Iam {
         Ok(v)
     }
 
-    /// How many roles attach `arn` and use it as boundary.
-    pub fn policy_usage(&self, arn: &str) -> Result<(usize, usize), CoreError> {
+    /// How many roles of `account` attach `arn` and use it as boundary (AWS counts an AWS
+    /// managed policy's attachments per account, too).
+    pub fn policy_usage(&self, account: &str, arn: &str) -> Result<(usize, usize), CoreError> {
         let state = self.read()?;
-        let attached = state
-            .roles
-            .values()
-            .filter(|r| r.role.attached.iter().any(|a| a == arn))
-            .count();
-        let boundary = state
-            .roles
-            .values()
-            .filter(|r| r.role.permissions_boundary.as_deref() == Some(arn))
-            .count();
-        Ok((attached, boundary))
+        Ok(usage_among(
+            state.roles.values().filter(|r| r.role.account == account),
+            arn,
+        ))
     }
 
     /// CreatePolicyVersion.
@@ -1386,17 +1380,6 @@ impl Iam {
             .values()
             .filter(|r| r.role.account == account)
             .collect();
-        let usage = |arn: &str| {
-            let attached = roles
-                .iter()
-                .filter(|r| r.role.attached.iter().any(|a| a == arn))
-                .count();
-            let boundary = roles
-                .iter()
-                .filter(|r| r.role.permissions_boundary.as_deref() == Some(arn))
-                .count();
-            (attached, boundary)
-        };
         let mut all: Vec<AuthorizationDetail> = Vec::new();
         if filter.roles {
             all.extend(
@@ -1414,7 +1397,7 @@ impl Iam {
             if !listed {
                 continue;
             }
-            let used = usage(&p.policy.arn);
+            let used = usage_among(roles.iter().copied(), &p.policy.arn);
             if p.policy.account == "aws" && used == (0, 0) {
                 continue;
             }
@@ -1811,6 +1794,16 @@ fn non_whitespace_len(s: &str) -> usize {
 
 fn no_role(name: &str) -> CoreError {
     CoreError::NoSuchEntity(format!("The role with name {name} cannot be found."))
+}
+
+/// (roles attaching `arn`, roles using it as boundary) among `roles`.
+fn usage_among<'a>(roles: impl Iterator<Item = &'a Arc<RoleEntry>>, arn: &str) -> (usize, usize) {
+    roles.fold((0, 0), |(attached, boundary), r| {
+        (
+            attached + usize::from(r.role.attached.iter().any(|a| a == arn)),
+            boundary + usize::from(r.role.permissions_boundary.as_deref() == Some(arn)),
+        )
+    })
 }
 
 fn no_policy_version(arn: &str, id: &str) -> CoreError {

@@ -289,7 +289,12 @@ fn iam_changes_on_one_node_reach_another() {
     let seen = b.role(ACCOUNT, "deploy").unwrap();
     assert_eq!(seen.role.trust_policy, trust("o/other"));
     assert_eq!(seen.role.attached, vec![policy.policy.arn.clone()]);
-    assert_eq!(b.policy_usage(&policy.policy.arn).unwrap().0, 1);
+    assert_eq!(
+        b.policy_usage(&policy.policy.account, &policy.policy.arn)
+            .unwrap()
+            .0,
+        1
+    );
 
     // A change made on B reaches A too.
     b.create_role(ACCOUNT, role("other")).unwrap();

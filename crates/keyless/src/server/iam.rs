@@ -398,7 +398,7 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
         "GetPolicy" => {
             let arn = required(q, "PolicyArn")?;
             let p = iam.policy(&account, &arn)?;
-            let usage = iam.policy_usage(&arn)?;
+            let usage = iam.policy_usage(&account, &arn)?;
             let mut w = XmlWriter::new();
             write_policy(&mut w, "Policy", &p.policy, usage);
             Ok(Some(w))
@@ -409,7 +409,7 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
             let mut w = XmlWriter::new();
             w.open("Policies");
             for p in iam.policies(&account, local)? {
-                let usage = iam.policy_usage(&p.policy.arn)?;
+                let usage = iam.policy_usage(&account, &p.policy.arn)?;
                 if q.get("Scope") == Some("AWS") && p.policy.account != "aws" {
                     continue;
                 }

@@ -1381,6 +1381,30 @@ async fn account_authorization_details() {
         .await
         .expect("PutRolePermissionsBoundary");
 
+    // Another account's use of an AWS managed policy is that account's business.
+    let other = server.iam_with(&Creds::new("222222222222", "test", None));
+    create_role(
+        &other,
+        "elsewhere",
+        &github_trust("222222222222", "repo:acme/app:ref:refs/heads/main"),
+        None,
+    )
+    .await;
+    other
+        .attach_role_policy()
+        .role_name("elsewhere")
+        .policy_arn("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+        .send()
+        .await
+        .expect("AttachRolePolicy in the other account");
+    let s3_read = iam
+        .get_policy()
+        .policy_arn("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+        .send()
+        .await
+        .expect("GetPolicy");
+    assert_eq!(s3_read.policy().and_then(|p| p.attachment_count()), Some(1));
+
     let all = iam
         .get_account_authorization_details()
         .send()
