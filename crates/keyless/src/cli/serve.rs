@@ -12,7 +12,7 @@ use keyless_core::{Clock, Store, SystemClock};
 use keyless_store::SqliteStore;
 
 use crate::server::audit_writer::{AuditWriter, JsonLines};
-use crate::server::connections::{Counting, OpenConnections};
+use crate::server::connections::{Limits, OpenConnections};
 use crate::server::keysource::ServerKeySource;
 use crate::server::{AppState, ServeConfig, router};
 
@@ -262,15 +262,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             }
         });
     }
-    axum::serve(
+    crate::server::connections::serve(
         listener,
-        Counting::new(
-            router(state).into_make_service_with_connect_info::<SocketAddr>(),
-            connections,
-        ),
+        router(state),
+        connections,
+        Limits::default(),
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .await;
     Ok(0)
 }
 

@@ -711,9 +711,14 @@ mod tests {
             batches.iter().any(|(n, _)| *n >= BUSY_AT),
             "the writer never got busy: {batches:?}"
         );
+        // Without the bound every busy batch would run out the linger. A client task that
+        // waited more than the linger for a core (other tests share the machine) makes one run
+        // out now and then.
+        let ran_out = batches.iter().filter(|(_, ran_out)| *ran_out).count();
         assert!(
-            batches.iter().all(|(_, ran_out)| !ran_out),
-            "eight clients were held for the linger: {batches:?}"
+            ran_out * 4 <= batches.len(),
+            "eight clients were held for the linger ({ran_out} of {} batches): {batches:?}",
+            batches.len()
         );
     }
 
