@@ -238,7 +238,8 @@ impl Sts {
     }
 
     /// The secret for `access_key_id` and who it belongs to; for `ASIA` keys the session token
-    /// is opened and checked (expiry → `ExpiredToken`, anything else → `InvalidClientTokenId`).
+    /// is opened and checked (expiry → `ExpiredToken`, anything else → `InvalidClientTokenId`);
+    /// other keys must come without one.
     pub fn authenticate(
         &self,
         access_key_id: &str,
@@ -258,6 +259,11 @@ impl Sts {
             }
             let secret = session.secret_access_key.clone();
             return Ok((Caller::Session(Box::new(session)), secret));
+        }
+        // A long-term key signs without a session token. AWS refuses one that carries a token
+        // (typically a stale AWS_SESSION_TOKEN left beside user keys), and so does keyless.
+        if security_token.is_some() {
+            return Err(CoreError::InvalidClientTokenId);
         }
         if access_key_id == self.config.root_access_key {
             return Ok((

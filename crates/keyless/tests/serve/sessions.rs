@@ -479,3 +479,35 @@ async fn cross_account_chaining_with_external_id() {
         }
     }
 }
+
+/// A long-term key with a session token (a stale AWS_SESSION_TOKEN beside `test`/`test`) is
+/// refused as on AWS, whether the token is junk or a genuine session's.
+#[tokio::test]
+async fn root_key_with_a_session_token_is_invalid_client_token_id() {
+    let server = Server::start();
+    let session = deploy_session(&server, None, None, "s-root").await;
+    for (key, token) in [
+        ("test", "garbage"),
+        ("111122223333", "garbage"),
+        ("test", session.token.as_deref().expect("token")),
+    ] {
+        let creds = Creds::new(key, "test", Some(token));
+        let (code, message) = aws_err(server.sts_with(&creds).get_caller_identity().send().await);
+        assert_eq!(code, "InvalidClientTokenId", "{key}: {message}");
+        assert_eq!(
+            message,
+            "The security token included in the request is invalid."
+        );
+        let (code, _) = aws_err(server.iam_with(&creds).list_roles().send().await);
+        assert_eq!(code, "InvalidClientTokenId", "{key} on IAM");
+    }
+    // Without the token the same keys are the roots they always were.
+    let root = Creds::new("111122223333", "test", None);
+    let me = server
+        .sts_with(&root)
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("root");
+    assert_eq!(me.arn(), Some("arn:aws:iam::111122223333:root"));
+}
