@@ -214,6 +214,7 @@ grep -q '"errorCode":"AccessDenied"' "$work/audit.jsonl" && grep -q 'repo:acme/a
 "$KEYLESS" explain --policy "$work/trust.json" --repo acme/app --event pull_request >"$work/explain.txt"; code=$?
 [ $code -eq 1 ] && grep -q 'repo:acme/app:pull_request' "$work/explain.txt" && ok "explain: pull request denied with the subject" || fail "explain" "exit $code"
 "$KEYLESS" explain --policy "$work/trust.json" --token "$MAIN" >/dev/null; [ $? -eq 0 ] && ok "explain: the main-branch token is allowed" || fail "explain token"
+"$KEYLESS" explain --policy "$work/trust.json" --token "$MAIN" --action notanaction >/dev/null 2>&1; [ $? -eq 2 ] && ok "explain: a malformed action is an input error (exit 2)" || fail "explain malformed action"
 
 # Live IAM: every role of the running server, with its attached policies.
 sed 's|"token.actions.githubusercontent.com:sub": "repo:acme/app:ref:refs/heads/main"|"token.actions.githubusercontent.com:sub": "repo:acme/*"|; s|StringEquals|StringLike|' \

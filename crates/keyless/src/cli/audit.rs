@@ -54,11 +54,16 @@ fn parse_duration(s: &str) -> anyhow::Result<u64> {
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<u8> {
-    if args.database.is_none() && !args.data.join("keyless.db").exists() {
-        bail!(
+    // Reading must not leave an empty database behind where none was.
+    match args.database.as_deref().map(super::serve::sqlite_path) {
+        None if !args.data.join("keyless.db").exists() => bail!(
             "no keyless database in `{}` (pass --data DIR of a server)",
             args.data.display()
-        );
+        ),
+        Some(Some(path)) if !std::path::Path::new(path).exists() => bail!(
+            "no keyless database at `{path}` (--database sqlite:PATH names a server's keyless.db)"
+        ),
+        _ => {}
     }
     let store = super::serve::open_store(&args.data, args.database.as_deref())?;
     let since = match &args.since {

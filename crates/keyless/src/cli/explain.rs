@@ -125,6 +125,7 @@ pub fn run(mut args: ExplainArgs) -> anyhow::Result<u8> {
                 )
             })?,
         };
+    check_action(&action)?;
     let eval = evaluate(&args, &action, principal_arg.as_deref(), ctx)?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&eval.trace)?),
@@ -218,6 +219,19 @@ pub(crate) fn evaluate(
     ))
 }
 
+/// A request names one action, `service:Name` (policies may use wildcards; a request may not).
+fn check_action(action: &str) -> anyhow::Result<()> {
+    let word = |w: &str, extra: char| {
+        !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == extra)
+    };
+    match action.split_once(':') {
+        Some((service, name)) if word(service, '-') && word(name, '_') => Ok(()),
+        _ => anyhow::bail!(
+            "--action `{action}`: give one action as SERVICE:ACTION, e.g. s3:GetObject or sts:AssumeRoleWithWebIdentity"
+        ),
+    }
+}
+
 fn resource_kind(action: &str) -> PolicyKind {
     if action.to_ascii_lowercase().starts_with("sts:assumerole")
         || action.eq_ignore_ascii_case("sts:TagSession")
@@ -251,4 +265,32 @@ fn principal_id(p: &str) -> PrincipalId {
         p.to_owned()
     };
     PrincipalId { kind, value }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_action;
+
+    #[test]
+    fn a_request_names_exactly_one_action() {
+        for ok in [
+            "s3:GetObject",
+            "sts:AssumeRoleWithWebIdentity",
+            "execute-api:Invoke",
+        ] {
+            assert!(check_action(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "notanaction",
+            "s3:*",
+            "s3:Get*",
+            ":GetObject",
+            "s3:",
+            "s3:a:b",
+            "",
+        ] {
+            let e = check_action(bad).expect_err(bad).to_string();
+            assert!(e.contains("SERVICE:ACTION"), "{e}");
+        }
+    }
 }

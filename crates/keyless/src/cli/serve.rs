@@ -70,6 +70,12 @@ pub(crate) fn open_store(
     Ok(open_store_parts(data, database)?.0)
 }
 
+/// The file a `sqlite:PATH` (or `sqlite://PATH`) database URL names.
+pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+}
+
 /// The store, and the same store as PostgreSQL when it is one.
 type StoreParts = (Arc<dyn Store>, Option<Arc<keyless_store::PgStore>>);
 
@@ -79,10 +85,7 @@ fn open_store_parts(data: &std::path::Path, database: Option<&str>) -> anyhow::R
     let store: Arc<dyn Store> = match database {
         None => Arc::new(SqliteStore::open_dir(data)?),
         Some(url) => {
-            if let Some(path) = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-            {
+            if let Some(path) = sqlite_path(url) {
                 Arc::new(SqliteStore::open(std::path::Path::new(path))?)
             } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
                 // The URL may hold a password: name the database by what the store prints.

@@ -208,3 +208,25 @@ async fn get_access_key_info_records_the_key_asked_about() {
         Some(&Value::from("111111111111"))
     );
 }
+
+/// Querying a database that is not there is an input error, and leaves nothing behind.
+#[test]
+fn audit_of_a_missing_database_exits_2_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nope.db");
+    let url = format!("sqlite:{}", missing.display());
+    for args in [
+        vec!["audit", "--database", url.as_str()],
+        vec!["audit", "--data", dir.path().to_str().expect("utf-8 path")],
+    ] {
+        let out = Command::new(BIN)
+            .args(&args)
+            .output()
+            .expect("run keyless audit");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("no keyless database"), "{stderr}");
+    }
+    assert!(!missing.exists(), "the query created {}", missing.display());
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+}
