@@ -104,6 +104,21 @@ pub enum AuthorizationDetail {
     Policy(Arc<PolicyEntry>, (usize, usize)),
 }
 
+/// A managed policy with its usage in an account: (roles attaching it, roles using it as their
+/// permissions boundary).
+pub type PolicyInUse = (Arc<PolicyEntry>, (usize, usize));
+
+/// ListPolicies' `Scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyScope {
+    /// Customer managed and AWS managed.
+    All,
+    /// AWS managed only.
+    Aws,
+    /// The account's customer managed policies only.
+    Local,
+}
+
 /// Which entities GetAccountAuthorizationDetails lists (its `Filter`; all when none is given).
 #[derive(Debug, Clone, Copy)]
 pub struct DetailFilter {
@@ -1083,21 +1098,44 @@ impl Iam {
         Ok((p, v))
     }
 
-    /// ListPolicies (customer-managed of `account` and AWS-managed), sorted by name.
-    pub fn policies(
+    /// ListPolicies: customer managed policies of `account` and/or AWS managed ones (`scope`),
+    /// under `path_prefix`, kept by `keep` (given each policy's usage in the account), sorted by
+    /// name, one page at a time.
+    pub fn list_policies(
         &self,
         account: &str,
-        local_only: bool,
-    ) -> Result<Vec<Arc<PolicyEntry>>, CoreError> {
-        let mut v: Vec<_> = self
-            .read()?
+        scope: PolicyScope,
+        path_prefix: Option<&str>,
+        keep: impl Fn((usize, usize)) -> bool,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<PolicyInUse>, CoreError> {
+        if let Some(prefix) = path_prefix {
+            check_path(prefix, "pathPrefix")?;
+        }
+        let state = self.read()?;
+        let mut all: Vec<_> = state
             .policies
             .values()
-            .filter(|p| p.policy.account == account || (!local_only && p.policy.account == "aws"))
-            .cloned()
+            .filter(|p| match scope {
+                PolicyScope::All => p.policy.account == account || p.policy.account == "aws",
+                PolicyScope::Aws => p.policy.account == "aws",
+                PolicyScope::Local => p.policy.account == account,
+            })
+            .filter(|p| path_prefix.is_none_or(|prefix| p.policy.path.starts_with(prefix)))
+            .map(|p| {
+                let used = usage_among(
+                    state.roles.values().filter(|r| r.role.account == account),
+                    &p.policy.arn,
+                );
+                (Arc::clone(p), used)
+            })
+            .filter(|(_, used)| keep(*used))
             .collect();
-        v.sort_by(|a, b| a.policy.name.cmp(&b.policy.name));
-        Ok(v)
+        drop(state);
+        let key = |(p, _): &PolicyInUse| format!("{}\u{0}{}", p.policy.name, p.policy.arn);
+        all.sort_by_key(key);
+        paginate(all, key, marker, max_items)
     }
 
     /// How many roles of `account` attach `arn` and use it as boundary (AWS counts an AWS

@@ -1,6 +1,8 @@
 //! IAM actions: decode parameters, authorise, call core, render AWS's XML.
 
-use keyless_core::iam::{AuthorizationDetail, DetailFilter, NewRole, RoleEntry, SimulationResult};
+use keyless_core::iam::{
+    AuthorizationDetail, DetailFilter, NewRole, PolicyScope, RoleEntry, SimulationResult,
+};
 use keyless_policy::{Context, Decision};
 use keyless_wire::{AwsError, XmlWriter};
 
@@ -404,22 +406,42 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
             Ok(Some(w))
         }
         "ListPolicies" => {
-            let local = q.get("Scope") == Some("Local");
+            let scope = match q.get("Scope") {
+                None | Some("All") => PolicyScope::All,
+                Some("AWS") => PolicyScope::Aws,
+                Some("Local") => PolicyScope::Local,
+                Some(other) => {
+                    one_of(other, "scope", &["All", "AWS", "Local"])?;
+                    PolicyScope::All
+                }
+            };
             let only_attached = q.bool("OnlyAttached")?.unwrap_or(false);
+            let usage_filter = q.get("PolicyUsageFilter");
+            if let Some(u) = usage_filter {
+                one_of(u, "policyUsageFilter", &USAGE_FILTERS)?;
+            }
+            let as_boundary = usage_filter == Some("PermissionsBoundary");
+            let page = iam.list_policies(
+                &account,
+                scope,
+                q.get("PathPrefix"),
+                |(attached, boundary)| {
+                    if as_boundary {
+                        boundary > 0
+                    } else {
+                        !only_attached || attached > 0
+                    }
+                },
+                q.get("Marker"),
+                q.int("MaxItems")?,
+            )?;
             let mut w = XmlWriter::new();
             w.open("Policies");
-            for p in iam.policies(&account, local)? {
-                let usage = iam.policy_usage(&account, &p.policy.arn)?;
-                if q.get("Scope") == Some("AWS") && p.policy.account != "aws" {
-                    continue;
-                }
-                if only_attached && usage.0 == 0 {
-                    continue;
-                }
-                write_policy(&mut w, "member", &p.policy, usage);
+            for (p, usage) in &page.items {
+                write_policy(&mut w, "member", &p.policy, *usage);
             }
             w.close("Policies");
-            w.elem("IsTruncated", "false");
+            truncation(&mut w, page.marker);
             Ok(Some(w))
         }
         "DeletePolicy" => {
@@ -875,6 +897,9 @@ fn write_policy_fields(
     w.elem("CreateDate", &keyless_wire::iso8601(p.created));
     w.elem("UpdateDate", &keyless_wire::iso8601(p.updated));
 }
+
+/// `PolicyUsageFilter` values.
+const USAGE_FILTERS: [&str; 2] = ["PermissionsPolicy", "PermissionsBoundary"];
 
 /// `EntityFilter` values of ListEntitiesForPolicy.
 const ENTITY_FILTERS: [&str; 5] = [

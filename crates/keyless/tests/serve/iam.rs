@@ -1619,3 +1619,92 @@ async fn live_lint_reads_attachments_in_bulk_or_per_role() {
     assert_eq!(session_exit, Some(1));
     assert_eq!(session_rules, root_rules);
 }
+
+#[tokio::test]
+async fn list_policies_filters_and_pages() {
+    use aws_sdk_iam::types::{PolicyScopeType, PolicyUsageType};
+    let server = Server::start();
+    let iam = server.iam();
+    tutorial_setup(&server).await;
+    for (name, path) in [
+        ("ci-a", "/ci/"),
+        ("ci-b", "/ci/"),
+        ("ci-c", "/ci/"),
+        ("other", "/"),
+    ] {
+        iam.create_policy()
+            .policy_name(name)
+            .path(path)
+            .policy_document(doc("s3:GetObject"))
+            .send()
+            .await
+            .expect("CreatePolicy");
+    }
+    iam.put_role_permissions_boundary()
+        .role_name("gha-deploy")
+        .permissions_boundary("arn:aws:iam::123456789012:policy/ci/ci-b")
+        .send()
+        .await
+        .expect("boundary");
+    let names = |out: &aws_sdk_iam::operation::list_policies::ListPoliciesOutput| -> Vec<String> {
+        out.policies()
+            .iter()
+            .filter_map(|p| p.policy_name().map(str::to_owned))
+            .collect()
+    };
+    let local = iam
+        .list_policies()
+        .scope(PolicyScopeType::Local)
+        .send()
+        .await
+        .expect("Local");
+    assert_eq!(names(&local), ["ci-a", "ci-b", "ci-c", "other"]);
+    let aws = iam
+        .list_policies()
+        .scope(PolicyScopeType::Aws)
+        .send()
+        .await
+        .expect("AWS");
+    assert!(names(&aws).contains(&"AdministratorAccess".to_owned()));
+    assert!(!names(&aws).contains(&"ci-a".to_owned()));
+    let attached = iam
+        .list_policies()
+        .only_attached(true)
+        .send()
+        .await
+        .expect("OnlyAttached");
+    assert_eq!(names(&attached), ["AmazonS3ReadOnlyAccess"]);
+    let boundaries = iam
+        .list_policies()
+        .policy_usage_filter(PolicyUsageType::PermissionsBoundary)
+        .send()
+        .await
+        .expect("PermissionsBoundary");
+    assert_eq!(names(&boundaries), ["ci-b"]);
+
+    // Pages of two under /ci/, walked with the markers.
+    let mut seen = Vec::new();
+    let mut marker: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = iam
+            .list_policies()
+            .path_prefix("/ci/")
+            .max_items(2)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .expect("page");
+        pages += 1;
+        seen.extend(names(&page));
+        marker = page.marker().map(str::to_owned);
+        if !page.is_truncated() {
+            break;
+        }
+        assert!(pages < 5, "the markers do not advance");
+    }
+    assert_eq!(seen, ["ci-a", "ci-b", "ci-c"]);
+    assert_eq!(pages, 2);
+    let (code, _) = aws_err(iam.list_policies().max_items(0).send().await);
+    assert_eq!(code, "ValidationError");
+}
