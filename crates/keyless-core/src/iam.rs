@@ -271,46 +271,199 @@ fn check_name(name: &str, field: &str, max: usize) -> Result<(), CoreError> {
     Ok(())
 }
 
-fn check_tags(tags: &[(String, String)]) -> Result<(), CoreError> {
-    if tags.len() > 50 {
-        return Err(CoreError::LimitExceeded(
-            "Cannot exceed quota for TagsPerRole: 50".into(),
-        ));
-    }
-    for (k, v) in tags {
-        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
-            return Err(CoreError::InvalidInput(format!(
-                "invalid tag `{k}`: keys are 1-128 characters, values at most 256"
-            )));
+/// How an entity's tag keys compare. IAM treats the keys of roles (and users) without regard to
+/// case, and those of customer managed policies, OIDC providers and its other resources as
+/// written: a policy may carry both `Costcenter` and `costcenter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagKeys {
+    CaseInsensitive,
+    CaseSensitive,
+}
+
+impl TagKeys {
+    fn same(self, a: &str, b: &str) -> bool {
+        match self {
+            TagKeys::CaseInsensitive => a.eq_ignore_ascii_case(b),
+            TagKeys::CaseSensitive => a == b,
         }
+    }
+}
+
+/// Most tags one request may carry, and one entity may have.
+const MAX_TAGS: usize = 50;
+
+const TAG_KEY_PATTERN: &str = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+";
+const TAG_VALUE_PATTERN: &str = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*";
+
+/// A character IAM's tag patterns allow: letters, separators, numbers and `_.:/=+-@`. Written
+/// out because std has no Unicode general categories; `is_alphabetic` also admits the few
+/// combining marks Unicode counts as alphabetic, which is the only place it is laxer.
+fn tag_char(c: char) -> bool {
+    c.is_alphabetic()
+        || c.is_numeric()
+        || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+        || matches!(
+            c,
+            ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
+        )
+}
+
+/// What is wrong with a tag key, as the constraint IAM names: 1-128 allowed characters.
+fn tag_key_problem(k: &str) -> Option<String> {
+    let len = k.chars().count();
+    if len == 0 {
+        Some("Member must have length greater than or equal to 1".to_owned())
+    } else if len > 128 {
+        Some("Member must have length less than or equal to 128".to_owned())
+    } else if !k.chars().all(tag_char) {
+        Some(format!(
+            "Member must satisfy regular expression pattern: {TAG_KEY_PATTERN}"
+        ))
+    } else {
+        None
+    }
+}
+
+fn validation(value: &str, field: String, constraint: String) -> (String, String, String) {
+    (value.to_owned(), field, constraint)
+}
+
+/// The `Tags` of a Create* or Tag* request, as IAM checks them before looking at the entity: at
+/// most 50, keys of 1-128 and values of at most 256 allowed characters (ValidationError, every
+/// problem named by its place in the request), no `aws:` prefix and no key twice.
+fn check_tag_input(tags: &[(String, String)], keys: TagKeys) -> Result<(), CoreError> {
+    if tags.len() > MAX_TAGS {
+        return Err(CoreError::Validation(format!(
+            "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member \
+             must have length less than or equal to {MAX_TAGS}"
+        )));
+    }
+    let mut problems = Vec::new();
+    for (i, (k, v)) in tags.iter().enumerate() {
+        let at = |part: &str| format!("tags.{}.member.{part}", i + 1);
+        if let Some(c) = tag_key_problem(k) {
+            problems.push(validation(k, at("key"), c));
+        }
+        if v.chars().count() > 256 {
+            let c = "Member must have length less than or equal to 256".to_owned();
+            problems.push(validation(v, at("value"), c));
+        } else if !v.chars().all(tag_char) {
+            let c = format!("Member must satisfy regular expression pattern: {TAG_VALUE_PATTERN}");
+            problems.push(validation(v, at("value"), c));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CoreError::Validation(keyless_wire::validation_message(
+            &problems,
+        )));
+    }
+    for (i, (k, _)) in tags.iter().enumerate() {
         if k.to_ascii_lowercase().starts_with("aws:") {
             return Err(CoreError::InvalidInput(format!(
                 "tag key `{k}` uses the reserved prefix `aws:`"
             )));
         }
+        if tags
+            .iter()
+            .take(i)
+            .any(|(earlier, _)| keys.same(earlier, k))
+        {
+            return Err(CoreError::InvalidInput(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.".into(),
+            ));
+        }
     }
     Ok(())
 }
 
+/// The `Tags` of a Tag* request: required, then as [`check_tag_input`].
+fn check_tags_to_add(tags: &[(String, String)], keys: TagKeys) -> Result<(), CoreError> {
+    if tags.is_empty() {
+        return Err(CoreError::Validation(
+            keyless_wire::validation_message_nullable(&[(None, "tags", "Member must not be null")]),
+        ));
+    }
+    check_tag_input(tags, keys)
+}
+
+/// The `TagKeys` of an Untag* request: required, at most 50, each 1-128 allowed characters.
+fn check_tag_keys(keys: &[String]) -> Result<(), CoreError> {
+    if keys.is_empty() {
+        return Err(CoreError::Validation(
+            keyless_wire::validation_message_nullable(&[(
+                None,
+                "tagKeys",
+                "Member must not be null",
+            )]),
+        ));
+    }
+    if keys.len() > MAX_TAGS {
+        return Err(CoreError::Validation(format!(
+            "1 validation error detected: Value at 'tagKeys' failed to satisfy constraint: \
+             Member must have length less than or equal to {MAX_TAGS}"
+        )));
+    }
+    let mut problems = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        if let Some(c) = tag_key_problem(k) {
+            problems.push(validation(k, format!("tagKeys.{}.member", i + 1), c));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CoreError::Validation(keyless_wire::validation_message(
+            &problems,
+        )))
+    }
+}
+
 /// TagRole/TagPolicy/TagOpenIDConnectProvider: adds `tags`, replacing the value of a key the
-/// entity already has (keys compare case-insensitively, as in IAM), then checks the result.
+/// entity already has (compared as `keys` says), then checks the entity stays within 50.
 fn merge_tags(
     into: &mut Vec<(String, String)>,
     tags: Vec<(String, String)>,
+    keys: TagKeys,
 ) -> Result<(), CoreError> {
     for (k, v) in tags {
-        if let Some(t) = into.iter_mut().find(|(tk, _)| tk.eq_ignore_ascii_case(&k)) {
+        if let Some(t) = into.iter_mut().find(|(tk, _)| keys.same(tk, &k)) {
             t.1 = v;
         } else {
             into.push((k, v));
         }
     }
-    check_tags(into)
+    if into.len() > MAX_TAGS {
+        return Err(CoreError::LimitExceeded(format!(
+            "Cannot exceed quota for TagsPerRole: {MAX_TAGS}"
+        )));
+    }
+    Ok(())
 }
 
-/// The Untag* actions: removes `keys` (case-insensitively); a key not present is no error.
-fn remove_tags(from: &mut Vec<(String, String)>, keys: &[String]) {
-    from.retain(|(k, _)| !keys.iter().any(|x| x.eq_ignore_ascii_case(k)));
+/// The Untag* actions: removes `keys` (compared as `how` says); a key not present is no error.
+fn remove_tags(from: &mut Vec<(String, String)>, keys: &[String], how: TagKeys) {
+    from.retain(|(k, _)| !keys.iter().any(|x| how.same(x, k)));
+}
+
+/// A role's description: at most 1000 characters of IAM's allowed set (tab, newlines, printable
+/// ASCII and Latin-1), the same for CreateRole, UpdateRole and UpdateRoleDescription.
+fn check_role_description(d: &str) -> Result<(), CoreError> {
+    let constraint = if d.chars().count() > 1000 {
+        "Member must have length less than or equal to 1000".to_owned()
+    } else if !d
+        .chars()
+        .all(|c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7e}' | '\u{a1}'..='\u{ff}'))
+    {
+        "Member must satisfy regular expression pattern: \
+         [\\u0009\\u000A\\u000D\\u0020-\\u007E\\u00A1-\\u00FF]*"
+            .to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(CoreError::Validation(keyless_wire::validation_message(&[
+        (d.to_owned(), "description".into(), constraint),
+    ])))
 }
 
 /// A managed policy version id as IAM accepts it: `v[1-9][0-9]*(\.[A-Za-z0-9-]*)?`.
@@ -495,7 +648,7 @@ impl Iam {
             ));
         }
         check_thumbprints(&thumbprints)?;
-        check_tags(&tags)?;
+        check_tag_input(&tags, TagKeys::CaseSensitive)?;
         let arn = format!("arn:aws:iam::{account}:oidc-provider/{host_path}");
         let state = self.write()?;
         if state.providers.contains_key(&arn) {
@@ -662,8 +815,10 @@ impl Iam {
         arn: &str,
         tags: Vec<(String, String)>,
     ) -> Result<(), CoreError> {
-        check_tags(&tags)?;
-        self.update_provider(account, arn, |p| merge_tags(&mut p.tags, tags))
+        check_tags_to_add(&tags, TagKeys::CaseSensitive)?;
+        self.update_provider(account, arn, |p| {
+            merge_tags(&mut p.tags, tags, TagKeys::CaseSensitive)
+        })
     }
 
     /// UntagOpenIDConnectProvider.
@@ -673,8 +828,9 @@ impl Iam {
         arn: &str,
         keys: &[String],
     ) -> Result<(), CoreError> {
+        check_tag_keys(keys)?;
         self.update_provider(account, arn, |p| {
-            remove_tags(&mut p.tags, keys);
+            remove_tags(&mut p.tags, keys, TagKeys::CaseSensitive);
             Ok(())
         })
     }
@@ -688,18 +844,10 @@ impl Iam {
         check_path(&path, "path")?;
         let max = input.max_session_duration.unwrap_or(3600);
         check_max_session(max)?;
-        if let Some(d) = &input.description
-            && d.chars().count() > 1000
-        {
-            return Err(CoreError::Validation(keyless_wire::validation_message(&[
-                (
-                    d.clone(),
-                    "description".into(),
-                    "Member must have length less than or equal to 1000".into(),
-                ),
-            ])));
+        if let Some(d) = &input.description {
+            check_role_description(d)?;
         }
-        check_tags(&input.tags)?;
+        check_tag_input(&input.tags, TagKeys::CaseInsensitive)?;
         let trust = check_trust_policy(&input.trust_policy)?;
         let state = self.write()?;
         if let Some(b) = &input.permissions_boundary {
@@ -819,6 +967,9 @@ impl Iam {
         if let Some(m) = max_session {
             check_max_session(m)?;
         }
+        if let Some(d) = &description {
+            check_role_description(d)?;
+        }
         self.update_role(account, name, |_, r| {
             if let Some(d) = description {
                 r.description = Some(d);
@@ -870,15 +1021,18 @@ impl Iam {
         name: &str,
         tags: Vec<(String, String)>,
     ) -> Result<(), CoreError> {
-        check_tags(&tags)?;
-        self.update_role(account, name, |_, r| merge_tags(&mut r.tags, tags))?;
+        check_tags_to_add(&tags, TagKeys::CaseInsensitive)?;
+        self.update_role(account, name, |_, r| {
+            merge_tags(&mut r.tags, tags, TagKeys::CaseInsensitive)
+        })?;
         Ok(())
     }
 
     /// UntagRole.
     pub fn untag_role(&self, account: &str, name: &str, keys: &[String]) -> Result<(), CoreError> {
+        check_tag_keys(keys)?;
         self.update_role(account, name, |_, r| {
-            remove_tags(&mut r.tags, keys);
+            remove_tags(&mut r.tags, keys, TagKeys::CaseInsensitive);
             Ok(())
         })?;
         Ok(())
@@ -1033,7 +1187,7 @@ impl Iam {
         check_name(name, "policyName", 128)?;
         let path = path.unwrap_or_else(|| "/".into());
         check_path(&path, "path")?;
-        check_tags(&tags)?;
+        check_tag_input(&tags, TagKeys::CaseSensitive)?;
         check_managed_document(&document)?;
         let arn = format!("arn:aws:iam::{account}:policy{path}{name}");
         let state = self.write()?;
@@ -1257,29 +1411,32 @@ impl Iam {
         arn: &str,
         tags: Vec<(String, String)>,
     ) -> Result<(), CoreError> {
-        check_tags(&tags)?;
-        self.update_policy(account, arn, |p| merge_tags(&mut p.tags, tags))?;
+        check_tags_to_add(&tags, TagKeys::CaseSensitive)?;
+        self.update_policy(account, arn, |p| {
+            merge_tags(&mut p.tags, tags, TagKeys::CaseSensitive)
+        })?;
         Ok(())
     }
 
     /// UntagPolicy.
     pub fn untag_policy(&self, account: &str, arn: &str, keys: &[String]) -> Result<(), CoreError> {
+        check_tag_keys(keys)?;
         self.update_policy(account, arn, |p| {
-            remove_tags(&mut p.tags, keys);
+            remove_tags(&mut p.tags, keys, TagKeys::CaseSensitive);
             Ok(())
         })?;
         Ok(())
     }
 
     /// The roles of `account` that attach `arn` (`boundary == false`) or use it as their
-    /// permissions boundary (`true`), as (name, role id), sorted by name.
+    /// permissions boundary (`true`), as (path, name, role id), sorted by name.
     pub fn roles_using_policy(
         &self,
         account: &str,
         arn: &str,
         boundary: bool,
-    ) -> Result<Vec<(String, String)>, CoreError> {
-        let mut v: Vec<(String, String)> = self
+    ) -> Result<Vec<(String, String, String)>, CoreError> {
+        let mut v: Vec<(String, String, String)> = self
             .read()?
             .roles
             .values()
@@ -1292,9 +1449,9 @@ impl Iam {
                     r.attached.iter().any(|a| a == arn)
                 }
             })
-            .map(|r| (r.name.clone(), r.role_id.clone()))
+            .map(|r| (r.path.clone(), r.name.clone(), r.role_id.clone()))
             .collect();
-        v.sort();
+        v.sort_by(|a, b| a.1.cmp(&b.1));
         Ok(v)
     }
 
@@ -1878,7 +2035,9 @@ fn stable_suffix(name: &str) -> String {
         .collect()
 }
 
-fn paginate<T>(
+/// One page of `all` (sorted by `key`, which must be unique and increasing): up to `max_items`
+/// (1-1000, default 100) after `marker`, with the marker of the next page when more remain.
+pub fn paginate<T>(
     all: Vec<T>,
     key: impl Fn(&T) -> String,
     marker: Option<&str>,

@@ -611,8 +611,10 @@ fn policy_versions_delete_set_default_and_gate_policy_deletion() {
     w.iam.delete_policy(account, &arn).unwrap();
 }
 
+/// IAM compares the tag keys of managed policies and OIDC providers as written (a policy may
+/// carry `Costcenter` and `costcenter`), those of roles without regard to case.
 #[test]
-fn tags_on_providers_and_policies_merge_case_insensitively() {
+fn tag_keys_are_case_sensitive_on_providers_and_policies_and_not_on_roles() {
     let w = world();
     let account = "123456789012";
     let tag = |k: &str, v: &str| (k.to_owned(), v.to_owned());
@@ -624,16 +626,26 @@ fn tags_on_providers_and_policies_merge_case_insensitively() {
         )
         .unwrap();
     w.iam
-        .tag_provider(account, PROVIDER, vec![tag("Team", "security")])
+        .tag_provider(account, PROVIDER, vec![tag("team", "security")])
+        .unwrap();
+    w.iam
+        .tag_provider(account, PROVIDER, vec![tag("Team", "audit")])
         .unwrap();
     let p = w.iam.provider(account, PROVIDER).unwrap();
-    assert_eq!(p.tags, vec![tag("team", "security"), tag("env", "dev")]);
+    assert_eq!(
+        p.tags,
+        vec![
+            tag("team", "security"),
+            tag("env", "dev"),
+            tag("Team", "audit")
+        ]
+    );
     w.iam
-        .untag_provider(account, PROVIDER, &["ENV".to_owned(), "absent".to_owned()])
+        .untag_provider(account, PROVIDER, &["ENV".to_owned(), "Team".to_owned()])
         .unwrap();
     assert_eq!(
         w.iam.provider(account, PROVIDER).unwrap().tags,
-        vec![tag("team", "security")]
+        vec![tag("team", "security"), tag("env", "dev")]
     );
     let reserved = w
         .iam
@@ -670,15 +682,136 @@ fn tags_on_providers_and_policies_merge_case_insensitively() {
         vec![tag("owner", "ci")]
     );
     w.iam
-        .tag_policy(account, &arn, vec![tag("cost", "42")])
+        .tag_policy(
+            account,
+            &arn,
+            vec![tag("Costcenter", "1234"), tag("costcenter", "5678")],
+        )
         .unwrap();
     w.iam
-        .untag_policy(account, &arn, &["OWNER".to_owned()])
+        .untag_policy(
+            account,
+            &arn,
+            &["OWNER".to_owned(), "Costcenter".to_owned()],
+        )
         .unwrap();
     let reloaded = Iam::load(w.store.clone(), w.clock.clone()).unwrap();
     assert_eq!(
         reloaded.policy(account, &arn).unwrap().policy.tags,
-        vec![tag("cost", "42")]
+        vec![tag("owner", "ci"), tag("costcenter", "5678")]
     );
-    assert_eq!(reloaded.provider(account, PROVIDER).unwrap().tags.len(), 1);
+    assert_eq!(reloaded.provider(account, PROVIDER).unwrap().tags.len(), 2);
+
+    w.iam
+        .tag_role(account, "deploy", vec![tag("Costcenter", "1234")])
+        .unwrap();
+    w.iam
+        .tag_role(account, "deploy", vec![tag("costcenter", "5678")])
+        .unwrap();
+    let role = w.iam.role(account, "deploy").unwrap();
+    assert_eq!(role.role.tags, vec![tag("Costcenter", "5678")]);
+    w.iam
+        .untag_role(account, "deploy", &["COSTCENTER".to_owned()])
+        .unwrap();
+    assert!(w.iam.role(account, "deploy").unwrap().role.tags.is_empty());
+}
+
+/// What a Tag*, Untag* or Create* request may carry, checked before the entity is looked up.
+#[test]
+fn tag_requests_are_validated_as_iam_does() {
+    let w = world();
+    let account = "123456789012";
+    let tag = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let tag_role = |tags: Vec<(String, String)>| {
+        let e = w.iam.tag_role(account, "deploy", tags).unwrap_err();
+        (e.code().to_owned(), e.to_string())
+    };
+    let (code, msg) = tag_role(vec![]);
+    assert_eq!(code, "ValidationError");
+    assert!(msg.contains("Value null at 'tags'"), "{msg}");
+    let (code, msg) = tag_role((0..51).map(|i| tag(&format!("k{i}"), "v")).collect());
+    assert_eq!(code, "ValidationError");
+    assert!(msg.contains("less than or equal to 50"), "{msg}");
+    let (code, msg) = tag_role(vec![tag("ok", "v"), tag("a*b", "x"), tag("k", "a#b")]);
+    assert_eq!(code, "ValidationError");
+    assert!(msg.starts_with("2 validation errors detected"), "{msg}");
+    assert!(msg.contains("'tags.2.member.key'"), "{msg}");
+    assert!(msg.contains("'tags.3.member.value'"), "{msg}");
+    // Letters and spaces of any script, numbers and `_.:/=+-@` are allowed.
+    w.iam
+        .tag_role(
+            account,
+            "deploy",
+            vec![tag("Équipe déploiement", "x:y/z=1+2-3@4 ü")],
+        )
+        .unwrap();
+    let (code, msg) = tag_role(vec![tag("dup", "1"), tag("DUP", "2")]);
+    assert_eq!(code, "InvalidInput");
+    assert!(msg.contains("Duplicate tag keys found"), "{msg}");
+    // A policy's keys differ by case, so that is no duplicate there; the same key twice is.
+    let arn = w
+        .iam
+        .create_policy(
+            account,
+            "p",
+            None,
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#.into(),
+            None,
+            vec![tag("dup", "1"), tag("DUP", "2")],
+        )
+        .unwrap()
+        .policy
+        .arn
+        .clone();
+    let twice = w
+        .iam
+        .tag_policy(account, &arn, vec![tag("x", "1"), tag("x", "2")]);
+    assert_eq!(twice.unwrap_err().code(), "InvalidInput");
+
+    let untag = |keys: Vec<String>| {
+        let e = w.iam.untag_role(account, "deploy", &keys).unwrap_err();
+        (e.code().to_owned(), e.to_string())
+    };
+    let (code, msg) = untag(vec![]);
+    assert_eq!(code, "ValidationError");
+    assert!(msg.contains("Value null at 'tagKeys'"), "{msg}");
+    let (code, msg) = untag((0..51).map(|i| format!("k{i}")).collect());
+    assert_eq!(code, "ValidationError");
+    assert!(msg.contains("less than or equal to 50"), "{msg}");
+    let (code, msg) = untag(vec!["k".repeat(129)]);
+    assert_eq!(code, "ValidationError");
+    assert!(msg.contains("'tagKeys.1.member'"), "{msg}");
+    let (code, _) = untag(vec!["a*b".to_owned()]);
+    assert_eq!(code, "ValidationError");
+    // Nothing above changed the role.
+    assert_eq!(
+        w.iam.role(account, "deploy").unwrap().role.tags,
+        vec![tag("Équipe déploiement", "x:y/z=1+2-3@4 ü")]
+    );
+}
+
+/// UpdateRole and UpdateRoleDescription hold a description to CreateRole's rules.
+#[test]
+fn role_descriptions_are_checked_on_every_write() {
+    let w = world();
+    let account = "123456789012";
+    for bad in ["d".repeat(1001), "bell\u{7}".to_owned()] {
+        let e = w
+            .iam
+            .update_role_settings(account, "deploy", Some(bad.clone()), None)
+            .unwrap_err();
+        assert_eq!(e.code(), "ValidationError", "{bad:?}");
+    }
+    w.iam
+        .update_role_settings(account, "deploy", Some("Déploiement\tCI".into()), None)
+        .unwrap();
+    assert_eq!(
+        w.iam
+            .role(account, "deploy")
+            .unwrap()
+            .role
+            .description
+            .as_deref(),
+        Some("Déploiement\tCI")
+    );
 }

@@ -1,10 +1,11 @@
 //! IAM actions: decode parameters, authorise, call core, render AWS's XML.
 
+use keyless_core::CoreError;
 use keyless_core::iam::{
-    AuthorizationDetail, DetailFilter, NewRole, PolicyScope, RoleEntry, SimulationResult,
+    AuthorizationDetail, DetailFilter, NewRole, PolicyScope, RoleEntry, SimulationResult, paginate,
 };
 use keyless_policy::{Context, Decision};
-use keyless_wire::{AwsError, XmlWriter};
+use keyless_wire::{AwsError, QueryRequest, XmlWriter};
 
 use super::aws::{ApiError, Call, opt_string, required, write_tags};
 
@@ -231,10 +232,7 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
         }
         "ListOpenIDConnectProviderTags" => {
             let p = iam.provider(&account, &required(q, "OpenIDConnectProviderArn")?)?;
-            let mut w = XmlWriter::new();
-            write_tags(&mut w, "Tags", &p.tags);
-            w.elem("IsTruncated", "false");
-            Ok(Some(w))
+            Ok(Some(tag_page(q, &p.tags)?))
         }
         "CreateRole" => {
             let role = iam.create_role(
@@ -326,19 +324,18 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
         }
         "ListRoleTags" => {
             let role = iam.role(&account, &required(q, "RoleName")?)?;
-            let mut w = XmlWriter::new();
-            write_tags(&mut w, "Tags", &role.role.tags);
-            w.elem("IsTruncated", "false");
-            Ok(Some(w))
+            Ok(Some(tag_page(q, &role.role.tags)?))
         }
         "ListInstanceProfilesForRole" => {
             // keyless has no EC2 instance profiles, so no role is in one; the call exists
             // because tools list them before deleting a role.
             iam.role(&account, &required(q, "RoleName")?)?;
+            let none: Vec<String> = Vec::new();
+            let page = paginate(none, String::clone, q.get("Marker"), q.int("MaxItems")?)?;
             let mut w = XmlWriter::new();
             w.open("InstanceProfiles");
             w.close("InstanceProfiles");
-            w.elem("IsTruncated", "false");
+            truncation(&mut w, page.marker);
             Ok(Some(w))
         }
         "PutRolePolicy" => {
@@ -438,7 +435,10 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
             let mut w = XmlWriter::new();
             w.open("Policies");
             for (p, usage) in &page.items {
-                write_policy(&mut w, "member", &p.policy, *usage);
+                // Listing calls return no tags (GetPolicy does).
+                w.open("member");
+                write_policy_fields(&mut w, &p.policy, *usage);
+                w.close("member");
             }
             w.close("Policies");
             truncation(&mut w, page.marker);
@@ -487,9 +487,17 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
         }
         "ListPolicyVersions" => {
             let p = iam.policy(&account, &required(q, "PolicyArn")?)?;
+            // Newest first, as IAM lists them; the key is the place in that order.
+            let newest_first: Vec<_> = p.policy.versions.iter().rev().enumerate().collect();
+            let page = paginate(
+                newest_first,
+                |(i, _)| format!("{i:04}"),
+                q.get("Marker"),
+                q.int("MaxItems")?,
+            )?;
             let mut w = XmlWriter::new();
             w.open("Versions");
-            for v in p.policy.versions.iter().rev() {
+            for (_, v) in page.items {
                 w.open("member");
                 w.elem("VersionId", &v.id);
                 w.elem(
@@ -500,7 +508,7 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
                 w.close("member");
             }
             w.close("Versions");
-            w.elem("IsTruncated", "false");
+            truncation(&mut w, page.marker);
             Ok(Some(w))
         }
         "DeletePolicyVersion" => {
@@ -529,10 +537,7 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
         }
         "ListPolicyTags" => {
             let p = iam.policy(&account, &required(q, "PolicyArn")?)?;
-            let mut w = XmlWriter::new();
-            write_tags(&mut w, "Tags", &p.policy.tags);
-            w.elem("IsTruncated", "false");
-            Ok(Some(w))
+            Ok(Some(tag_page(q, &p.policy.tags)?))
         }
         "ListEntitiesForPolicy" => {
             let arn = required(q, "PolicyArn")?;
@@ -549,27 +554,45 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
                     &["PermissionsPolicy", "PermissionsBoundary"],
                 )?;
             }
-            let boundary = usage == Some("PermissionsBoundary");
-            // keyless has roles only: no users or groups to list.
+            let path_prefix = q.get("PathPrefix").unwrap_or("/");
+            check_path_prefix(path_prefix)?;
+            // keyless has roles only: no users or groups to list. Without a usage filter, both
+            // uses count.
             let roles = if filter.is_none_or(|f| f == "Role") {
-                iam.roles_using_policy(&account, &arn, boundary)?
+                let mut roles = Vec::new();
+                if usage != Some("PermissionsBoundary") {
+                    roles.extend(iam.roles_using_policy(&account, &arn, false)?);
+                }
+                if usage != Some("PermissionsPolicy") {
+                    roles.extend(iam.roles_using_policy(&account, &arn, true)?);
+                }
+                roles.retain(|(path, _, _)| path.starts_with(path_prefix));
+                roles.sort_by_key(|a| a.1.to_ascii_lowercase());
+                roles.dedup_by(|a, b| a.1 == b.1);
+                roles
             } else {
                 Vec::new()
             };
+            let page = paginate(
+                roles,
+                |(_, name, _)| name.to_ascii_lowercase(),
+                q.get("Marker"),
+                q.int("MaxItems")?,
+            )?;
             let mut w = XmlWriter::new();
             w.open("PolicyGroups");
             w.close("PolicyGroups");
             w.open("PolicyUsers");
             w.close("PolicyUsers");
             w.open("PolicyRoles");
-            for (name, id) in &roles {
+            for (_, name, id) in &page.items {
                 w.open("member");
                 w.elem("RoleName", name);
                 w.elem("RoleId", id);
                 w.close("member");
             }
             w.close("PolicyRoles");
-            w.elem("IsTruncated", "false");
+            truncation(&mut w, page.marker);
             Ok(Some(w))
         }
         "GetAccountAuthorizationDetails" => {
@@ -760,6 +783,51 @@ fn list(w: &mut XmlWriter, name: &str, items: &[String]) {
         w.elem("member", i);
     }
     w.close(name);
+}
+
+/// A List*Tags answer: the tags sorted by key, as IAM lists them, a page at a time.
+fn tag_page(q: &QueryRequest, tags: &[(String, String)]) -> Result<XmlWriter, ApiError> {
+    let mut sorted: Vec<_> = tags.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let page = paginate(
+        sorted,
+        |(k, _)| k.clone(),
+        q.get("Marker"),
+        q.int("MaxItems")?,
+    )?;
+    let mut w = XmlWriter::new();
+    w.open("Tags");
+    for (k, v) in page.items {
+        w.open("member");
+        w.elem("Key", k);
+        w.elem("Value", v);
+        w.close("member");
+    }
+    w.close("Tags");
+    truncation(&mut w, page.marker);
+    Ok(w)
+}
+
+/// A `PathPrefix` as IAM's listing calls take it: `/`, or `/…/` of printable ASCII.
+fn check_path_prefix(prefix: &str) -> Result<(), ApiError> {
+    let ok = prefix == "/"
+        || (prefix.len() >= 2
+            && prefix.len() <= 512
+            && prefix.starts_with('/')
+            && prefix.ends_with('/')
+            && prefix.bytes().all(|b| (0x21..=0x7f).contains(&b)));
+    if ok {
+        return Ok(());
+    }
+    Err(ApiError::from(CoreError::Validation(
+        keyless_wire::validation_message(&[(
+            prefix.to_owned(),
+            "pathPrefix".to_owned(),
+            "Member must satisfy regular expression pattern: \
+             (\\u002F)|(\\u002F[\\u0021-\\u007F]+\\u002F)"
+                .to_owned(),
+        )]),
+    )))
 }
 
 fn truncation(w: &mut XmlWriter, marker: Option<String>) {

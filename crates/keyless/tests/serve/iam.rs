@@ -975,6 +975,26 @@ async fn role_tags_and_permissions_boundary() {
         .send()
         .await
         .expect("PutRolePermissionsBoundary");
+    // The role attaches this policy (tutorial_setup) and now also uses it as its boundary:
+    // listed once without a usage filter, and under each filter.
+    let users = |usage: Option<aws_sdk_iam::types::PolicyUsageType>| {
+        iam.list_entities_for_policy()
+            .policy_arn("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
+            .set_policy_usage_filter(usage)
+            .send()
+    };
+    let all = users(None).await.expect("ListEntitiesForPolicy");
+    assert_eq!(all.policy_roles().len(), 1);
+    assert_eq!(all.policy_roles()[0].role_name(), Some("gha-deploy"));
+    for usage in [
+        aws_sdk_iam::types::PolicyUsageType::PermissionsPolicy,
+        aws_sdk_iam::types::PolicyUsageType::PermissionsBoundary,
+    ] {
+        let one = users(Some(usage))
+            .await
+            .expect("ListEntitiesForPolicy filtered");
+        assert_eq!(one.policy_roles().len(), 1);
+    }
     let role = iam
         .get_role()
         .role_name("gha-deploy")
@@ -1176,6 +1196,33 @@ async fn policy_versions_tags_and_entities() {
         .map(|v| (v.version_id().unwrap_or_default(), v.is_default_version()))
         .collect();
     assert_eq!(listed, [("v2", true), ("v1", false)]);
+    let first = iam
+        .list_policy_versions()
+        .policy_arn(&arn)
+        .max_items(1)
+        .send()
+        .await
+        .expect("ListPolicyVersions page 1");
+    assert_eq!(first.versions()[0].version_id(), Some("v2"));
+    assert!(first.is_truncated());
+    let rest = iam
+        .list_policy_versions()
+        .policy_arn(&arn)
+        .max_items(1)
+        .marker(first.marker().expect("marker"))
+        .send()
+        .await
+        .expect("ListPolicyVersions page 2");
+    assert_eq!(rest.versions()[0].version_id(), Some("v1"));
+    assert!(!rest.is_truncated());
+    let (code, _) = aws_err(
+        iam.list_policy_versions()
+            .policy_arn(&arn)
+            .max_items(0)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ValidationError");
 
     let (code, message) = aws_err(
         iam.delete_policy_version()
@@ -1224,6 +1271,23 @@ async fn policy_versions_tags_and_entities() {
             .starts_with("AROA")
     );
     assert!(entities.policy_users().is_empty() && entities.policy_groups().is_empty());
+    let elsewhere = iam
+        .list_entities_for_policy()
+        .policy_arn(&arn)
+        .path_prefix("/elsewhere/")
+        .send()
+        .await
+        .expect("ListEntitiesForPolicy elsewhere");
+    assert!(elsewhere.policy_roles().is_empty());
+    let (code, message) = aws_err(
+        iam.list_entities_for_policy()
+            .policy_arn(&arn)
+            .path_prefix("no-slash")
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ValidationError");
+    assert!(message.contains("pathPrefix"), "{message}");
     let as_boundary = iam
         .list_entities_for_policy()
         .policy_arn(&arn)
@@ -1234,21 +1298,59 @@ async fn policy_versions_tags_and_entities() {
     assert!(as_boundary.policy_roles().is_empty());
 
     // Tags on the policy and on the provider.
+    // A policy's tag keys differ by case (a role's do not); the list is sorted by key.
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().expect("tag");
     iam.tag_policy()
         .policy_arn(&arn)
-        .tags(
-            Tag::builder()
-                .key("cost-centre")
-                .value("42")
-                .build()
-                .expect("tag"),
-        )
+        .tags(tag("cost-centre", "42"))
+        .tags(tag("Team", "ops"))
         .send()
         .await
         .expect("TagPolicy");
+    let first = iam
+        .list_policy_tags()
+        .policy_arn(&arn)
+        .max_items(2)
+        .send()
+        .await
+        .expect("ListPolicyTags page 1");
+    let pairs: Vec<(&str, &str)> = first.tags().iter().map(|t| (t.key(), t.value())).collect();
+    assert_eq!(pairs, [("Team", "ops"), ("cost-centre", "42")]);
+    assert!(first.is_truncated());
+    let rest = iam
+        .list_policy_tags()
+        .policy_arn(&arn)
+        .marker(first.marker().expect("marker"))
+        .send()
+        .await
+        .expect("ListPolicyTags page 2");
+    let pairs: Vec<(&str, &str)> = rest.tags().iter().map(|t| (t.key(), t.value())).collect();
+    assert_eq!(pairs, [("team", "platform")]);
+    // Listing policies gives no tags; GetPolicy does.
+    let listed = iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .expect("ListPolicies");
+    assert!(listed.policies().iter().all(|p| p.tags().is_empty()));
+    let got = iam
+        .get_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .expect("GetPolicy");
+    assert_eq!(got.policy().map(|p| p.tags().len()), Some(3));
     iam.untag_policy()
         .policy_arn(&arn)
         .tag_keys("TEAM")
+        .send()
+        .await
+        .expect("UntagPolicy TEAM");
+    iam.untag_policy()
+        .policy_arn(&arn)
+        .tag_keys("team")
+        .tag_keys("Team")
         .send()
         .await
         .expect("UntagPolicy");
@@ -1260,6 +1362,15 @@ async fn policy_versions_tags_and_entities() {
         .expect("ListPolicyTags");
     let pairs: Vec<(&str, &str)> = tags.tags().iter().map(|t| (t.key(), t.value())).collect();
     assert_eq!(pairs, [("cost-centre", "42")]);
+    let (code, message) = aws_err(
+        iam.tag_policy()
+            .policy_arn(&arn)
+            .tags(tag("not*allowed", "x"))
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ValidationError");
+    assert!(message.contains("tags.1.member.key"), "{message}");
     iam.tag_open_id_connect_provider()
         .open_id_connect_provider_arn(PROVIDER_ARN)
         .tags(
@@ -1302,6 +1413,14 @@ async fn policy_versions_tags_and_entities() {
         .await
         .expect("ListInstanceProfilesForRole");
     assert!(profiles.instance_profiles().is_empty());
+    let (code, _) = aws_err(
+        iam.list_instance_profiles_for_role()
+            .role_name("gha-deploy")
+            .max_items(1001)
+            .send()
+            .await,
+    );
+    assert_eq!(code, "ValidationError");
     let (code, _) = aws_err(
         iam.list_instance_profiles_for_role()
             .role_name("no-such-role")
