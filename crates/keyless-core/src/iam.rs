@@ -725,6 +725,7 @@ impl Iam {
 
     /// DeleteOpenIDConnectProvider.
     pub fn delete_provider(&self, account: &str, arn: &str) -> Result<(), CoreError> {
+        check_iam_arn(arn, "oidc-provider/")?;
         let state = self.write()?;
         if state
             .providers
@@ -744,6 +745,7 @@ impl Iam {
         arn: &str,
         change: impl FnOnce(&mut OidcProvider) -> Result<(), CoreError>,
     ) -> Result<(), CoreError> {
+        check_iam_arn(arn, "oidc-provider/")?;
         let state = self.write()?;
         let mut p = state
             .providers
@@ -899,6 +901,7 @@ impl Iam {
 
     /// GetRole.
     pub fn role(&self, account: &str, name: &str) -> Result<Arc<RoleEntry>, CoreError> {
+        check_name(name, "roleName", 64)?;
         self.read()?
             .roles
             .get(&role_key(account, name))
@@ -945,6 +948,7 @@ impl Iam {
         name: &str,
         change: impl FnOnce(&State, &mut Role) -> Result<(), CoreError>,
     ) -> Result<Arc<RoleEntry>, CoreError> {
+        check_name(name, "roleName", 64)?;
         let state = self.write()?;
         let mut role = state
             .roles
@@ -1086,6 +1090,7 @@ impl Iam {
 
     /// DeleteRole.
     pub fn delete_role(&self, account: &str, name: &str) -> Result<(), CoreError> {
+        check_name(name, "roleName", 64)?;
         let state = self.write()?;
         let key = role_key(account, name);
         let entry = state.roles.get(&key).ok_or_else(|| no_role(name))?;

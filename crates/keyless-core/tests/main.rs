@@ -790,6 +790,51 @@ fn tag_requests_are_validated_as_iam_does() {
     );
 }
 
+/// A malformed role name or provider ARN is a validation error on every action, not a missing
+/// entity: the caller learns what is wrong with the request.
+#[test]
+fn malformed_names_are_refused_before_any_lookup() {
+    let w = world();
+    let account = "123456789012";
+    for name in ["bad name", &"r".repeat(65), ""] {
+        assert_eq!(
+            w.iam.role(account, name).unwrap_err().code(),
+            "ValidationError"
+        );
+        let tag = vec![("k".to_owned(), "v".to_owned())];
+        assert_eq!(
+            w.iam.tag_role(account, name, tag).unwrap_err().code(),
+            "ValidationError"
+        );
+        assert_eq!(
+            w.iam.delete_role(account, name).unwrap_err().code(),
+            "ValidationError"
+        );
+    }
+    assert_eq!(
+        w.iam.role(account, "no-such-role").unwrap_err().code(),
+        "NoSuchEntity"
+    );
+    for arn in ["notanarn", ""] {
+        let tag = vec![("k".to_owned(), "v".to_owned())];
+        assert_eq!(
+            w.iam.tag_provider(account, arn, tag).unwrap_err().code(),
+            "InvalidInput"
+        );
+        assert_eq!(
+            w.iam
+                .untag_provider(account, arn, &["k".to_owned()])
+                .unwrap_err()
+                .code(),
+            "InvalidInput"
+        );
+        assert_eq!(
+            w.iam.delete_provider(account, arn).unwrap_err().code(),
+            "InvalidInput"
+        );
+    }
+}
+
 /// UpdateRole and UpdateRoleDescription hold a description to CreateRole's rules.
 #[test]
 fn role_descriptions_are_checked_on_every_write() {

@@ -811,7 +811,7 @@ fn tag_page(q: &QueryRequest, tags: &[(String, String)]) -> Result<XmlWriter, Ap
 /// A `PathPrefix` as IAM's listing calls take it: `/`, or `/…/` of printable ASCII.
 fn check_path_prefix(prefix: &str) -> Result<(), ApiError> {
     let ok = prefix == "/"
-        || (prefix.len() >= 2
+        || (prefix.len() >= 3
             && prefix.len() <= 512
             && prefix.starts_with('/')
             && prefix.ends_with('/')
