@@ -359,18 +359,11 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
         }
         "ListRolePolicies" => {
             let role = iam.role(&account, &required(q, "RoleName")?)?;
+            let names: Vec<String> = role.role.inline_policies.keys().cloned().collect();
+            let page = paginate(names, String::clone, q.get("Marker"), q.int("MaxItems")?)?;
             let mut w = XmlWriter::new();
-            list(
-                &mut w,
-                "PolicyNames",
-                &role
-                    .role
-                    .inline_policies
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            );
-            w.elem("IsTruncated", "false");
+            list(&mut w, "PolicyNames", &page.items);
+            truncation(&mut w, page.marker);
             Ok(Some(w))
         }
         "DeleteRolePolicy" => {
@@ -652,16 +645,34 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
         }
         "ListAttachedRolePolicies" => {
             let attached = iam.attached_policies(&account, &required(q, "RoleName")?)?;
+            let path_prefix = q.get("PathPrefix").unwrap_or("/");
+            check_path_prefix(path_prefix)?;
+            // A managed policy's path is in its ARN: `…:policy/path/name`. Listed in the order
+            // attached; the key is the place in that order.
+            let in_path: Vec<_> = attached
+                .into_iter()
+                .filter(|(_, arn)| {
+                    arn.split_once(":policy")
+                        .is_some_and(|(_, path_name)| path_name.starts_with(path_prefix))
+                })
+                .enumerate()
+                .collect();
+            let page = paginate(
+                in_path,
+                |(i, _)| format!("{i:04}"),
+                q.get("Marker"),
+                q.int("MaxItems")?,
+            )?;
             let mut w = XmlWriter::new();
             w.open("AttachedPolicies");
-            for (name, arn) in attached {
+            for (_, (name, arn)) in page.items {
                 w.open("member");
                 w.elem("PolicyName", &name);
                 w.elem("PolicyArn", &arn);
                 w.close("member");
             }
             w.close("AttachedPolicies");
-            w.elem("IsTruncated", "false");
+            truncation(&mut w, page.marker);
             Ok(Some(w))
         }
         "SimulatePrincipalPolicy" => {

@@ -589,6 +589,25 @@ async fn inline_role_policies() {
         .to_vec();
     names.sort();
     assert_eq!(names, ["deploy", "other"]);
+    let first = iam
+        .list_role_policies()
+        .role_name("gha-deploy")
+        .max_items(1)
+        .send()
+        .await
+        .expect("ListRolePolicies page 1");
+    assert_eq!(first.policy_names(), ["deploy"]);
+    assert!(first.is_truncated());
+    let rest = iam
+        .list_role_policies()
+        .role_name("gha-deploy")
+        .max_items(1)
+        .marker(first.marker().expect("marker"))
+        .send()
+        .await
+        .expect("ListRolePolicies page 2");
+    assert_eq!(rest.policy_names(), ["other"]);
+    assert!(!rest.is_truncated());
     // Same name replaces.
     iam.put_role_policy()
         .role_name("gha-deploy")
@@ -737,6 +756,42 @@ async fn managed_policies() {
             .attached_policies()
             .iter()
             .any(|a| a.policy_name() == Some("AmazonS3ReadOnlyAccess"))
+    );
+    // PathPrefix narrows to the policies under a path; MaxItems pages.
+    let under_ci = iam
+        .list_attached_role_policies()
+        .role_name("gha-deploy")
+        .path_prefix("/ci/")
+        .send()
+        .await
+        .expect("ListAttachedRolePolicies /ci/");
+    let names: Vec<&str> = under_ci
+        .attached_policies()
+        .iter()
+        .filter_map(|a| a.policy_name())
+        .collect();
+    assert_eq!(names, ["deploy-read"]);
+    let first = iam
+        .list_attached_role_policies()
+        .role_name("gha-deploy")
+        .max_items(1)
+        .send()
+        .await
+        .expect("ListAttachedRolePolicies page 1");
+    assert_eq!(first.attached_policies().len(), 1);
+    assert!(first.is_truncated());
+    let rest = iam
+        .list_attached_role_policies()
+        .role_name("gha-deploy")
+        .marker(first.marker().expect("marker"))
+        .send()
+        .await
+        .expect("ListAttachedRolePolicies page 2");
+    assert_eq!(rest.attached_policies().len(), 1);
+    assert!(!rest.is_truncated());
+    assert_ne!(
+        first.attached_policies()[0].policy_arn(),
+        rest.attached_policies()[0].policy_arn()
     );
     let got = iam
         .get_policy()
