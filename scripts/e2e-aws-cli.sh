@@ -191,6 +191,37 @@ except botocore.exceptions.ClientError as e:
     assert e.response["Error"]["Code"] == "SignatureDoesNotMatch", e.response
 PY
 
+# A credential scoped to another service is refused, as AWS's endpoints do, though one port
+# serves both STS and IAM.
+python3 - "$SERVER" <<'PY' && ok "credential scoped to iam refused by STS, and the reverse" || fail "service scope"
+import sys, urllib.request, urllib.error
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+server = sys.argv[1]
+def call(body, service):
+    req = AWSRequest(method="POST", url=server + "/", data=body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    SigV4Auth(Credentials("test", "test"), service, "us-east-1").add_auth(req)
+    r = urllib.request.Request(server + "/", data=body.encode(), headers=dict(req.headers), method="POST")
+    try:
+        with urllib.request.urlopen(r, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+gci = "Action=GetCallerIdentity&Version=2011-06-15"
+roles = "Action=ListRoles&Version=2010-05-08"
+assert call(gci, "sts")[0] == 200
+assert call(roles, "iam")[0] == 200
+def refused(text, service):
+    text = text.replace("&apos;", "'")
+    return "SignatureDoesNotMatch" in text and f"scoped to correct service: '{service}'" in text
+status, text = call(gci, "iam")
+assert status == 403 and refused(text, "sts"), (status, text)
+status, text = call(roles, "sts")
+assert status == 403 and refused(text, "iam"), (status, text)
+PY
+
 # --- Restart keeps state ----------------------------------------------------------------------
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null
 start_server "$work/data" "$PORT"

@@ -523,8 +523,20 @@ impl Sts {
         if input.tags.len() > 50 || input.transitive_tag_keys.len() > 50 {
             return Err(CoreError::Validation("1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50".into()));
         }
-        for (k, v) in &input.tags {
+        for (i, (k, v)) in input.tags.iter().enumerate() {
             check_tag(k, v)?;
+            // Session tag keys are case-insensitive: `Department` and `department` are one key.
+            if input
+                .tags
+                .iter()
+                .take(i)
+                .any(|(earlier, _)| earlier.eq_ignore_ascii_case(k))
+            {
+                return Err(CoreError::InvalidParameterValue(
+                    "Duplicate tag keys found. Please note that Tag keys are case insensitive."
+                        .into(),
+                ));
+            }
         }
         let denied_msg = format!(
             "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",

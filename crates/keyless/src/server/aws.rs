@@ -323,7 +323,7 @@ async fn serve_call(
             headers: &header_list,
             body: &bytes,
         };
-        match authenticate(state, &parts, now) {
+        match authenticate(state, &parts, now, service.label()) {
             Ok((caller, region, key)) => {
                 note.region = region;
                 note.account = caller.account().to_owned();
@@ -402,13 +402,17 @@ async fn finish(
 }
 
 /// Verifies SigV4 and resolves the caller; returns (caller, signed region, access key id).
+/// `service` is the signing name of the action's service: like AWS's endpoints, a credential
+/// scoped to another service is refused even though one port serves both.
 fn authenticate(
     state: &AppState,
     parts: &HttpRequestParts<'_>,
     now: u64,
+    service: &str,
 ) -> Result<(Caller, String, String), ApiError> {
     let auth = keyless_wire::parse_sigv4(parts)?
         .ok_or_else(|| ApiError::Aws(AwsError::missing_authentication_token()))?;
+    auth.check_service(service)?;
     let (caller, secret) = state
         .sts
         .authenticate(&auth.access_key_id, auth.security_token.as_deref())?;

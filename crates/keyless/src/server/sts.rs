@@ -1,7 +1,7 @@
 //! STS actions: decode parameters, call core, render AWS's XML.
 
 use keyless_core::sts::{AssumeRoleInput, Assumed, WebIdentityInput};
-use keyless_wire::{AwsError, XmlWriter};
+use keyless_wire::{AwsError, QueryRequest, XmlWriter};
 
 use super::aws::{ApiError, Call, opt_string, required};
 
@@ -42,7 +42,7 @@ async fn assume_role_with_web_identity(call: &mut Call<'_>) -> Result<Option<Xml
         token: required(q, "WebIdentityToken")?,
         duration: q.int("DurationSeconds")?,
         policy: opt_string(q, "Policy"),
-        policy_arns: q.struct_list("PolicyArns", "arn"),
+        policy_arns: policy_arns(q)?,
     };
     if q.get("ProviderId").is_some() {
         return Err(ApiError::Aws(AwsError::new(
@@ -71,12 +71,13 @@ async fn assume_role_with_web_identity(call: &mut Call<'_>) -> Result<Option<Xml
 
 fn assume_role(call: &mut Call<'_>) -> Result<Option<XmlWriter>, ApiError> {
     let q = call.q;
+    check_mfa_and_contexts(q)?;
     let input = AssumeRoleInput {
         role_arn: required(q, "RoleArn")?,
         session_name: required(q, "RoleSessionName")?,
         duration: q.int("DurationSeconds")?,
         policy: opt_string(q, "Policy"),
-        policy_arns: q.struct_list("PolicyArns", "arn"),
+        policy_arns: policy_arns(q)?,
         tags: q.tags("Tags")?,
         transitive_tag_keys: q.list("TransitiveTagKeys"),
         external_id: opt_string(q, "ExternalId"),
@@ -108,6 +109,16 @@ fn get_caller_identity(call: &mut Call<'_>) -> Result<Option<XmlWriter>, ApiErro
 
 fn get_access_key_info(call: &mut Call<'_>) -> Result<Option<XmlWriter>, ApiError> {
     let key = required(call.q, "AccessKeyId")?;
+    // AWS's key ids are 16-128 word characters; the dev root key and 12-digit account keys
+    // are keyless's own and are answered too.
+    let own =
+        key == call.state.sts.config().root_access_key || keyless_core::model::is_account_id(&key);
+    if !own {
+        check_length(&key, "accessKeyId", 16, 128)?;
+        check_chars(&key, "accessKeyId", "[\\w]*", |c| {
+            c.is_ascii_alphanumeric() || c == '_'
+        })?;
+    }
     call.note
         .request_parameters
         .insert("accessKeyId".into(), serde_json::Value::String(key.clone()));
@@ -126,6 +137,76 @@ fn get_access_key_info(call: &mut Call<'_>) -> Result<Option<XmlWriter>, ApiErro
     let mut w = XmlWriter::new();
     w.elem("Account", &account);
     Ok(Some(w))
+}
+
+/// `PolicyArns.member.N.arn`, each 20-2048 characters as AWS's model says (whether the policy
+/// exists is the core's question).
+fn policy_arns(q: &QueryRequest) -> Result<Vec<String>, ApiError> {
+    let arns = q.struct_list("PolicyArns", "arn");
+    for (i, arn) in arns.iter().enumerate() {
+        check_length(arn, &format!("policyArns.{}.member.arn", i + 1), 20, 2048)?;
+    }
+    Ok(arns)
+}
+
+/// AssumeRole's MFA and trusted-context parameters, checked as AWS's model constrains them:
+/// `SerialNumber` 9-256 of `[\w+=/:,.@-]`, `TokenCode` six digits, each provided context's
+/// `ProviderArn` 20-2048 and `ContextAssertion` 4-2048 characters.
+fn check_mfa_and_contexts(q: &QueryRequest) -> Result<(), ApiError> {
+    if let Some(serial) = q.get("SerialNumber") {
+        check_length(serial, "serialNumber", 9, 256)?;
+        check_chars(serial, "serialNumber", "[\\w+=/:,.@-]*", |c| {
+            c.is_ascii_alphanumeric() || "_+=/:,.@-".contains(c)
+        })?;
+    }
+    if let Some(code) = q.get("TokenCode") {
+        check_length(code, "tokenCode", 6, 6)?;
+        check_chars(code, "tokenCode", "[\\d]*", |c| c.is_ascii_digit())?;
+    }
+    let providers = q.struct_list("ProvidedContexts", "ProviderArn");
+    for (i, arn) in providers.iter().enumerate() {
+        let at = format!("providedContexts.{}.member.providerArn", i + 1);
+        check_length(arn, &at, 20, 2048)?;
+    }
+    let assertions = q.struct_list("ProvidedContexts", "ContextAssertion");
+    for (i, assertion) in assertions.iter().enumerate() {
+        let at = format!("providedContexts.{}.member.contextAssertion", i + 1);
+        check_length(assertion, &at, 4, 2048)?;
+    }
+    Ok(())
+}
+
+fn check_length(value: &str, field: &str, min: usize, max: usize) -> Result<(), ApiError> {
+    let len = value.chars().count();
+    let constraint = if len < min {
+        format!("Member must have length greater than or equal to {min}")
+    } else if len > max {
+        format!("Member must have length less than or equal to {max}")
+    } else {
+        return Ok(());
+    };
+    Err(validation(value, field, constraint))
+}
+
+fn check_chars(
+    value: &str,
+    field: &str,
+    pattern: &str,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), ApiError> {
+    if value.chars().all(allowed) {
+        return Ok(());
+    }
+    let constraint = format!("Member must satisfy regular expression pattern: {pattern}");
+    Err(validation(value, field, constraint))
+}
+
+fn validation(value: &str, field: &str, constraint: String) -> ApiError {
+    ApiError::Aws(AwsError::new(
+        "ValidationError",
+        keyless_wire::validation_message(&[(value.to_owned(), field.to_owned(), constraint)]),
+        400,
+    ))
 }
 
 fn write_credentials(w: &mut XmlWriter, a: &Assumed) {

@@ -511,3 +511,61 @@ async fn root_key_with_a_session_token_is_invalid_client_token_id() {
         .expect("root");
     assert_eq!(me.arn(), Some("arn:aws:iam::111122223333:root"));
 }
+
+/// Parameters AWS's model constrains are refused with `ValidationError` naming them, before
+/// anything is looked up; session tag keys are case-insensitive, so `a` and `A` are one key twice.
+#[tokio::test]
+async fn assume_role_parameters_are_checked_as_aws_models_them() {
+    use aws_sdk_sts::types::{PolicyDescriptorType, ProvidedContext, Tag};
+    let server = Server::start();
+    let sts = server.sts();
+    let role = "arn:aws:iam::123456789012:role/anything";
+    let assume = || {
+        sts.assume_role()
+            .role_arn(role)
+            .role_session_name("session")
+    };
+    let cases = [
+        (assume().token_code("12ab"), "tokenCode"),
+        (assume().token_code("1234567"), "tokenCode"),
+        (assume().serial_number("x"), "serialNumber"),
+        (
+            assume().provided_contexts(
+                ProvidedContext::builder()
+                    .provider_arn("arn:aws:iam::aws:contextProvider/IdentityCenter")
+                    .context_assertion("x")
+                    .build(),
+            ),
+            "providedContexts.1.member.contextAssertion",
+        ),
+        (
+            assume().policy_arns(PolicyDescriptorType::builder().arn("arn:x").build()),
+            "policyArns.1.member.arn",
+        ),
+    ];
+    for (call, field) in cases {
+        let (code, message) = aws_err(call.send().await);
+        assert_eq!(code, "ValidationError", "{field}: {message}");
+        assert!(
+            message.contains(&format!("'{field}'")),
+            "{field}: {message}"
+        );
+    }
+    let tag = |k: &str| Tag::builder().key(k).value("v").build().expect("tag");
+    let (code, message) = aws_err(assume().tags(tag("team")).tags(tag("Team")).send().await);
+    assert_eq!(code, "InvalidParameterValue");
+    assert!(message.contains("Duplicate tag keys"), "{message}");
+
+    // GetAccessKeyInfo: AWS's key ids are 16-128 word characters; keyless's own dev keys too.
+    for bad in ["AKIA123", "AKIAIOSFODNN7EXAMPL-"] {
+        let (code, _) = aws_err(sts.get_access_key_info().access_key_id(bad).send().await);
+        assert_eq!(code, "ValidationError", "{bad}");
+    }
+    for own in ["test", "111111111111"] {
+        sts.get_access_key_info()
+            .access_key_id(own)
+            .send()
+            .await
+            .expect("GetAccessKeyInfo of a keyless key");
+    }
+}
