@@ -249,6 +249,11 @@ fn check_path(path: &str, what: &str) -> Result<(), CoreError> {
     }
 }
 
+/// A listing call's `PathPrefix`: a path as [`check_path`] takes it.
+pub fn check_path_prefix(prefix: &str) -> Result<(), CoreError> {
+    check_path(prefix, "pathPrefix")
+}
+
 fn check_name(name: &str, field: &str, max: usize) -> Result<(), CoreError> {
     if name.is_empty() || name.chars().count() > max {
         return Err(CoreError::Validation(keyless_wire::validation_message(&[
@@ -1270,7 +1275,7 @@ impl Iam {
         max_items: Option<i64>,
     ) -> Result<Page<PolicyInUse>, CoreError> {
         if let Some(prefix) = path_prefix {
-            check_path(prefix, "pathPrefix")?;
+            check_path_prefix(prefix)?;
         }
         let state = self.read()?;
         let mut all: Vec<_> = state

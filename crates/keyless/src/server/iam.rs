@@ -1,6 +1,5 @@
 //! IAM actions: decode parameters, authorise, call core, render AWS's XML.
 
-use keyless_core::CoreError;
 use keyless_core::iam::{
     AuthorizationDetail, DetailFilter, NewRole, PolicyScope, RoleEntry, SimulationResult, paginate,
 };
@@ -548,7 +547,7 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
                 )?;
             }
             let path_prefix = q.get("PathPrefix").unwrap_or("/");
-            check_path_prefix(path_prefix)?;
+            keyless_core::iam::check_path_prefix(path_prefix)?;
             // keyless has roles only: no users or groups to list. Without a usage filter, both
             // uses count.
             let roles = if filter.is_none_or(|f| f == "Role") {
@@ -646,7 +645,7 @@ fn serve(call: &mut Call<'_>, action: &str) -> Out {
         "ListAttachedRolePolicies" => {
             let attached = iam.attached_policies(&account, &required(q, "RoleName")?)?;
             let path_prefix = q.get("PathPrefix").unwrap_or("/");
-            check_path_prefix(path_prefix)?;
+            keyless_core::iam::check_path_prefix(path_prefix)?;
             // A managed policy's path is in its ARN: `…:policy/path/name`. Listed in the order
             // attached; the key is the place in that order.
             let in_path: Vec<_> = attached
@@ -817,28 +816,6 @@ fn tag_page(q: &QueryRequest, tags: &[(String, String)]) -> Result<XmlWriter, Ap
     w.close("Tags");
     truncation(&mut w, page.marker);
     Ok(w)
-}
-
-/// A `PathPrefix` as IAM's listing calls take it: `/`, or `/…/` of printable ASCII.
-fn check_path_prefix(prefix: &str) -> Result<(), ApiError> {
-    let ok = prefix == "/"
-        || (prefix.len() >= 3
-            && prefix.len() <= 512
-            && prefix.starts_with('/')
-            && prefix.ends_with('/')
-            && prefix.bytes().all(|b| (0x21..=0x7f).contains(&b)));
-    if ok {
-        return Ok(());
-    }
-    Err(ApiError::from(CoreError::Validation(
-        keyless_wire::validation_message(&[(
-            prefix.to_owned(),
-            "pathPrefix".to_owned(),
-            "Member must satisfy regular expression pattern: \
-             (\\u002F)|(\\u002F[\\u0021-\\u007F]+\\u002F)"
-                .to_owned(),
-        )]),
-    )))
 }
 
 fn truncation(w: &mut XmlWriter, marker: Option<String>) {
