@@ -249,7 +249,7 @@ fn check_path(path: &str, what: &str) -> Result<(), CoreError> {
     }
 }
 
-/// A listing call's `PathPrefix`: a path as [`check_path`] takes it.
+/// A listing call's `PathPrefix`: `/`, or `/…/` of printable ASCII, as IAM checks any path.
 pub fn check_path_prefix(prefix: &str) -> Result<(), CoreError> {
     check_path(prefix, "pathPrefix")
 }
